@@ -1,0 +1,401 @@
+//! Writes a changed document by editing its original text: new keys and items are inserted where
+//! a person would write them, everything else (comments, quoting, key order, `0644`) stays as it
+//! was. Every patched document is parsed again and compared with the intended value; when the
+//! text edit cannot express the change, the document is re-emitted in block style instead.
+
+use serde_json::{Map, Value};
+
+use super::emit::{self, Layout};
+use super::tree::{dash_column, parse_document, scalar_value, Data, Document, Node};
+
+/// One text edit: replace `len` bytes at `at` with `text`.
+#[derive(Debug)]
+struct Edit {
+    at: usize,
+    len: usize,
+    text: String,
+}
+
+/// Why the text could not be edited in place.
+#[derive(Debug)]
+struct Unsupported;
+
+/// Where a node sits, which decides how a replacement is written.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// The document root.
+    Root,
+    /// The value of a block mapping key whose `:` ends at `after_colon`; `indent` is the key's column.
+    BlockValue { after_colon: usize, indent: usize },
+    /// An item of a block sequence.
+    BlockItem,
+    /// Anywhere inside a flow collection.
+    Flow,
+}
+
+/// How the document was written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchMode {
+    /// Edited in place.
+    Edited,
+    /// Re-emitted in block style (header comments kept, inner comments lost).
+    Reemitted,
+}
+
+/// Writes `new` as the content of the document `text` (parsed as `doc`).
+pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, PatchMode) {
+    let layout = Layout {
+        indent_step: doc.indent_step,
+        compact_sequences: doc.compact_sequences,
+        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+    };
+    if let (Some(root), false) = (&doc.root, doc.uses_aliases) {
+        let mut edits = Vec::new();
+        let mut patcher = Patcher {
+            text,
+            layout: &layout,
+            edits: &mut edits,
+        };
+        if patcher.walk(root, new, Slot::Root).is_ok() {
+            if let Some(out) = apply(text, edits) {
+                if reads_back_as(&out, new) {
+                    return (out, PatchMode::Edited);
+                }
+            }
+        }
+    }
+    (reemit(text, doc, new, &layout), PatchMode::Reemitted)
+}
+
+fn reads_back_as(text: &str, expected: &Value) -> bool {
+    match parse_document(text) {
+        Ok(d) => d.root.map(|r| r.to_value()).as_ref() == Some(expected),
+        Err(_) => false,
+    }
+}
+
+/// The document's heading lines (`---`, comments) followed by `new` in block style.
+fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> String {
+    let content_start = doc.root.as_ref().map_or(text.len(), |r| r.start);
+    let head_end = text[..content_start].rfind('\n').map_or(0, |i| i + 1);
+    let mut head = text[..head_end].to_string();
+    let head_has_marker = head.lines().any(|l| l.trim_end() == "---");
+    if !head_has_marker && text[..content_start].trim_start_matches('\u{feff}').starts_with("---") {
+        head.push_str("---");
+        head.push_str(layout.newline);
+    }
+    head + &emit::document(new, layout)
+}
+
+fn apply(text: &str, mut edits: Vec<Edit>) -> Option<String> {
+    // Stable: edits at one position keep the order they were made in (inner content first).
+    edits.sort_by_key(|e| e.at);
+    let mut out = String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut cursor = 0;
+    for e in edits {
+        if e.at < cursor || e.at + e.len > text.len() {
+            return None;
+        }
+        out.push_str(&text[cursor..e.at]);
+        out.push_str(&e.text);
+        cursor = e.at + e.len;
+    }
+    out.push_str(&text[cursor..]);
+    Some(out)
+}
+
+struct Patcher<'t, 'l, 'e> {
+    text: &'t str,
+    layout: &'l Layout,
+    edits: &'e mut Vec<Edit>,
+}
+
+impl Patcher<'_, '_, '_> {
+    fn insert(&mut self, at: usize, text: String) {
+        self.edits.push(Edit { at, len: 0, text });
+    }
+
+    /// Byte offset just past the end of the line holding `pos`, and whether a newline must be
+    /// added first (last line without one).
+    fn after_line(&self, pos: usize) -> (usize, bool) {
+        match self.text[pos..].find('\n') {
+            Some(i) => (pos + i + 1, false),
+            None => (self.text.len(), true),
+        }
+    }
+
+    fn insert_lines_after(&mut self, pos: usize, lines: String) {
+        let (at, needs_newline) = self.after_line(pos);
+        let text = if needs_newline {
+            format!("{}{}", self.layout.newline, lines)
+        } else {
+            lines
+        };
+        self.insert(at, text);
+    }
+
+    fn walk(&mut self, node: &Node<'_>, new: &Value, slot: Slot) -> Result<(), Unsupported> {
+        match (&node.data, new) {
+            (Data::Map { entries, flow }, Value::Object(new_map)) => {
+                let mut added = Map::new();
+                for (key, value) in new_map {
+                    match entries.iter().rposition(|e| &e.key == key) {
+                        Some(i) => {
+                            let e = &entries[i];
+                            let child_slot = if *flow {
+                                Slot::Flow
+                            } else {
+                                Slot::BlockValue {
+                                    after_colon: colon_end(self.text, e.key_node.end),
+                                    indent: node.col,
+                                }
+                            };
+                            self.walk(&e.value, value, child_slot)?;
+                        }
+                        None => {
+                            added.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+                if entries.iter().any(|e| !new_map.contains_key(&e.key)) {
+                    return Err(Unsupported);
+                }
+                if added.is_empty() {
+                    return Ok(());
+                }
+                if *flow {
+                    self.add_to_flow(node, entries.is_empty(), slot, new, |out| {
+                        for (i, (k, v)) in added.iter().enumerate() {
+                            if i > 0 {
+                                out.push_str(", ");
+                            }
+                            out.push_str(&emit::double_quoted(k));
+                            out.push_str(": ");
+                            out.push_str(&emit::flow(v));
+                        }
+                    })
+                } else {
+                    let mut lines = String::new();
+                    emit::mapping_entries(&mut lines, &added, node.col, self.layout);
+                    self.insert_lines_after(node.end, lines);
+                    Ok(())
+                }
+            }
+            (Data::Seq { items, flow }, Value::Array(new_items)) => {
+                if new_items.len() < items.len() {
+                    return Err(Unsupported);
+                }
+                for (item, value) in items.iter().zip(new_items) {
+                    let child_slot = if *flow { Slot::Flow } else { Slot::BlockItem };
+                    self.walk(item, value, child_slot)?;
+                }
+                let extra = &new_items[items.len()..];
+                if extra.is_empty() {
+                    return Ok(());
+                }
+                if *flow {
+                    self.add_to_flow(node, items.is_empty(), slot, new, |out| {
+                        for (i, v) in extra.iter().enumerate() {
+                            if i > 0 {
+                                out.push_str(", ");
+                            }
+                            out.push_str(&emit::flow(v));
+                        }
+                    })
+                } else {
+                    let dash = dash_column(self.text, node.start).ok_or(Unsupported)?;
+                    let mut lines = String::new();
+                    emit::sequence_items(&mut lines, extra, dash, self.layout);
+                    self.insert_lines_after(node.end, lines);
+                    Ok(())
+                }
+            }
+            (Data::Scalar { style, .. }, _) => {
+                if scalar_value(node) == *new {
+                    return Ok(());
+                }
+                let block_scalar = matches!(
+                    style,
+                    saphyr_parser::ScalarStyle::Literal | saphyr_parser::ScalarStyle::Folded
+                );
+                if !emit::needs_block(new) {
+                    if block_scalar {
+                        return Err(Unsupported);
+                    }
+                    let text = match slot {
+                        Slot::Flow => emit::flow(new),
+                        _ => emit::scalar(new),
+                    };
+                    self.edits.push(Edit {
+                        at: node.start,
+                        len: node.end - node.start,
+                        text,
+                    });
+                    return Ok(());
+                }
+                if !scalar_value(node).is_null() {
+                    return Err(Unsupported);
+                }
+                self.replace_in_slot(node, new, slot)
+            }
+            _ => Err(Unsupported),
+        }
+    }
+
+    /// Adds entries or items to a flow collection: before the closing bracket, or, for an empty
+    /// `{}`/`[]` that is a block mapping value, by rewriting it as a block.
+    fn add_to_flow(
+        &mut self,
+        node: &Node<'_>,
+        empty: bool,
+        slot: Slot,
+        new: &Value,
+        write: impl FnOnce(&mut String),
+    ) -> Result<(), Unsupported> {
+        if empty {
+            if let Slot::BlockValue { .. } = slot {
+                return self.replace_in_slot(node, new, slot);
+            }
+        }
+        let close = node.end.checked_sub(1).ok_or(Unsupported)?;
+        if !matches!(self.text.as_bytes().get(close), Some(b'}' | b']')) {
+            return Err(Unsupported);
+        }
+        // Insert right after the last non-blank character before the closing bracket, so a
+        // multi-line JSON object keeps its closing line.
+        let inner = &self.text[node.start + 1..close];
+        let at = node.start + 1 + inner.trim_end().len();
+        let mut text = String::new();
+        if !empty {
+            text.push_str(", ");
+        }
+        write(&mut text);
+        self.insert(at, text);
+        Ok(())
+    }
+
+    /// Replaces an empty value (`null`, nothing, `{}`, `[]`) held by a block mapping key with a
+    /// block written on the following lines.
+    fn replace_in_slot(&mut self, node: &Node<'_>, new: &Value, slot: Slot) -> Result<(), Unsupported> {
+        match slot {
+            Slot::BlockValue { after_colon, indent } => {
+                if node.end < after_colon {
+                    return Err(Unsupported);
+                }
+                let block = emit::block_value(new, indent, self.layout);
+                // Keep whatever followed the old value on its line (a comment) on its own line.
+                let (line_end, needs_newline) = self.after_line(node.end.max(after_colon));
+                let rest_of_line = &self.text[node.end..line_end];
+                let rest = rest_of_line.trim_end_matches(['\n', '\r']);
+                let mut text = block.trim_end_matches(['\n', '\r']).to_string();
+                if !rest.trim().is_empty() {
+                    text.push_str(self.layout.newline);
+                    text.push_str(&" ".repeat(indent));
+                    text.push_str(rest.trim());
+                }
+                if !needs_newline {
+                    text.push_str(self.layout.newline);
+                }
+                self.edits.push(Edit {
+                    at: after_colon,
+                    len: line_end - after_colon,
+                    text,
+                });
+                Ok(())
+            }
+            Slot::Flow => {
+                self.edits.push(Edit {
+                    at: node.start,
+                    len: node.end - node.start,
+                    text: emit::flow(new),
+                });
+                Ok(())
+            }
+            Slot::Root | Slot::BlockItem => Err(Unsupported),
+        }
+    }
+}
+
+/// The byte offset just after the `:` that follows a key ending at `key_end`.
+fn colon_end(text: &str, key_end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = key_end;
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t') {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b':') {
+        i + 1
+    } else {
+        key_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patched(text: &str, f: impl FnOnce(&mut Value)) -> (String, PatchMode) {
+        let doc = parse_document(text).unwrap();
+        let mut v = doc.root.as_ref().unwrap().to_value();
+        f(&mut v);
+        patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn inserts_keys_keeping_everything_else() {
+        let text = "# Source: x\napiVersion: v1 # keep\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: x\n    # trailing comment\n  - name: b\n    image: y\n  mode: 0644\n";
+        let (out, mode) = patched(text, |v| {
+            v["spec"]["containers"][0]["securityContext"] = json!({"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}});
+            v["spec"]["securityContext"] = json!({"seccompProfile": {"type": "RuntimeDefault"}});
+            v["spec"]["containers"].as_array_mut().unwrap().push(json!({"name": "c"}));
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(
+            out,
+            "# Source: x\napiVersion: v1 # keep\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: x\n    securityContext:\n      runAsNonRoot: true\n      capabilities:\n        drop:\n        - ALL\n    # trailing comment\n  - name: b\n    image: y\n  - name: c\n  mode: 0644\n  securityContext:\n    seccompProfile:\n      type: RuntimeDefault\n"
+        );
+    }
+
+    #[test]
+    fn fills_empty_values() {
+        let text = "a: {}\nb:\nc: null # why\nd: []\ne: {x: 1}\n";
+        let (out, mode) = patched(text, |v| {
+            v["a"] = json!({"k": 1});
+            v["b"] = json!({"k": 2});
+            v["c"] = json!({"k": 3});
+            v["d"] = json!(["z"]);
+            v["e"]["y"] = json!("on");
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(out, "a:\n  k: 1\nb:\n  k: 2\nc:\n  k: 3\n# why\nd:\n- z\ne: {x: 1, \"y\": \"on\"}\n");
+    }
+
+    #[test]
+    fn json_documents_stay_json() {
+        let text = "{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"name\": \"a\"}]}}\n";
+        let (out, mode) = patched(text, |v| {
+            v["spec"]["containers"][0]["securityContext"] = json!({"privileged": false});
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(out, "{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"name\": \"a\", \"securityContext\": {\"privileged\":false}}]}}\n");
+    }
+
+    #[test]
+    fn crlf_and_wide_sequences() {
+        let text = "spec:\r\n    list:\r\n        - a\r\n";
+        let (out, _) = patched(text, |v| {
+            v["spec"]["list"].as_array_mut().unwrap().push(json!("b"));
+            v["spec"]["new"] = json!(["c"]);
+        });
+        assert_eq!(out, "spec:\r\n    list:\r\n        - a\r\n        - b\r\n    new:\r\n        - c\r\n");
+    }
+
+    #[test]
+    fn aliases_fall_back_to_reemit() {
+        let text = "---\n# Source: y\na: &x {k: 1}\nb: *x\n";
+        let (out, mode) = patched(text, |v| v["c"] = json!(true));
+        assert_eq!(mode, PatchMode::Reemitted);
+        assert_eq!(out, "---\n# Source: y\na:\n  k: 1\nb:\n  k: 1\nc: true\n");
+    }
+}

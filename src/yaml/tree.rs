@@ -1,0 +1,550 @@
+//! A YAML document as a tree of nodes that remember where they are in the source text.
+//!
+//! The tree is what lets the patcher insert new fields without re-emitting anything else; its
+//! [`Node::to_value`] gives the Kubernetes (YAML 1.1) meaning as `serde_json::Value`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Value};
+
+use super::resolve::{key_string, resolve_plain, resolve_tagged};
+
+/// Deepest nesting accepted; deeper input is rejected instead of exhausting the stack.
+const MAX_DEPTH: usize = 256;
+
+/// A syntax or structure error, located in the document's own text (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based line within the document text.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What a node holds.
+#[derive(Debug, Clone)]
+pub enum Data<'a> {
+    /// A scalar with its style and core-schema tag suffix (`str`, `int`, ...) when tagged.
+    Scalar {
+        text: Cow<'a, str>,
+        style: ScalarStyle,
+        tag: Option<String>,
+    },
+    /// A mapping; `flow` for `{...}`.
+    Map { entries: Vec<Entry<'a>>, flow: bool },
+    /// A sequence; `flow` for `[...]`.
+    Seq { items: Vec<Node<'a>>, flow: bool },
+    /// `*alias`, by anchor id.
+    Alias(usize),
+}
+
+/// A mapping entry.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// The key as Kubernetes reads it (non-string keys become their JSON text).
+    pub key: String,
+    /// The key's node, for its position.
+    pub key_node: Node<'a>,
+    /// The value.
+    pub value: Node<'a>,
+}
+
+/// A node with its byte span in the document text.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    /// Byte offset where the node's content starts (first key for block mappings, first item
+    /// content for block sequences).
+    pub start: usize,
+    /// Byte offset just past the node's last content character.
+    pub end: usize,
+    /// 0-based column (in characters) of `start`.
+    pub col: usize,
+    /// Anchor id, 0 when none.
+    pub anchor: usize,
+    /// The content.
+    pub data: Data<'a>,
+}
+
+/// A parsed document.
+#[derive(Debug, Clone)]
+pub struct Document<'a> {
+    /// The root node; `None` for an empty or comment-only document.
+    pub root: Option<Node<'a>>,
+    /// True when the document uses aliases or merge keys, which the patcher does not edit around.
+    pub uses_aliases: bool,
+    /// Indentation step used by the document's block mappings (2 when unknown).
+    pub indent_step: usize,
+    /// True when block sequences under a key are written with the dash at the key's column.
+    pub compact_sequences: bool,
+}
+
+/// Converts the parser's character offsets into byte offsets of the document text.
+struct Offsets {
+    table: Option<Vec<u32>>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        if text.is_ascii() {
+            return Offsets {
+                table: None,
+                len: text.len(),
+            };
+        }
+        let mut table: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
+        table.push(text.len() as u32);
+        Offsets {
+            table: Some(table),
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            None => char_index.min(self.len),
+            Some(t) => t.get(char_index).map_or(self.len, |&b| b as usize),
+        }
+    }
+}
+
+/// Parses one document's text into a tree. The text must hold at most one YAML document.
+pub fn parse_document(text: &str) -> Result<Document<'_>, SyntaxError> {
+    let events = collect_events(text)?;
+    build_document(text, &events)
+}
+
+/// A parser event with its span.
+pub type SpannedEvent<'a> = (Event<'a>, Span);
+
+/// Runs the parser over `text`, returning every event or the first syntax error.
+pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut events = Vec::new();
+    let mut docs = 0usize;
+    while let Some(item) = parser.next_event() {
+        match item {
+            Ok((event, span)) => {
+                if matches!(event, Event::DocumentStart(_)) {
+                    docs += 1;
+                    if docs > 1 {
+                        return Err(SyntaxError {
+                            line: span.start.line(),
+                            col: span.start.col() + 1,
+                            message: "more than one YAML document where one was expected".into(),
+                        });
+                    }
+                }
+                events.push((event, span));
+            }
+            Err(e) => {
+                let m = e.marker();
+                return Err(SyntaxError {
+                    line: m.line(),
+                    col: m.col() + 1,
+                    message: e.info().to_string(),
+                });
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// Builds the tree from events produced by [`collect_events`] for `text`.
+pub fn build_document<'a>(
+    text: &'a str,
+    events: &[SpannedEvent<'a>],
+) -> Result<Document<'a>, SyntaxError> {
+    let mut builder = Builder {
+        text,
+        offsets: Offsets::new(text),
+        events,
+        pos: 0,
+        uses_aliases: false,
+        indent_step: None,
+        compact_sequences: None,
+    };
+    let mut root = None;
+    while builder.pos < events.len() {
+        match &events[builder.pos].0 {
+            Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd | Event::StreamEnd => {
+                builder.pos += 1;
+            }
+            Event::Nothing => builder.pos += 1,
+            _ => {
+                let node = builder.node(0)?;
+                let empty = matches!(&node.data, Data::Scalar { text, style: ScalarStyle::Plain, tag: None } if text.is_empty());
+                root = if empty { None } else { Some(node) };
+            }
+        }
+    }
+    Ok(Document {
+        root,
+        uses_aliases: builder.uses_aliases,
+        indent_step: builder.indent_step.unwrap_or(2),
+        compact_sequences: builder.compact_sequences.unwrap_or(true),
+    })
+}
+
+struct Builder<'a, 'e> {
+    text: &'a str,
+    offsets: Offsets,
+    events: &'e [SpannedEvent<'a>],
+    pos: usize,
+    uses_aliases: bool,
+    indent_step: Option<usize>,
+    compact_sequences: Option<bool>,
+}
+
+impl<'a> Builder<'a, '_> {
+    fn error(&self, span: &Span, message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            line: span.start.line(),
+            col: span.start.col() + 1,
+            message: message.into(),
+        }
+    }
+
+    fn node(&mut self, depth: usize) -> Result<Node<'a>, SyntaxError> {
+        let Some((event, span)) = self.events.get(self.pos) else {
+            return Err(SyntaxError {
+                line: 1,
+                col: 1,
+                message: "unexpected end of document".into(),
+            });
+        };
+        let span = *span;
+        if depth > MAX_DEPTH {
+            return Err(self.error(&span, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.pos += 1;
+        let start = self.offsets.byte(span.start.index());
+        let col = span.start.col();
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.as_ref().map(|t| {
+                    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+                        t.suffix.clone()
+                    } else {
+                        format!("{}{}", t.handle, t.suffix)
+                    }
+                });
+                let mut end = self.offsets.byte(span.end.index());
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    end = block_scalar_end(self.text, start, end, col);
+                }
+                Ok(Node {
+                    start,
+                    end,
+                    col,
+                    anchor: *anchor,
+                    data: Data::Scalar {
+                        text: text.clone(),
+                        style: *style,
+                        tag,
+                    },
+                })
+            }
+            Event::Alias(id) => {
+                self.uses_aliases = true;
+                Ok(Node {
+                    start,
+                    end: self.offsets.byte(span.end.index()),
+                    col,
+                    anchor: 0,
+                    data: Data::Alias(*id),
+                })
+            }
+            Event::SequenceStart(anchor, _) => {
+                let (start, col, flow) = self.collection_start(&span, b'[');
+                let mut items = Vec::new();
+                let mut end = start;
+                loop {
+                    match self.events.get(self.pos) {
+                        Some((Event::SequenceEnd, sp)) => {
+                            if flow {
+                                end = self.offsets.byte(sp.end.index());
+                            }
+                            self.pos += 1;
+                            break;
+                        }
+                        Some(_) => {
+                            let item = self.node(depth + 1)?;
+                            if !flow {
+                                end = item.end;
+                            }
+                            items.push(item);
+                        }
+                        None => return Err(self.error(&span, "unterminated sequence")),
+                    }
+                }
+                if !flow && items.is_empty() {
+                    end = start;
+                }
+                Ok(Node {
+                    start,
+                    end,
+                    col,
+                    anchor: *anchor,
+                    data: Data::Seq { items, flow },
+                })
+            }
+            Event::MappingStart(anchor, _) => {
+                let (start, col, flow) = self.collection_start(&span, b'{');
+                let mut entries: Vec<Entry<'a>> = Vec::new();
+                let mut end = start;
+                loop {
+                    match self.events.get(self.pos) {
+                        Some((Event::MappingEnd, sp)) => {
+                            if flow {
+                                end = self.offsets.byte(sp.end.index());
+                            }
+                            self.pos += 1;
+                            break;
+                        }
+                        Some((_, key_span)) => {
+                            let key_span = *key_span;
+                            let key_node = self.node(depth + 1)?;
+                            let key = match &key_node.data {
+                                Data::Scalar { .. } => key_string(&scalar_value(&key_node)),
+                                Data::Alias(_) => {
+                                    return Err(self.error(&key_span, "alias used as a mapping key"))
+                                }
+                                _ => {
+                                    return Err(
+                                        self.error(&key_span, "mapping or sequence used as a key")
+                                    )
+                                }
+                            };
+                            if self.events.get(self.pos).is_none() {
+                                return Err(self.error(&key_span, "mapping key without a value"));
+                            }
+                            let mut value = self.node(depth + 1)?;
+                            if is_empty_plain(&value) {
+                                let at = after_colon(self.text, key_node.end);
+                                value.start = at;
+                                value.end = at;
+                            }
+                            self.observe_layout(col, flow, &value);
+                            if !flow {
+                                end = value.end.max(key_node.end);
+                            }
+                            if key == "<<" && matches!(&key_node.data, Data::Scalar { style: ScalarStyle::Plain, .. }) {
+                                self.uses_aliases = true;
+                            }
+                            entries.push(Entry {
+                                key,
+                                key_node,
+                                value,
+                            });
+                        }
+                        None => return Err(self.error(&span, "unterminated mapping")),
+                    }
+                }
+                Ok(Node {
+                    start,
+                    end,
+                    col,
+                    anchor: *anchor,
+                    data: Data::Map { entries, flow },
+                })
+            }
+            _ => Err(self.error(&span, "unexpected YAML event")),
+        }
+    }
+
+    /// Where a collection's content starts: the parser's span covers any anchor or tag and ends
+    /// just past `{`/`[` for flow collections, at the first key or item for block ones.
+    fn collection_start(&self, span: &Span, open: u8) -> (usize, usize, bool) {
+        let s = self.offsets.byte(span.start.index());
+        let e = self.offsets.byte(span.end.index());
+        if e > s && self.text.as_bytes().get(e - 1) == Some(&open) {
+            (e - 1, span.end.col().saturating_sub(1), true)
+        } else {
+            (e, span.end.col(), false)
+        }
+    }
+
+    /// Learns the document's indentation habits from the first nested block collections.
+    fn observe_layout(&mut self, parent_col: usize, parent_flow: bool, value: &Node<'a>) {
+        if parent_flow {
+            return;
+        }
+        match &value.data {
+            Data::Map { flow: false, .. } if self.indent_step.is_none() && value.col > parent_col => {
+                self.indent_step = Some(value.col - parent_col);
+            }
+            Data::Seq { flow: false, items } if self.compact_sequences.is_none() && !items.is_empty() => {
+                let dash = dash_column(self.text, value.start);
+                self.compact_sequences = Some(dash == Some(parent_col));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_empty_plain(node: &Node<'_>) -> bool {
+    matches!(&node.data, Data::Scalar { text, style: ScalarStyle::Plain, tag: None } if text.is_empty())
+}
+
+/// The byte offset just after the `:` that follows a key ending at `key_end`.
+fn after_colon(text: &str, key_end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = key_end;
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'"' | b'\'') {
+        i += 1;
+    }
+    if i < bytes.len() && bytes[i] == b':' {
+        i + 1
+    } else {
+        key_end
+    }
+}
+
+/// Column of the `-` that introduces the block sequence item starting at `item_start`.
+pub fn dash_column(text: &str, item_start: usize) -> Option<usize> {
+    let line_start = text[..item_start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..item_start];
+    let dash = before.rfind('-')?;
+    Some(before[..dash].chars().count())
+}
+
+/// The end of a block scalar's content: the parser's span runs on to the next token, so walk back
+/// over trailing blank lines and over comments indented less than the content.
+fn block_scalar_end(text: &str, start: usize, span_end: usize, content_col: usize) -> usize {
+    let span_end = span_end.min(text.len());
+    // The line holding the next token is not ours: start from the beginning of that line.
+    let mut end = if span_end == text.len() {
+        span_end
+    } else {
+        text[..span_end].rfind('\n').map_or(0, |i| i + 1)
+    };
+    while end > start {
+        let line_start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[line_start..end].trim_end_matches(['\n', '\r']);
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let trimmed = line.trim();
+        let skippable = trimmed.is_empty() || (trimmed.starts_with('#') && indent < content_col);
+        if !skippable || line_start <= start {
+            return (line_start + line.len()).max(start);
+        }
+        end = line_start;
+    }
+    start
+}
+
+/// The value of a scalar node, resolved the Kubernetes way.
+pub fn scalar_value(node: &Node<'_>) -> Value {
+    match &node.data {
+        Data::Scalar { text, style, tag } => match (tag.as_deref(), style) {
+            (Some(t), _) => resolve_tagged(text, t),
+            (None, ScalarStyle::Plain) => resolve_plain(text),
+            (None, _) => Value::String(text.to_string()),
+        },
+        _ => Value::Null,
+    }
+}
+
+impl Node<'_> {
+    /// The node's meaning as JSON, with aliases expanded and merge keys applied.
+    pub fn to_value(&self) -> Value {
+        let mut anchors = HashMap::new();
+        self.value_with(&mut anchors)
+    }
+
+    fn value_with(&self, anchors: &mut HashMap<usize, Value>) -> Value {
+        let value = match &self.data {
+            Data::Scalar { .. } => scalar_value(self),
+            Data::Alias(id) => anchors.get(id).cloned().unwrap_or(Value::Null),
+            Data::Seq { items, .. } => {
+                Value::Array(items.iter().map(|n| n.value_with(anchors)).collect())
+            }
+            Data::Map { entries, .. } => {
+                let mut map = Map::with_capacity(entries.len());
+                let mut merged: Vec<Value> = Vec::new();
+                for entry in entries {
+                    let v = entry.value.value_with(anchors);
+                    let is_merge = entry.key == "<<"
+                        && matches!(&entry.key_node.data, Data::Scalar { style: ScalarStyle::Plain, .. });
+                    if is_merge {
+                        match v {
+                            Value::Array(list) => merged.extend(list),
+                            other => merged.push(other),
+                        }
+                    } else {
+                        map.insert(entry.key.clone(), v);
+                    }
+                }
+                // YAML merge: explicit keys win, earlier merged mappings win over later ones.
+                for source in merged {
+                    if let Value::Object(src) = source {
+                        for (k, v) in src {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+                Value::Object(map)
+            }
+        };
+        if self.anchor != 0 {
+            anchors.insert(self.anchor, value.clone());
+        }
+        value
+    }
+
+    /// The entry for `key` in a mapping node (the last one, as duplicate keys resolve last-wins).
+    pub fn get(&self, key: &str) -> Option<&Node<'_>> {
+        match &self.data {
+            Data::Map { entries, .. } => entries.iter().rev().find(|e| e.key == key).map(|e| &e.value),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_and_spans() {
+        let text = "# head\napiVersion: v1\nkind: Pod\nmetadata:\n  name: é\n  labels: {a: \"1\", b: on}\n  x: |\n    l1\n\n  # c\n  e:\n  mode: 0644\n  list:\n  - a\n  - b\n";
+        let doc = parse_document(text).unwrap();
+        let root = doc.root.as_ref().unwrap();
+        let v = root.to_value();
+        assert_eq!(
+            v,
+            json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"é","labels":{"a":"1","b":true},"x":"l1\n","e":null,"mode":420,"list":["a","b"]}})
+        );
+        let meta = root.get("metadata").unwrap();
+        let x = meta.get("x").unwrap();
+        assert_eq!(&text[x.start..x.end], "    l1".trim_start());
+        let e = meta.get("e").unwrap();
+        assert_eq!(&text[..e.start].lines().last().unwrap().trim(), &"e:");
+        assert!(doc.compact_sequences);
+        assert_eq!(doc.indent_step, 2);
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let doc = parse_document("a: &x {k: 1}\nb:\n  <<: *x\n  j: 2\n").unwrap();
+        assert!(doc.uses_aliases);
+        assert_eq!(doc.root.unwrap().to_value(), json!({"a":{"k":1},"b":{"k":1,"j":2}}));
+    }
+
+    #[test]
+    fn errors_have_lines() {
+        let err = parse_document("a: b\nc: [d\n").unwrap_err();
+        assert!(err.line >= 2, "{err:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "[".repeat(5000) + &"]".repeat(5000);
+        assert!(parse_document(&text).is_err());
+    }
+}
