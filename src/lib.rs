@@ -1,3 +1,15 @@
 //! kube-harden: hardens Kubernetes workloads in manifests without losing anything else.
+//!
+//! [`process`] is the one core shared by the CLI, the KRM function modes and the WASM builds:
+//! bytes in, bytes out, results on the side. It does no I/O of its own.
 
+pub mod change;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod rules;
 pub mod yaml;
+
+pub use engine::{process, process_bytes, InputForm, Options, Output, Stats};
+pub use error::Error;

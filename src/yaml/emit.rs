@@ -56,7 +56,8 @@ pub fn flow(value: &Value) -> String {
 }
 
 fn is_collection(value: &Value) -> bool {
-    matches!(value, Value::Array(a) if !a.is_empty()) || matches!(value, Value::Object(o) if !o.is_empty())
+    matches!(value, Value::Array(a) if !a.is_empty())
+        || matches!(value, Value::Object(o) if !o.is_empty())
 }
 
 /// Writes `key: value` lines at `indent`, each line ending with the layout's newline.
@@ -190,7 +191,14 @@ mod tests {
             "g": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}], "h": "multi\nline", "i": "",
             "j": null, "k": 1.5, "l": "#x", "m": "a: b", "n": [[1, 2], []]
         });
-        for layout in [Layout::default(), Layout { indent_step: 4, compact_sequences: false, newline: "\r\n" }] {
+        for layout in [
+            Layout::default(),
+            Layout {
+                indent_step: 4,
+                compact_sequences: false,
+                newline: "\r\n",
+            },
+        ] {
             let text = document(&v, &layout);
             let back = parse_document(&text).unwrap().root.unwrap().to_value();
             assert_eq!(back, v, "{text}");

@@ -80,7 +80,11 @@ fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> Strin
     let head_end = text[..content_start].rfind('\n').map_or(0, |i| i + 1);
     let mut head = text[..head_end].to_string();
     let head_has_marker = head.lines().any(|l| l.trim_end() == "---");
-    if !head_has_marker && text[..content_start].trim_start_matches('\u{feff}').starts_with("---") {
+    if !head_has_marker
+        && text[..content_start]
+            .trim_start_matches('\u{feff}')
+            .starts_with("---")
+    {
         head.push_str("---");
         head.push_str(layout.newline);
     }
@@ -90,7 +94,8 @@ fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> Strin
 fn apply(text: &str, mut edits: Vec<Edit>) -> Option<String> {
     // Stable: edits at one position keep the order they were made in (inner content first).
     edits.sort_by_key(|e| e.at);
-    let mut out = String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
     let mut cursor = 0;
     for e in edits {
         if e.at < cursor || e.at + e.len > text.len() {
@@ -276,9 +281,17 @@ impl Patcher<'_, '_, '_> {
 
     /// Replaces an empty value (`null`, nothing, `{}`, `[]`) held by a block mapping key with a
     /// block written on the following lines.
-    fn replace_in_slot(&mut self, node: &Node<'_>, new: &Value, slot: Slot) -> Result<(), Unsupported> {
+    fn replace_in_slot(
+        &mut self,
+        node: &Node<'_>,
+        new: &Value,
+        slot: Slot,
+    ) -> Result<(), Unsupported> {
         match slot {
-            Slot::BlockValue { after_colon, indent } => {
+            Slot::BlockValue {
+                after_colon,
+                indent,
+            } => {
                 if node.end < after_colon {
                     return Err(Unsupported);
                 }
@@ -346,9 +359,13 @@ mod tests {
     fn inserts_keys_keeping_everything_else() {
         let text = "# Source: x\napiVersion: v1 # keep\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: x\n    # trailing comment\n  - name: b\n    image: y\n  mode: 0644\n";
         let (out, mode) = patched(text, |v| {
-            v["spec"]["containers"][0]["securityContext"] = json!({"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}});
+            v["spec"]["containers"][0]["securityContext"] =
+                json!({"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}});
             v["spec"]["securityContext"] = json!({"seccompProfile": {"type": "RuntimeDefault"}});
-            v["spec"]["containers"].as_array_mut().unwrap().push(json!({"name": "c"}));
+            v["spec"]["containers"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "c"}));
         });
         assert_eq!(mode, PatchMode::Edited);
         assert_eq!(
@@ -368,7 +385,10 @@ mod tests {
             v["e"]["y"] = json!("on");
         });
         assert_eq!(mode, PatchMode::Edited);
-        assert_eq!(out, "a:\n  k: 1\nb:\n  k: 2\nc:\n  k: 3\n# why\nd:\n- z\ne: {x: 1, \"y\": \"on\"}\n");
+        assert_eq!(
+            out,
+            "a:\n  k: 1\nb:\n  k: 2\nc:\n  k: 3\n# why\nd:\n- z\ne: {x: 1, \"y\": \"on\"}\n"
+        );
     }
 
     #[test]
@@ -388,7 +408,10 @@ mod tests {
             v["spec"]["list"].as_array_mut().unwrap().push(json!("b"));
             v["spec"]["new"] = json!(["c"]);
         });
-        assert_eq!(out, "spec:\r\n    list:\r\n        - a\r\n        - b\r\n    new:\r\n        - c\r\n");
+        assert_eq!(
+            out,
+            "spec:\r\n    list:\r\n        - a\r\n        - b\r\n    new:\r\n        - c\r\n"
+        );
     }
 
     #[test]

@@ -94,15 +94,13 @@ fn resolve_float(text: &str) -> Option<Value> {
         i += 1;
     }
     let int_digits = i - int_start;
-    let mut frac_digits = 0;
     if i < b.len() && b[i] == b'.' {
         i += 1;
         let s = i;
         while i < b.len() && b[i].is_ascii_digit() {
             i += 1;
         }
-        frac_digits = i - s;
-        if int_digits == 0 && frac_digits == 0 {
+        if int_digits == 0 && i == s {
             return None;
         }
     } else if int_digits == 0 {
@@ -200,7 +198,10 @@ pub fn plain_is_safe(text: &str) -> bool {
         let rest = &text[digits..];
         let unit_ok = !rest.is_empty()
             && rest.bytes().all(|b| b.is_ascii_alphabetic())
-            && !matches!(rest.as_bytes()[0], b'e' | b'E' | b'x' | b'X' | b'o' | b'O' | b'b' | b'B');
+            && !matches!(
+                rest.as_bytes()[0],
+                b'e' | b'E' | b'x' | b'X' | b'o' | b'O' | b'b' | b'B'
+            );
         return unit_ok;
     }
     let lower = text.to_ascii_lowercase();
@@ -241,10 +242,29 @@ mod tests {
 
     #[test]
     fn plain_safety() {
-        for s in ["RuntimeDefault", "ALL", "64Mi", "500m", "app.kubernetes.io/name", "tmp"] {
+        for s in [
+            "RuntimeDefault",
+            "ALL",
+            "64Mi",
+            "500m",
+            "app.kubernetes.io/name",
+            "tmp",
+        ] {
             assert!(plain_is_safe(s), "{s}");
         }
-        for s in ["on", "yes", "0777", "1e3", "", "a: b", "#x", "1.0", "y", "2001-12-14", "12:30"] {
+        for s in [
+            "on",
+            "yes",
+            "0777",
+            "1e3",
+            "",
+            "a: b",
+            "#x",
+            "1.0",
+            "y",
+            "2001-12-14",
+            "12:30",
+        ] {
             assert!(!plain_is_safe(s), "{s}");
         }
     }

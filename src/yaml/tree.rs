@@ -171,7 +171,10 @@ pub fn build_document<'a>(
     let mut root = None;
     while builder.pos < events.len() {
         match &events[builder.pos].0 {
-            Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd | Event::StreamEnd => {
+            Event::StreamStart
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::StreamEnd => {
                 builder.pos += 1;
             }
             Event::Nothing => builder.pos += 1,
@@ -333,7 +336,15 @@ impl<'a> Builder<'a, '_> {
                             if !flow {
                                 end = value.end.max(key_node.end);
                             }
-                            if key == "<<" && matches!(&key_node.data, Data::Scalar { style: ScalarStyle::Plain, .. }) {
+                            if key == "<<"
+                                && matches!(
+                                    &key_node.data,
+                                    Data::Scalar {
+                                        style: ScalarStyle::Plain,
+                                        ..
+                                    }
+                                )
+                            {
                                 self.uses_aliases = true;
                             }
                             entries.push(Entry {
@@ -375,10 +386,14 @@ impl<'a> Builder<'a, '_> {
             return;
         }
         match &value.data {
-            Data::Map { flow: false, .. } if self.indent_step.is_none() && value.col > parent_col => {
+            Data::Map { flow: false, .. }
+                if self.indent_step.is_none() && value.col > parent_col =>
+            {
                 self.indent_step = Some(value.col - parent_col);
             }
-            Data::Seq { flow: false, items } if self.compact_sequences.is_none() && !items.is_empty() => {
+            Data::Seq { flow: false, items }
+                if self.compact_sequences.is_none() && !items.is_empty() =>
+            {
                 let dash = dash_column(self.text, value.start);
                 self.compact_sequences = Some(dash == Some(parent_col));
             }
@@ -469,7 +484,13 @@ impl Node<'_> {
                 for entry in entries {
                     let v = entry.value.value_with(anchors);
                     let is_merge = entry.key == "<<"
-                        && matches!(&entry.key_node.data, Data::Scalar { style: ScalarStyle::Plain, .. });
+                        && matches!(
+                            &entry.key_node.data,
+                            Data::Scalar {
+                                style: ScalarStyle::Plain,
+                                ..
+                            }
+                        );
                     if is_merge {
                         match v {
                             Value::Array(list) => merged.extend(list),
@@ -499,7 +520,11 @@ impl Node<'_> {
     /// The entry for `key` in a mapping node (the last one, as duplicate keys resolve last-wins).
     pub fn get(&self, key: &str) -> Option<&Node<'_>> {
         match &self.data {
-            Data::Map { entries, .. } => entries.iter().rev().find(|e| e.key == key).map(|e| &e.value),
+            Data::Map { entries, .. } => entries
+                .iter()
+                .rev()
+                .find(|e| e.key == key)
+                .map(|e| &e.value),
             _ => None,
         }
     }
@@ -533,7 +558,10 @@ mod tests {
     fn merge_keys_and_aliases() {
         let doc = parse_document("a: &x {k: 1}\nb:\n  <<: *x\n  j: 2\n").unwrap();
         assert!(doc.uses_aliases);
-        assert_eq!(doc.root.unwrap().to_value(), json!({"a":{"k":1},"b":{"k":1,"j":2}}));
+        assert_eq!(
+            doc.root.unwrap().to_value(),
+            json!({"a":{"k":1},"b":{"k":1,"j":2}})
+        );
     }
 
     #[test]

@@ -1,0 +1,380 @@
+//! The `HardeningPolicy` (kube-harden.dev/v1alpha1): one schema for the KRM functionConfig,
+//! `--config FILE`, and a ConfigMap whose `data` holds the same settings as strings.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::rules;
+
+/// API version of the policy kind.
+pub const API_VERSION: &str = "kube-harden.dev/v1alpha1";
+/// The policy kind.
+pub const KIND: &str = "HardeningPolicy";
+
+/// The policy object.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "HardeningPolicy")]
+pub struct HardeningPolicy {
+    /// Always `kube-harden.dev/v1alpha1`.
+    pub api_version: String,
+    /// Always `HardeningPolicy`.
+    pub kind: String,
+    /// Object metadata (name, annotations such as `config.kubernetes.io/function`); not used.
+    #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub metadata: Option<Value>,
+    /// The settings.
+    #[serde(default)]
+    pub spec: PolicySpec,
+}
+
+/// Settings. Every field is optional; no policy at all means these defaults.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicySpec {
+    /// Rule ids to switch on (for rules that are off by default, or to undo a `disable`).
+    #[serde(default)]
+    pub enable: Vec<String>,
+    /// Rule ids to switch off.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// Overwrite explicit values that fail Pod Security "restricted", where the API server would
+    /// still accept the result. Off by default: explicit values are the user's decision.
+    #[serde(default)]
+    pub enforce: bool,
+    /// Pod `securityContext.runAsUser` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub run_as_user: Option<i64>,
+    /// Pod `securityContext.runAsGroup` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub run_as_group: Option<i64>,
+    /// Pod `securityContext.fsGroup` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub fs_group: Option<i64>,
+    /// `sizeLimit` of each emptyDir added by writable-tmp (default `64Mi`).
+    #[serde(default)]
+    pub tmp_size_limit: Option<String>,
+    /// Extra writable paths (besides `/tmp`) that writable-tmp mounts as emptyDirs into every
+    /// container with a read-only root filesystem, e.g. `/var/cache/nginx`.
+    #[serde(default)]
+    pub writable_paths: Vec<String>,
+    /// Extra workload kinds whose pod template kube-harden should harden.
+    #[serde(default)]
+    pub workloads: Vec<ExtraWorkload>,
+}
+
+/// A custom resource that embeds a pod template.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExtraWorkload {
+    /// `group/version` of the kind; a version of `*` (e.g. `example.com/*`) matches any version.
+    pub api_version: String,
+    /// The kind.
+    pub kind: String,
+    /// Dotted path to the PodTemplateSpec (the object with `metadata` and `spec`), e.g.
+    /// `spec.template`.
+    #[serde(default)]
+    pub pod_template_path: Option<String>,
+    /// Dotted path to a bare PodSpec, for kinds that embed one without a template.
+    #[serde(default)]
+    pub pod_spec_path: Option<String>,
+}
+
+/// Default `sizeLimit` for added emptyDirs.
+pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
+
+/// The policy in effect for one run: settings plus the resolved set of enabled rules.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The settings.
+    pub spec: PolicySpec,
+    enabled: Vec<&'static str>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::from_spec(PolicySpec::default()).expect("defaults are valid")
+    }
+}
+
+/// Command-line switches that sit on top of any policy file or functionConfig.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--enable`.
+    pub enable: Vec<String>,
+    /// `--disable`.
+    pub disable: Vec<String>,
+    /// `--enforce`.
+    pub enforce: bool,
+}
+
+impl Policy {
+    /// Validates settings and resolves the enabled rules.
+    pub fn from_spec(spec: PolicySpec) -> Result<Self, Error> {
+        Self::with_overrides(spec, &Overrides::default())
+    }
+
+    /// Like [`Policy::from_spec`], with command-line switches applied last.
+    pub fn with_overrides(mut spec: PolicySpec, overrides: &Overrides) -> Result<Self, Error> {
+        let mut enabled: Vec<&'static str> = rules::registry()
+            .iter()
+            .filter(|r| r.enabled_by_default())
+            .map(|r| r.id())
+            .collect();
+        let lookup = |id: &str, key: &str| -> Result<&'static str, Error> {
+            rules::registry()
+                .iter()
+                .map(|r| r.id())
+                .find(|known| *known == id.trim())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "{key}: unknown rule id `{}` (known: {})",
+                        id.trim(),
+                        rules::registry()
+                            .iter()
+                            .map(|r| r.id())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        };
+        let mut apply =
+            |enable: &[String], disable: &[String], prefix: &str| -> Result<(), Error> {
+                for id in enable {
+                    let id = lookup(id, &format!("{prefix}enable"))?;
+                    if disable.iter().any(|d| d.trim() == id) {
+                        return Err(Error::Config(format!(
+                            "{prefix}enable and {prefix}disable both name `{id}`"
+                        )));
+                    }
+                    if !enabled.contains(&id) {
+                        enabled.push(id);
+                    }
+                }
+                for id in disable {
+                    let id = lookup(id, &format!("{prefix}disable"))?;
+                    enabled.retain(|e| *e != id);
+                }
+                Ok(())
+            };
+        apply(&spec.enable, &spec.disable, "spec.")?;
+        apply(&overrides.enable, &overrides.disable, "--")?;
+        spec.enforce |= overrides.enforce;
+        if let Some(limit) = &spec.tmp_size_limit {
+            if !is_quantity(limit) {
+                return Err(Error::Config(format!(
+                    "spec.tmpSizeLimit: `{limit}` is not a Kubernetes quantity such as 64Mi"
+                )));
+            }
+        }
+        for (i, path) in spec.writable_paths.iter().enumerate() {
+            if !path.starts_with('/') || path.contains(':') {
+                return Err(Error::Config(format!(
+                    "spec.writablePaths[{i}]: `{path}` must be an absolute path"
+                )));
+            }
+        }
+        for (i, w) in spec.workloads.iter().enumerate() {
+            if w.pod_template_path.is_some() == w.pod_spec_path.is_some() {
+                return Err(Error::Config(format!(
+                    "spec.workloads[{i}]: give exactly one of podTemplatePath and podSpecPath"
+                )));
+            }
+            let path = w
+                .pod_template_path
+                .as_ref()
+                .or(w.pod_spec_path.as_ref())
+                .expect("one is set");
+            if crate::model::path::FieldPath::parse(path).is_none() {
+                return Err(Error::Config(format!(
+                    "spec.workloads[{i}]: `{path}` is not a dotted field path"
+                )));
+            }
+        }
+        let order: Vec<&'static str> = rules::registry().iter().map(|r| r.id()).collect();
+        enabled.sort_by_key(|id| order.iter().position(|o| o == id));
+        Ok(Policy { spec, enabled })
+    }
+
+    /// True when the rule with this id runs.
+    pub fn is_enabled(&self, id: &str) -> bool {
+        self.enabled.contains(&id)
+    }
+
+    /// The `sizeLimit` for added emptyDirs.
+    pub fn tmp_size_limit(&self) -> &str {
+        self.spec
+            .tmp_size_limit
+            .as_deref()
+            .unwrap_or(DEFAULT_TMP_SIZE_LIMIT)
+    }
+}
+
+fn is_quantity(s: &str) -> bool {
+    let digits = s
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let suffix = &s[digits..];
+    digits > 0
+        && matches!(
+            suffix,
+            "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "k" | "M" | "G" | "T" | "P" | "E" | "m"
+        )
+}
+
+/// Reads a policy from a functionConfig or config-file object: a `HardeningPolicy`, or a
+/// `ConfigMap` whose `data` holds the spec's settings as strings (`kpt fn eval -- key=value`).
+pub fn spec_from_object(object: &Value) -> Result<PolicySpec, Error> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match kind {
+        KIND => {
+            if api_version != API_VERSION {
+                return Err(Error::Config(format!(
+                    "apiVersion: `{api_version}` is not supported for {KIND}; use {API_VERSION}"
+                )));
+            }
+            let policy: HardeningPolicy = deserialize(object.clone(), "")?;
+            Ok(policy.spec)
+        }
+        "ConfigMap" => {
+            let data = match object.get("data") {
+                None | Some(Value::Null) => return Ok(PolicySpec::default()),
+                Some(Value::Object(m)) => m,
+                Some(_) => return Err(Error::Config("data: expected a mapping of strings".into())),
+            };
+            let mut spec = Map::new();
+            for (key, raw) in data {
+                let text = match raw {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                spec.insert(key.clone(), config_map_value(key, &text)?);
+            }
+            deserialize(Value::Object(spec), "data")
+        }
+        "" => Err(Error::Config("the config object has no kind".into())),
+        other => Err(Error::Config(format!(
+            "kind: `{other}` is not a config kind; use {KIND} ({API_VERSION}) or a ConfigMap"
+        ))),
+    }
+}
+
+/// Turns one ConfigMap string into the JSON type the spec field expects.
+fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
+    let list = |t: &str| -> Value {
+        Value::Array(
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        )
+    };
+    Ok(match key {
+        "enable" | "disable" | "writablePaths" => {
+            if text.trim_start().starts_with('[') {
+                parse_inline(key, text)?
+            } else {
+                list(text)
+            }
+        }
+        "enforce" => match text.trim() {
+            "true" | "True" | "yes" | "on" | "1" => Value::Bool(true),
+            "false" | "False" | "no" | "off" | "0" | "" => Value::Bool(false),
+            other => {
+                return Err(Error::Config(format!(
+                    "data.{key}: `{other}` is not true or false"
+                )))
+            }
+        },
+        "runAsUser" | "runAsGroup" | "fsGroup" => match text.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => {
+                return Err(Error::Config(format!(
+                    "data.{key}: `{text}` is not an integer"
+                )))
+            }
+        },
+        "workloads" => parse_inline(key, text)?,
+        _ => Value::String(text.to_string()),
+    })
+}
+
+fn parse_inline(key: &str, text: &str) -> Result<Value, Error> {
+    let doc = crate::yaml::tree::parse_document(text)
+        .map_err(|e| Error::Config(format!("data.{key}: not valid YAML: {}", e.message)))?;
+    Ok(doc.root.map(|r| r.to_value()).unwrap_or(Value::Null))
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = match (prefix.is_empty(), path.as_str()) {
+            (true, ".") => String::new(),
+            (true, p) => format!("{p}: "),
+            (false, ".") => format!("{prefix}: "),
+            (false, p) => format!("{prefix}.{p}: "),
+        };
+        Error::Config(format!("{at}{}", e.into_inner()))
+    })
+}
+
+/// The policy's JSON schema.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(HardeningPolicy)).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = spec_from_object(
+            &json!({"apiVersion": API_VERSION, "kind": KIND, "spec": {"runAsUsr": 1}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("spec") && err.contains("runAsUsr"), "{err}");
+        let err = spec_from_object(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"bogus": "x"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn config_map_strings() {
+        let spec = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"disable": "seccomp, writable-tmp", "enforce": "true", "runAsUser": "10001"}}))
+        .unwrap();
+        assert_eq!(spec.disable, vec!["seccomp", "writable-tmp"]);
+        assert!(spec.enforce);
+        assert_eq!(spec.run_as_user, Some(10001));
+        let policy = Policy::from_spec(spec).unwrap();
+        assert!(!policy.is_enabled("seccomp"));
+        assert!(policy.is_enabled("run-as-non-root"));
+    }
+
+    #[test]
+    fn unknown_rule_ids_are_errors() {
+        let spec = PolicySpec {
+            disable: vec!["no-such-rule".into()],
+            ..Default::default()
+        };
+        assert!(Policy::from_spec(spec)
+            .unwrap_err()
+            .to_string()
+            .contains("no-such-rule"));
+    }
+}

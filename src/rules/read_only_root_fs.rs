@@ -1,0 +1,60 @@
+//! `read-only-root-filesystem`: containers cannot write to their image's filesystem.
+
+use serde_json::{json, Value};
+
+use super::{skip_windows, Rule};
+use crate::change::Findings;
+use crate::config::Policy;
+use crate::model::workload::PodView;
+
+const ID: &str = "read-only-root-filesystem";
+
+/// Adds `readOnlyRootFilesystem: true`; writable-tmp then gives such containers a writable /tmp.
+pub struct ReadOnlyRootFilesystem;
+
+impl Rule for ReadOnlyRootFilesystem {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn summary(&self) -> &'static str {
+        "containers get a read-only root filesystem (readOnlyRootFilesystem: true)"
+    }
+
+    fn docs(&self) -> &'static str {
+        include_str!("../../docs/rules/read-only-root-filesystem.md")
+    }
+
+    fn check(&self, pod: &PodView<'_>, _policy: &Policy, out: &mut Findings) {
+        if pod.skips(ID) || skip_windows(ID, pod, out) {
+            return;
+        }
+        for c in pod.containers.iter().filter(|c| !c.skips(ID)) {
+            match c.security_context("readOnlyRootFilesystem") {
+                Some(Value::Bool(true)) => {}
+                Some(v) => out.info(
+                    ID,
+                    Some(c.sc_path("readOnlyRootFilesystem")),
+                    format!(
+                        "container {:?} keeps readOnlyRootFilesystem: {v} as set",
+                        c.name
+                    ),
+                ),
+                None if c.privileged() => out.info(
+                    ID,
+                    Some(c.path.clone()),
+                    format!(
+                        "privileged container {:?}: root filesystem left writable",
+                        c.name
+                    ),
+                ),
+                None => out.add(
+                    ID,
+                    c.sc_path("readOnlyRootFilesystem"),
+                    json!(true),
+                    format!("container {:?} gets a read-only root filesystem", c.name),
+                ),
+            }
+        }
+    }
+}
