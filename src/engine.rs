@@ -18,12 +18,29 @@ use crate::yaml::split::{split_documents, Segment};
 use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
 
 /// How a run is configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Settings from `--config FILE`; a KRM functionConfig replaces them.
     pub spec: Option<PolicySpec>,
     /// Command-line switches applied on top.
     pub overrides: Overrides,
+    /// Keep info results in stream mode (they are always kept for a ResourceList). The CLI turns
+    /// this on only for `--results`, so a large stream does not hold one result per change.
+    pub info_results: bool,
+    /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
+    /// cut into contiguous runs processed side by side and joined in order.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            spec: None,
+            overrides: Overrides::default(),
+            info_results: true,
+            threads: 0,
+        }
+    }
 }
 
 /// The shape the input came in, which is also the shape of the output.
@@ -46,6 +63,15 @@ pub struct Stats {
     pub changes: usize,
     /// Documents rewritten in block style because an in-place edit was impossible.
     pub reemitted: usize,
+}
+
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.workloads += other.workloads;
+        self.changed += other.changed;
+        self.changes += other.changes;
+        self.reemitted += other.reemitted;
+    }
 }
 
 /// The result of a run.
@@ -86,6 +112,25 @@ impl Output<'_> {
     }
 }
 
+/// Where one run (or one worker) collects results and counters.
+#[derive(Debug, Default)]
+pub struct Sink {
+    /// Results kept.
+    pub results: Vec<KrmResult>,
+    /// Counters.
+    pub stats: Stats,
+    /// Keep info results.
+    pub keep_info: bool,
+}
+
+impl Sink {
+    fn push(&mut self, result: KrmResult) {
+        if self.keep_info || result.severity != Severity::Info {
+            self.results.push(result);
+        }
+    }
+}
+
 /// Processes raw bytes (must be UTF-8; a leading BOM is kept).
 pub fn process_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Output<'a>, Error> {
     let text = std::str::from_utf8(input).map_err(|e| Error::NotUtf8(e.valid_up_to()))?;
@@ -96,105 +141,197 @@ pub fn process_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Output<'a
 pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Error> {
     let mut policy =
         Policy::with_overrides(options.spec.clone().unwrap_or_default(), &options.overrides)?;
+    // Number the documents first: errors name the document, and workers need their numbers.
+    let mut doc_no = 0usize;
+    let segments: Vec<(Segment<'a>, usize)> = split_documents(input)
+        .into_iter()
+        .map(|seg| {
+            if !seg.is_blank() {
+                doc_no += 1;
+            }
+            (seg, doc_no)
+        })
+        .collect();
     let mut out = Output {
-        chunks: Vec::new(),
+        chunks: Vec::with_capacity(segments.len()),
         results: Vec::new(),
         form: InputForm::Stream,
         stats: Stats::default(),
     };
-    let mut doc_no = 0usize;
-    let mut first_content = true;
-    for seg in split_documents(input) {
-        if seg.is_blank() {
-            out.chunks.push(Cow::Borrowed(seg.text));
-            continue;
-        }
-        doc_no += 1;
-        let fail = |e: SyntaxError| Error::Input {
-            doc: doc_no,
-            line: seg.first_line + e.line.saturating_sub(1),
-            message: e.message,
-        };
-        let events = collect_events(seg.text).map_err(fail)?;
-        let sniff = sniff(&events);
-        let is_first = std::mem::take(&mut first_content);
-        match sniff.root {
-            Root::Empty => {
-                doc_no -= 1;
-                out.chunks.push(Cow::Borrowed(seg.text));
-                continue;
-            }
-            Root::Other => {
-                return Err(Error::Input {
-                    doc: doc_no,
-                    line: content_line(&seg),
-                    message: "not a Kubernetes object: expected a mapping with apiVersion and kind"
-                        .into(),
-                })
-            }
-            Root::Map => {}
-        }
-        let (Some(api_version), Some(kind)) = (sniff.api_version.as_deref(), sniff.kind.as_deref())
-        else {
-            let missing = if sniff.api_version.is_none() {
-                "apiVersion"
-            } else {
-                "kind"
-            };
-            return Err(Error::Input {
-                doc: doc_no,
-                line: content_line(&seg),
-                message: format!("object has no {missing}"),
-            });
-        };
-        let is_resource_list = kind == "ResourceList";
-        let is_list = kind == "List" || kind.ends_with("List");
-        if !is_resource_list && !is_list && pod_location(api_version, kind, &policy).is_none() {
-            out.chunks.push(Cow::Borrowed(seg.text));
-            continue;
-        }
-        let doc = build_document(seg.text, &events).map_err(fail)?;
-        let Some(root) = doc.root.as_ref() else {
-            out.chunks.push(Cow::Borrowed(seg.text));
-            continue;
-        };
-        let mut value = root.to_value();
-        let source = source_of(&seg);
-        let changed = if is_resource_list && is_first {
-            out.form = InputForm::ResourceList;
-            if let Some(fc) = value.get("functionConfig").filter(|v| !v.is_null()) {
-                let spec = function_config_spec(fc)?;
-                policy = Policy::with_overrides(spec, &options.overrides)?;
-            }
-            let mut changed = harden_items(&mut value, &policy, None, &mut out);
-            // Results go into the ResourceList itself, after any earlier function's results.
-            let results: Vec<Value> = out.results.iter().map(KrmResult::to_value).collect();
-            if !results.is_empty() {
-                match value.get_mut("results") {
-                    Some(Value::Array(existing)) => existing.extend(results),
-                    _ => {
-                        value["results"] = Value::Array(results);
-                    }
-                }
-                changed = true;
-            }
-            changed
-        } else if value.get("items").is_some_and(Value::is_array) && (is_list || is_resource_list) {
-            harden_items(&mut value, &policy, source.as_deref(), &mut out)
-        } else {
-            harden_object(&mut value, &policy, source.as_deref(), &mut out)
-        };
-        if changed {
-            let (text, mode) = patch_document(seg.text, &doc, &value);
-            if mode == crate::yaml::patch::PatchMode::Reemitted {
-                out.stats.reemitted += 1;
-            }
-            out.chunks.push(Cow::Owned(text));
-        } else {
-            out.chunks.push(Cow::Borrowed(seg.text));
+    let mut sink = Sink {
+        keep_info: options.info_results,
+        ..Sink::default()
+    };
+    // The first document decides the form; a ResourceList brings its own policy.
+    let first = segments
+        .iter()
+        .position(|(seg, _)| !seg.is_blank())
+        .unwrap_or(segments.len());
+    for (seg, no) in &segments[..(first + 1).min(segments.len())] {
+        let (chunk, form) =
+            process_segment(seg, *no, true, &mut policy, &options.overrides, &mut sink)?;
+        out.chunks.push(chunk);
+        if let Some(form) = form {
+            out.form = form;
         }
     }
+    let rest = &segments[(first + 1).min(segments.len())..];
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    if threads <= 1 || rest.len() < 64 || cfg!(target_family = "wasm") {
+        for (seg, no) in rest {
+            out.chunks.push(
+                process_segment(seg, *no, false, &mut policy, &options.overrides, &mut sink)?.0,
+            );
+        }
+    } else {
+        let per = rest.len().div_ceil(threads);
+        let parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = rest
+                .chunks(per)
+                .map(|part| {
+                    let mut policy = policy.clone();
+                    let keep_info = sink.keep_info;
+                    scope.spawn(move || {
+                        let mut sink = Sink {
+                            keep_info,
+                            ..Sink::default()
+                        };
+                        let mut chunks = Vec::with_capacity(part.len());
+                        for (seg, no) in part {
+                            chunks.push(
+                                process_segment(
+                                    seg,
+                                    *no,
+                                    false,
+                                    &mut policy,
+                                    &options.overrides,
+                                    &mut sink,
+                                )?
+                                .0,
+                            );
+                        }
+                        Ok((chunks, sink))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("worker panicked"))
+                .collect()
+        });
+        for part in parts {
+            let (chunks, part_sink) = part?;
+            out.chunks.extend(chunks);
+            sink.results.extend(part_sink.results);
+            sink.stats.add(&part_sink.stats);
+        }
+    }
+    out.results = sink.results;
+    out.stats = sink.stats;
     Ok(out)
+}
+
+/// What one worker produced: its documents' output text, in order, and its results.
+type WorkerOutput<'a> = (Vec<Cow<'a, str>>, Sink);
+
+/// Processes one document. Returns its output text and, for a ResourceList, the form.
+fn process_segment<'a>(
+    seg: &Segment<'a>,
+    doc_no: usize,
+    is_first: bool,
+    policy: &mut Policy,
+    overrides: &Overrides,
+    sink: &mut Sink,
+) -> Result<(Cow<'a, str>, Option<InputForm>), Error> {
+    let keep = || Ok((Cow::Borrowed(seg.text), None));
+    if seg.is_blank() {
+        return keep();
+    }
+    let fail = |e: SyntaxError| Error::Input {
+        doc: doc_no,
+        line: seg.first_line + e.line.saturating_sub(1),
+        message: e.message,
+    };
+    let events = collect_events(seg.text).map_err(fail)?;
+    let sniff = sniff(&events);
+    match sniff.root {
+        Root::Empty => return keep(),
+        Root::Other => {
+            return Err(Error::Input {
+                doc: doc_no,
+                line: content_line(seg),
+                message: "not a Kubernetes object: expected a mapping with apiVersion and kind"
+                    .into(),
+            })
+        }
+        Root::Map => {}
+    }
+    let (Some(api_version), Some(kind)) = (sniff.api_version.as_deref(), sniff.kind.as_deref())
+    else {
+        let missing = if sniff.api_version.is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
+        return Err(Error::Input {
+            doc: doc_no,
+            line: content_line(seg),
+            message: format!("object has no {missing}"),
+        });
+    };
+    let is_resource_list = kind == "ResourceList";
+    let is_list = kind == "List" || kind.ends_with("List");
+    if !is_resource_list && !is_list && pod_location(api_version, kind, policy).is_none() {
+        return keep();
+    }
+    let doc = build_document(seg.text, &events).map_err(fail)?;
+    drop(events);
+    let Some(root) = doc.root.as_ref() else {
+        return keep();
+    };
+    let mut value = root.to_value();
+    let source = source_of(seg);
+    let mut form = None;
+    let changed = if is_resource_list && is_first {
+        form = Some(InputForm::ResourceList);
+        if let Some(fc) = value.get("functionConfig").filter(|v| !v.is_null()) {
+            let spec = function_config_spec(fc)?;
+            *policy = Policy::with_overrides(spec, overrides)?;
+        }
+        // kpt and kustomize show results from the ResourceList itself: keep every one.
+        sink.keep_info = true;
+        let before = sink.results.len();
+        let mut changed = harden_items(&mut value, policy, None, sink);
+        let results: Vec<Value> = sink.results[before..]
+            .iter()
+            .map(KrmResult::to_value)
+            .collect();
+        if !results.is_empty() {
+            match value.get_mut("results") {
+                Some(Value::Array(existing)) => existing.extend(results),
+                _ => {
+                    value["results"] = Value::Array(results);
+                }
+            }
+            changed = true;
+        }
+        changed
+    } else if value.get("items").is_some_and(Value::is_array) && (is_list || is_resource_list) {
+        harden_items(&mut value, policy, source.as_deref(), sink)
+    } else {
+        harden_object(&mut value, policy, source.as_deref(), sink)
+    };
+    if !changed {
+        return Ok((Cow::Borrowed(seg.text), form));
+    }
+    let (text, mode) = patch_document(seg.text, &doc, &value);
+    if mode == crate::yaml::patch::PatchMode::Reemitted {
+        sink.stats.reemitted += 1;
+    }
+    Ok((Cow::Owned(text), form))
 }
 
 fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
@@ -205,17 +342,12 @@ fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
 }
 
 /// Hardens every item of a `List`/`ResourceList`; returns true when one changed.
-fn harden_items(
-    list: &mut Value,
-    policy: &Policy,
-    source: Option<&str>,
-    out: &mut Output<'_>,
-) -> bool {
+fn harden_items(list: &mut Value, policy: &Policy, source: Option<&str>, sink: &mut Sink) -> bool {
     let mut changed = false;
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
             let file = item_file(item).or_else(|| source.map(str::to_string));
-            changed |= harden_object(item, policy, file.as_deref(), out);
+            changed |= harden_object(item, policy, file.as_deref(), sink);
         }
     }
     changed
@@ -242,7 +374,7 @@ pub fn harden_object(
     object: &mut Value,
     policy: &Policy,
     file: Option<&str>,
-    out: &mut Output<'_>,
+    sink: &mut Sink,
 ) -> bool {
     if !object.is_object() {
         return false;
@@ -262,14 +394,14 @@ pub fn harden_object(
         return false;
     };
     let file = file.map(str::to_string).or_else(|| item_file(object));
-    let report = |out: &mut Output<'_>,
+    let report = |sink: &mut Sink,
                   rule: &'static str,
                   severity,
                   message: String,
                   path: Option<String>,
                   current,
                   proposed| {
-        out.results.push(KrmResult {
+        sink.push(KrmResult {
             rule,
             severity,
             message,
@@ -283,7 +415,7 @@ pub fn harden_object(
     match PodView::new(object, location.clone()) {
         Err(problem) => {
             report(
-                out,
+                sink,
                 "kube-harden",
                 Severity::Error,
                 format!("cannot harden: {problem}"),
@@ -295,10 +427,10 @@ pub fn harden_object(
         }
         Ok(None) => return false,
         Ok(Some(view)) => {
-            out.stats.workloads += 1;
+            sink.stats.workloads += 1;
             if view.host_process {
                 report(
-                    out,
+                    sink,
                     "kube-harden",
                     Severity::Info,
                     "Windows HostProcess pod left as it is".into(),
@@ -324,7 +456,7 @@ pub fn harden_object(
         }
         for f in findings.findings {
             report(
-                out,
+                sink,
                 f.rule,
                 f.severity,
                 f.message,
@@ -342,7 +474,7 @@ pub fn harden_object(
                         change::Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),
                     };
                     report(
-                        out,
+                        sink,
                         c.rule,
                         Severity::Info,
                         c.message,
@@ -353,7 +485,7 @@ pub fn harden_object(
                 }
                 Ok(false) => {}
                 Err(problem) => report(
-                    out,
+                    sink,
                     c.rule,
                     Severity::Error,
                     format!("cannot apply change: {problem}"),
@@ -364,9 +496,9 @@ pub fn harden_object(
             }
         }
     }
-    out.stats.changes += changed;
+    sink.stats.changes += changed;
     if changed > 0 {
-        out.stats.changed += 1;
+        sink.stats.changed += 1;
     }
     changed > 0
 }

@@ -149,6 +149,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             disable: args.disable,
             enforce: args.enforce,
         },
+        info_results: args.results.is_some(),
+        threads: 0,
     };
     let input = read_input(&args.files)?;
     let output = engine::process_bytes(&input, &options)?;
