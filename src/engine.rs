@@ -305,13 +305,20 @@ fn process_segment<'a>(
         sink.keep_info = true;
         let before = sink.results.len();
         let mut changed = harden_items(&mut value, policy, None, sink);
+        // Results already in the list (an earlier function's, or ours from an earlier run of the
+        // same pipeline) are kept once: a second run must not repeat its warnings.
+        let existing: std::collections::HashSet<String> = match value.get("results") {
+            Some(Value::Array(list)) => list.iter().map(Value::to_string).collect(),
+            _ => Default::default(),
+        };
         let results: Vec<Value> = sink.results[before..]
             .iter()
             .map(KrmResult::to_value)
+            .filter(|r| !existing.contains(&r.to_string()))
             .collect();
         if !results.is_empty() {
             match value.get_mut("results") {
-                Some(Value::Array(existing)) => existing.extend(results),
+                Some(Value::Array(list)) => list.extend(results),
                 _ => {
                     value["results"] = Value::Array(results);
                 }
