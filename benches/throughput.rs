@@ -1,7 +1,8 @@
 //! Throughput and memory benchmark (run with `cargo bench --bench throughput`): generates a
 //! stream of N Deployments + N Services + N ConfigMaps (N = 10000 by default, ~30 MB), then runs,
-//! each in its own process, the real `kube-harden` binary and a plain parse + emit round trip of
-//! the same stream with the same YAML stack, and reports MB/s and peak RSS for both.
+//! each in its own process, the real `kube-harden` binary a plain parse + emit round trip of the
+//! same stream with the same YAML stack (saphyr-parser events, our tree and emitter) and, for
+//! reference, a serde-saphyr round trip, and reports MB/s and peak RSS for both.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -31,6 +32,19 @@ fn round_trip(input: &str) -> String {
         if let Some(root) = parse_document(seg.text).expect("parses").root {
             out.push_str(&emit::document(&root.to_value(), &Layout::default()));
         }
+    }
+    out
+}
+
+/// A reference: serde-saphyr (YAML 1.1 octal on, no budget) into serde_json values and back.
+fn serde_saphyr_round_trip(input: &str) -> String {
+    let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: None };
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple_with_options(input, options).expect("parses");
+    let mut out = String::with_capacity(input.len());
+    for d in &docs {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(d).expect("emits"));
     }
     out
 }
@@ -72,10 +86,16 @@ fn measure(cmd: &mut Command, input: &[u8]) -> Run {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--round-trip-child") {
+    if let Some(mode @ ("--round-trip-child" | "--serde-saphyr-child")) =
+        args.get(1).map(String::as_str)
+    {
         let mut input = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).unwrap();
-        let out = round_trip(&input);
+        let out = if mode == "--round-trip-child" {
+            round_trip(&input)
+        } else {
+            serde_saphyr_round_trip(&input)
+        };
         std::io::stdout().write_all(out.as_bytes()).unwrap();
         return;
     }
@@ -109,6 +129,10 @@ fn main() {
         }
     }
     let (h, r) = (best_h.unwrap(), best_r.unwrap());
+    let s = measure(
+        Command::new(&me).arg("--serde-saphyr-child"),
+        input.as_bytes(),
+    );
     let rss_limit_kb = (2.0 * input.len() as f64 / 1024.0) as i64 + 32 * 1024;
     println!("{:<26} {:>9} {:>12}", "", "MB/s", "peak RSS");
     println!(
@@ -119,9 +143,20 @@ fn main() {
     );
     println!(
         "{:<26} {:>9.1} {:>9.1} MB",
-        "parse+emit round trip",
+        "saphyr-parser round trip",
         mb / r.seconds,
         r.peak_rss_kb as f64 / 1024.0
+    );
+    println!(
+        "{:<26} {:>9.1} {:>9.1} MB",
+        "serde-saphyr round trip",
+        mb / s.seconds,
+        s.peak_rss_kb as f64 / 1024.0
+    );
+    println!("(round trips are single-threaded; kube-harden uses every core for a stream)");
+    println!(
+        "speed-up over serde-saphyr round trip: {:.2}x",
+        s.seconds / h.seconds
     );
     let speedup = r.seconds / h.seconds;
     println!(

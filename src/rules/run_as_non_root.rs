@@ -141,7 +141,8 @@ impl Rule for RunAsNonRoot {
         if pod.windows {
             return;
         }
-        let any_privileged = pod.containers.iter().any(|c| c.privileged());
+        // A pod-level user would also change containers that are privileged or opted out.
+        let any_privileged = pod.containers.iter().any(|c| c.privileged() || c.skips(ID));
         for (field, value, needs_unprivileged) in [
             ("runAsUser", policy.spec.run_as_user, true),
             ("runAsGroup", policy.spec.run_as_group, true),

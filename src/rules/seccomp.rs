@@ -53,7 +53,29 @@ impl Rule for Seccomp {
         }
         if let Some(profile) = pod.security_context("seccompProfile") {
             if is_unconfined(profile) {
-                self.unconfined(pod.sc_path("seccompProfile.type"), "pod", policy, out);
+                if policy.spec.enforce && pod.containers.iter().any(|c| c.skips(ID)) {
+                    // Changing the pod's profile would change the opted-out container too:
+                    // confine the others one by one instead.
+                    out.warn(ID, pod.sc_path("seccompProfile.type"), json!("Unconfined"), Some(json!("RuntimeDefault")),
+                        "pod runs seccomp Unconfined and a container opted out; profile set per container instead");
+                    for c in pod
+                        .containers
+                        .iter()
+                        .filter(|c| !c.skips(ID) && c.security_context("seccompProfile").is_none())
+                    {
+                        out.add(
+                            ID,
+                            c.sc_path("seccompProfile"),
+                            json!({"type": "RuntimeDefault"}),
+                            format!(
+                                "enforce: container {:?} uses the RuntimeDefault seccomp profile",
+                                c.name
+                            ),
+                        );
+                    }
+                } else {
+                    self.unconfined(pod.sc_path("seccompProfile.type"), "pod", policy, out);
+                }
             }
             return;
         }

@@ -80,9 +80,15 @@ impl Rule for WritableTmp {
                     .collect()
             })
             .unwrap_or_default();
-        let paths: Vec<&str> = std::iter::once("/tmp")
-            .chain(policy.spec.writable_paths.iter().map(String::as_str))
-            .collect();
+        let mut paths: Vec<&str> = Vec::new();
+        for path in
+            std::iter::once("/tmp").chain(policy.spec.writable_paths.iter().map(String::as_str))
+        {
+            let path = normalize(path);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
         // path → name of the volume added for it in this pod.
         let mut added: Vec<(String, String)> = Vec::new();
         let volumes_path = pod.location.spec.key("volumes");
@@ -107,8 +113,7 @@ impl Rule for WritableTmp {
                         .collect()
                 })
                 .unwrap_or_default();
-            for path in &paths {
-                let path = normalize(path);
+            for &path in &paths {
                 if mounted.contains(path) {
                     continue;
                 }

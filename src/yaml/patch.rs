@@ -88,7 +88,13 @@ fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> Strin
         head.push_str("---");
         head.push_str(layout.newline);
     }
-    head + &emit::document(new, layout)
+    let mut out = head + &emit::document(new, layout);
+    // Keep a closing `...` line (and whatever follows it in the segment).
+    let content_end = doc.root.as_ref().map_or(0, |r| r.end);
+    if let Some(i) = text[content_end..].find("\n...") {
+        out.push_str(&text[content_end + i + 1..]);
+    }
+    out
 }
 
 fn apply(text: &str, mut edits: Vec<Edit>) -> Option<String> {

@@ -61,6 +61,7 @@ pub fn split_documents(stream: &str) -> Vec<Segment<'_>> {
     let mut seg_line = 1usize;
     let mut line_no = 1usize;
     let mut pos = 0usize;
+    let mut after_directive = false;
     while pos < bytes.len() {
         let line_end = match memchr_newline(&bytes[pos..]) {
             Some(i) => pos + i + 1,
@@ -72,7 +73,21 @@ pub fn split_documents(stream: &str) -> Vec<Segment<'_>> {
         } else {
             line
         };
-        if is_marker(line_body, "---") {
+        if line_body.starts_with('%') {
+            // A directive belongs to the document its `---` opens.
+            if pos > seg_start && !after_directive {
+                segments.push(Segment {
+                    start: seg_start,
+                    text: &stream[seg_start..pos],
+                    first_line: seg_line,
+                });
+                seg_start = pos;
+                seg_line = line_no;
+            }
+            after_directive = true;
+        } else if is_marker(line_body, "---") && after_directive {
+            after_directive = false;
+        } else if is_marker(line_body, "---") {
             // `---` begins a new document; the text before it is its own segment.
             if pos > seg_start {
                 segments.push(Segment {
