@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::emit::{self, Layout};
-use super::tree::{dash_column, parse_document, scalar_value, Data, Document, Node};
+use super::tree::{after_colon, dash_column, parse_document, scalar_value, Data, Document, Node};
 
 /// One text edit: replace `len` bytes at `at` with `text`.
 #[derive(Debug)]
@@ -157,7 +157,7 @@ impl Patcher<'_, '_, '_> {
                                 Slot::Flow
                             } else {
                                 Slot::BlockValue {
-                                    after_colon: colon_end(self.text, e.key_node.end),
+                                    after_colon: after_colon(self.text, e.key_node.end),
                                     indent: node.col,
                                 }
                             };
@@ -332,20 +332,6 @@ impl Patcher<'_, '_, '_> {
             }
             Slot::Root | Slot::BlockItem => Err(Unsupported),
         }
-    }
-}
-
-/// The byte offset just after the `:` that follows a key ending at `key_end`.
-fn colon_end(text: &str, key_end: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut i = key_end;
-    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t') {
-        i += 1;
-    }
-    if bytes.get(i) == Some(&b':') {
-        i + 1
-    } else {
-        key_end
     }
 }
 

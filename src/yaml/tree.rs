@@ -407,7 +407,7 @@ fn is_empty_plain(node: &Node<'_>) -> bool {
 }
 
 /// The byte offset just after the `:` that follows a key ending at `key_end`.
-fn after_colon(text: &str, key_end: usize) -> usize {
+pub fn after_colon(text: &str, key_end: usize) -> usize {
     let bytes = text.as_bytes();
     let mut i = key_end;
     while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'"' | b'\'') {
