@@ -64,6 +64,122 @@ pub struct PolicySpec {
     /// Extra workload kinds whose pod template kube-harden should harden.
     #[serde(default)]
     pub workloads: Vec<ExtraWorkload>,
+    /// Timings and HTTP paths of the probes default-probes adds.
+    #[serde(default)]
+    pub probes: ProbeSettings,
+    /// The budget pod-disruption-budget generates.
+    #[serde(default)]
+    pub pod_disruption_budget: DisruptionBudgetSettings,
+}
+
+/// Settings of default-probes.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeSettings {
+    /// Readiness probe timings (default: period 10 s, timeout 3 s, failureThreshold 3).
+    #[serde(default)]
+    pub readiness: ProbeTiming,
+    /// Liveness probe timings (default: period 20 s, timeout 5 s, failureThreshold 6), more
+    /// tolerant than readiness because a failed liveness probe restarts the container.
+    #[serde(default)]
+    pub liveness: ProbeTiming,
+    /// Startup probe timings (default: period 10 s, timeout 5 s, failureThreshold 30: five
+    /// minutes of first-boot grace before liveness takes over).
+    #[serde(default)]
+    pub startup: ProbeTiming,
+    /// HTTP paths for probes: a matching container gets `httpGet` on this path instead of
+    /// `tcpSocket`. The first matching entry wins; the annotation
+    /// `kube-harden.dev/probe-path.<container>` on the workload or pod template wins over all.
+    #[serde(default)]
+    pub http_paths: Vec<ProbeHttpPath>,
+}
+
+/// Probe timings; unset fields take the probe's default.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeTiming {
+    /// `initialDelaySeconds` (default: not set, the startup probe covers slow starts).
+    #[serde(default)]
+    pub initial_delay_seconds: Option<i64>,
+    /// `periodSeconds`.
+    #[serde(default)]
+    pub period_seconds: Option<i64>,
+    /// `timeoutSeconds`.
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
+    /// `failureThreshold`.
+    #[serde(default)]
+    pub failure_threshold: Option<i64>,
+}
+
+/// An HTTP path for the probes of matching containers; unset selectors match everything.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeHttpPath {
+    /// Workload kind, e.g. `Deployment`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Workload name (`metadata.name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Workload namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Container name.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The path, e.g. `/healthz`.
+    pub path: String,
+}
+
+/// An integer or a percentage such as `"25%"`, as PodDisruptionBudgets take them.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IntOrPercent {
+    /// A number of pods.
+    Int(i64),
+    /// A percentage of the pods, `"25%"`.
+    Percent(String),
+}
+
+impl IntOrPercent {
+    /// The value as JSON.
+    pub fn to_value(&self) -> Value {
+        match self {
+            IntOrPercent::Int(n) => Value::from(*n),
+            IntOrPercent::Percent(s) => Value::String(s.clone()),
+        }
+    }
+
+    /// The number of pods or the percentage, or `None` when malformed.
+    fn amount(&self) -> Option<(i64, bool)> {
+        match self {
+            IntOrPercent::Int(n) => Some((*n, false)),
+            IntOrPercent::Percent(s) => {
+                let digits = s.strip_suffix('%')?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some((digits.parse().ok()?, true))
+            }
+        }
+    }
+}
+
+/// Settings of pod-disruption-budget. Give at most one of `maxUnavailable` and `minAvailable`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DisruptionBudgetSettings {
+    /// Pods that may be down at once (default 1). 0 or 0% is refused: it blocks every drain.
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrPercent>,
+    /// Pods that must stay up, instead of `maxUnavailable`. 100% is refused: it blocks every
+    /// drain.
+    #[serde(default)]
+    pub min_available: Option<IntOrPercent>,
+    /// `AlwaysAllow` (default: a crash-looping pod never blocks a drain) or `IfHealthyBudget`.
+    #[serde(default)]
+    pub unhealthy_pod_eviction_policy: Option<String>,
 }
 
 /// A custom resource that embeds a pod template.
@@ -81,6 +197,16 @@ pub struct ExtraWorkload {
     /// Dotted path to a bare PodSpec, for kinds that embed one without a template.
     #[serde(default)]
     pub pod_spec_path: Option<String>,
+    /// Whether its pods run until deleted (default true): then default-probes adds probes and
+    /// pod-disruption-budget considers it. Set false for run-to-completion kinds.
+    #[serde(default)]
+    pub long_running: Option<bool>,
+    /// Dotted path to the replica count (default `spec.replicas`), for pod-disruption-budget.
+    #[serde(default)]
+    pub replicas_path: Option<String>,
+    /// Dotted path to the label selector (default `spec.selector`), for pod-disruption-budget.
+    #[serde(default)]
+    pub selector_path: Option<String>,
 }
 
 /// Default `sizeLimit` for added emptyDirs.
@@ -177,7 +303,21 @@ impl Policy {
                 )));
             }
         }
+        validate_probes(&spec.probes)?;
+        validate_budget(&spec.pod_disruption_budget)?;
         for (i, w) in spec.workloads.iter().enumerate() {
+            for (key, path) in [
+                ("replicasPath", &w.replicas_path),
+                ("selectorPath", &w.selector_path),
+            ] {
+                if let Some(p) = path {
+                    if crate::model::path::FieldPath::parse(p).is_none() {
+                        return Err(Error::Config(format!(
+                            "spec.workloads[{i}].{key}: `{p}` is not a dotted field path"
+                        )));
+                    }
+                }
+            }
             if w.pod_template_path.is_some() == w.pod_spec_path.is_some() {
                 return Err(Error::Config(format!(
                     "spec.workloads[{i}]: give exactly one of podTemplatePath and podSpecPath"
@@ -211,6 +351,79 @@ impl Policy {
             .as_deref()
             .unwrap_or(DEFAULT_TMP_SIZE_LIMIT)
     }
+}
+
+fn validate_probes(probes: &ProbeSettings) -> Result<(), Error> {
+    for (name, t) in [
+        ("readiness", &probes.readiness),
+        ("liveness", &probes.liveness),
+        ("startup", &probes.startup),
+    ] {
+        for (key, value, min) in [
+            ("initialDelaySeconds", t.initial_delay_seconds, 0),
+            ("periodSeconds", t.period_seconds, 1),
+            ("timeoutSeconds", t.timeout_seconds, 1),
+            ("failureThreshold", t.failure_threshold, 1),
+        ] {
+            if let Some(v) = value {
+                if v < min {
+                    return Err(Error::Config(format!(
+                        "spec.probes.{name}.{key}: must be at least {min}, got {v}"
+                    )));
+                }
+            }
+        }
+    }
+    for (i, p) in probes.http_paths.iter().enumerate() {
+        if !p.path.starts_with('/') {
+            return Err(Error::Config(format!(
+                "spec.probes.httpPaths[{i}].path: `{}` must start with /",
+                p.path
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_budget(budget: &DisruptionBudgetSettings) -> Result<(), Error> {
+    let key = "spec.podDisruptionBudget";
+    if budget.max_unavailable.is_some() && budget.min_available.is_some() {
+        return Err(Error::Config(format!(
+            "{key}: give maxUnavailable or minAvailable, not both"
+        )));
+    }
+    for (field, value) in [
+        ("maxUnavailable", &budget.max_unavailable),
+        ("minAvailable", &budget.min_available),
+    ] {
+        let Some(value) = value else { continue };
+        let Some((n, percent)) = value.amount() else {
+            return Err(Error::Config(format!(
+                "{key}.{field}: expected an integer or a percentage such as \"25%\""
+            )));
+        };
+        if n < 0 || (percent && n > 100) {
+            return Err(Error::Config(format!(
+                "{key}.{field}: {} is out of range",
+                value.to_value()
+            )));
+        }
+        if (field == "maxUnavailable" && n == 0) || (field == "minAvailable" && percent && n == 100)
+        {
+            return Err(Error::Config(format!(
+                "{key}.{field}: {} would block every node drain",
+                value.to_value()
+            )));
+        }
+    }
+    if let Some(p) = &budget.unhealthy_pod_eviction_policy {
+        if p != "AlwaysAllow" && p != "IfHealthyBudget" {
+            return Err(Error::Config(format!(
+                "{key}.unhealthyPodEvictionPolicy: `{p}` is not AlwaysAllow or IfHealthyBudget"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn is_quantity(s: &str) -> bool {
@@ -303,7 +516,7 @@ fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
                 )))
             }
         },
-        "workloads" => parse_inline(key, text)?,
+        "workloads" | "probes" | "podDisruptionBudget" => parse_inline(key, text)?,
         _ => Value::String(text.to_string()),
     })
 }

@@ -13,6 +13,8 @@ use crate::config::{self, Overrides, Policy, PolicySpec};
 use crate::error::Error;
 use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
 use crate::rules;
+use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, StreamIndex};
+use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::patch_document;
 use crate::yaml::split::{split_documents, Segment};
 use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
@@ -124,6 +126,7 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// Keeps a result (info results only when asked to).
     fn push(&mut self, result: KrmResult) {
         if self.keep_info || result.severity != Severity::Info {
             self.results.push(result);
@@ -152,8 +155,22 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             (seg, doc_no)
         })
         .collect();
+    // Budgets depend on the whole stream (autoscalers, budgets already written): index it first,
+    // parsing only documents that mention those kinds.
+    let mut index = StreamIndex::default();
+    for (seg, _) in &segments {
+        if StreamIndex::may_matter(seg.text) {
+            if let Ok(doc) = crate::yaml::tree::parse_document(seg.text) {
+                if let Some(root) = &doc.root {
+                    index.record(&root.to_value());
+                }
+            }
+        }
+    }
+    let index = &index;
+    let mut parts: Vec<SegmentOut<'a>> = Vec::with_capacity(segments.len());
     let mut out = Output {
-        chunks: Vec::with_capacity(segments.len()),
+        chunks: Vec::new(),
         results: Vec::new(),
         form: InputForm::Stream,
         stats: Stats::default(),
@@ -168,12 +185,19 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         .position(|(seg, _)| !seg.is_blank())
         .unwrap_or(segments.len());
     for (seg, no) in &segments[..(first + 1).min(segments.len())] {
-        let (chunk, form) =
-            process_segment(seg, *no, true, &mut policy, &options.overrides, &mut sink)?;
-        out.chunks.push(chunk);
-        if let Some(form) = form {
+        let part = process_segment(
+            seg,
+            *no,
+            true,
+            &mut policy,
+            &options.overrides,
+            index,
+            &mut sink,
+        )?;
+        if let Some(form) = part.form {
             out.form = form;
         }
+        parts.push(part);
     }
     let rest = &segments[(first + 1).min(segments.len())..];
     let threads = match options.threads {
@@ -182,13 +206,19 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     };
     if threads <= 1 || rest.len() < 64 || cfg!(target_family = "wasm") {
         for (seg, no) in rest {
-            out.chunks.push(
-                process_segment(seg, *no, false, &mut policy, &options.overrides, &mut sink)?.0,
-            );
+            parts.push(process_segment(
+                seg,
+                *no,
+                false,
+                &mut policy,
+                &options.overrides,
+                index,
+                &mut sink,
+            )?);
         }
     } else {
         let per = rest.len().div_ceil(threads);
-        let parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {
+        let worker_parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {
             let handles: Vec<_> = rest
                 .chunks(per)
                 .map(|part| {
@@ -201,17 +231,15 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                         };
                         let mut chunks = Vec::with_capacity(part.len());
                         for (seg, no) in part {
-                            chunks.push(
-                                process_segment(
-                                    seg,
-                                    *no,
-                                    false,
-                                    &mut policy,
-                                    &options.overrides,
-                                    &mut sink,
-                                )?
-                                .0,
-                            );
+                            chunks.push(process_segment(
+                                seg,
+                                *no,
+                                false,
+                                &mut policy,
+                                &options.overrides,
+                                index,
+                                &mut sink,
+                            )?);
                         }
                         Ok((chunks, sink))
                     })
@@ -222,11 +250,52 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 .map(|h| h.join().expect("worker panicked"))
                 .collect()
         });
-        for part in parts {
+        for part in worker_parts {
             let (chunks, part_sink) = part?;
-            out.chunks.extend(chunks);
+            parts.extend(chunks);
             sink.results.extend(part_sink.results);
             sink.stats.add(&part_sink.stats);
+        }
+    }
+    // Name the new budgets in stream order (against every budget already there) and place each
+    // right after its workload.
+    let mut taken = index.budget_names();
+    out.chunks.reserve(parts.len());
+    for part in parts {
+        out.chunks.push(part.text);
+        for pending in part.budgets {
+            let name = pdb::choose_name(
+                &pending.planned.base_name,
+                &pending.planned.namespace,
+                &taken,
+            );
+            taken.insert((pending.planned.namespace.clone(), name.clone()));
+            let object = pending.planned.finish(&name);
+            let nl = pending.layout.newline;
+            let mut text = String::new();
+            if !out
+                .chunks
+                .last()
+                .is_some_and(|c| c.is_empty() || c.ends_with('\n'))
+            {
+                text.push_str(nl);
+            }
+            text.push_str("---");
+            text.push_str(nl);
+            if let Some(source) = &pending.source {
+                text.push_str("# Source: ");
+                text.push_str(source);
+                text.push_str(nl);
+            }
+            text.push_str(&emit::document(&object, &pending.layout));
+            sink.push(budget_result(
+                &pending.planned,
+                &name,
+                pending.resource,
+                pending.source,
+            ));
+            sink.stats.changes += 1;
+            out.chunks.push(Cow::Owned(text));
         }
     }
     out.results = sink.results;
@@ -234,19 +303,63 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     Ok(out)
 }
 
-/// What one worker produced: its documents' output text, in order, and its results.
-type WorkerOutput<'a> = (Vec<Cow<'a, str>>, Sink);
+/// What one worker produced: its documents' output, in order, and its results.
+type WorkerOutput<'a> = (Vec<SegmentOut<'a>>, Sink);
 
-/// Processes one document. Returns its output text and, for a ResourceList, the form.
+/// One document's output.
+struct SegmentOut<'a> {
+    /// Its text.
+    text: Cow<'a, str>,
+    /// For the first document: the input's form.
+    form: Option<InputForm>,
+    /// Budgets to place right after it.
+    budgets: Vec<PendingBudget>,
+}
+
+/// A budget for a workload of a plain stream, named and written once the whole stream is done.
+struct PendingBudget {
+    planned: PlannedBudget,
+    /// The workload's `# Source:` (Helm 3 groups output by it).
+    source: Option<String>,
+    layout: Layout,
+    resource: ResourceRef,
+}
+
+fn budget_result(
+    planned: &PlannedBudget,
+    name: &str,
+    resource: ResourceRef,
+    file: Option<String>,
+) -> KrmResult {
+    KrmResult {
+        rule: pdb::ID,
+        severity: Severity::Info,
+        message: format!("adds PodDisruptionBudget {name}: {}", planned.reason),
+        resource: Some(resource),
+        path: None,
+        current: None,
+        proposed: None,
+        file,
+    }
+}
+
+/// Processes one document: its output text, the form (for a ResourceList) and new budgets.
 fn process_segment<'a>(
     seg: &Segment<'a>,
     doc_no: usize,
     is_first: bool,
     policy: &mut Policy,
     overrides: &Overrides,
+    index: &StreamIndex,
     sink: &mut Sink,
-) -> Result<(Cow<'a, str>, Option<InputForm>), Error> {
-    let keep = || Ok((Cow::Borrowed(seg.text), None));
+) -> Result<SegmentOut<'a>, Error> {
+    let keep = || {
+        Ok(SegmentOut {
+            text: Cow::Borrowed(seg.text),
+            form: None,
+            budgets: Vec::new(),
+        })
+    };
     if seg.is_blank() {
         return keep();
     }
@@ -295,6 +408,7 @@ fn process_segment<'a>(
     let mut value = root.to_value();
     let source = source_of(seg);
     let mut form = None;
+    let mut budgets = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
         if let Some(fc) = value.get("functionConfig").filter(|v| !v.is_null()) {
@@ -304,7 +418,7 @@ fn process_segment<'a>(
         // kpt and kustomize show results from the ResourceList itself: keep every one.
         sink.keep_info = true;
         let before = sink.results.len();
-        let mut changed = harden_items(&mut value, policy, None, sink);
+        let mut changed = harden_items(&mut value, policy, None, index, sink);
         // Results already in the list (an earlier function's, or ours from an earlier run of the
         // same pipeline) are kept once: a second run must not repeat its warnings.
         let existing: std::collections::HashSet<String> = match value.get("results") {
@@ -327,18 +441,85 @@ fn process_segment<'a>(
         }
         changed
     } else if value.get("items").is_some_and(Value::is_array) && (is_list || is_resource_list) {
-        harden_items(&mut value, policy, source.as_deref(), sink)
+        harden_items(&mut value, policy, source.as_deref(), index, sink)
     } else {
-        harden_object(&mut value, policy, source.as_deref(), sink)
+        let changed = harden_object(&mut value, policy, source.as_deref(), sink);
+        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink) {
+            budgets.push(PendingBudget {
+                planned,
+                source: source.clone(),
+                layout: Layout {
+                    indent_step: doc.indent_step,
+                    compact_sequences: doc.compact_sequences,
+                    newline: if seg.text.contains("\r\n") {
+                        "\r\n"
+                    } else {
+                        "\n"
+                    },
+                },
+                resource: ResourceRef::of(&value),
+            });
+        }
+        changed
     };
     if !changed {
-        return Ok((Cow::Borrowed(seg.text), form));
+        return Ok(SegmentOut {
+            text: Cow::Borrowed(seg.text),
+            form,
+            budgets,
+        });
     }
     let (text, mode) = patch_document(seg.text, &doc, &value);
     if mode == crate::yaml::patch::PatchMode::Reemitted {
         sink.stats.reemitted += 1;
     }
-    Ok((Cow::Owned(text), form))
+    Ok(SegmentOut {
+        text: Cow::Owned(text),
+        form,
+        budgets,
+    })
+}
+
+/// Asks pod-disruption-budget about one object and reports why it adds nothing.
+fn plan_budget(
+    object: &Value,
+    policy: &Policy,
+    index: &StreamIndex,
+    file: Option<&str>,
+    sink: &mut Sink,
+) -> Option<PlannedBudget> {
+    if !policy.is_enabled(pdb::ID) || is_local_config(object) {
+        return None;
+    }
+    match pdb::plan(object, policy, index) {
+        Decision::Nothing => None,
+        Decision::Add(planned) => Some(*planned),
+        Decision::Skip { warning, message } => {
+            sink.push(KrmResult {
+                rule: pdb::ID,
+                severity: if warning {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                message,
+                resource: Some(ResourceRef::of(object)),
+                path: None,
+                current: None,
+                proposed: None,
+                file: file.map(str::to_string).or_else(|| item_file(object)),
+            });
+            None
+        }
+    }
+}
+
+fn is_local_config(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LOCAL_CONFIG))
+        .and_then(Value::as_str)
+        == Some("true")
 }
 
 fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
@@ -348,13 +529,33 @@ fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
     })
 }
 
-/// Hardens every item of a `List`/`ResourceList`; returns true when one changed.
-fn harden_items(list: &mut Value, policy: &Policy, source: Option<&str>, sink: &mut Sink) -> bool {
+/// Hardens every item of a `List`/`ResourceList` and appends the budgets they need; returns
+/// true when something changed.
+fn harden_items(
+    list: &mut Value,
+    policy: &Policy,
+    source: Option<&str>,
+    index: &StreamIndex,
+    sink: &mut Sink,
+) -> bool {
     let mut changed = false;
+    let mut planned = Vec::new();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
             let file = item_file(item).or_else(|| source.map(str::to_string));
             changed |= harden_object(item, policy, file.as_deref(), sink);
+            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink) {
+                planned.push((p, ResourceRef::of(item), file));
+            }
+        }
+        let mut taken = index.budget_names();
+        for (p, resource, file) in planned {
+            let name = pdb::choose_name(&p.base_name, &p.namespace, &taken);
+            taken.insert((p.namespace.clone(), name.clone()));
+            items.push(p.finish(&name));
+            sink.push(budget_result(&p, &name, resource, file));
+            sink.stats.changes += 1;
+            changed = true;
         }
     }
     changed
@@ -383,17 +584,7 @@ pub fn harden_object(
     file: Option<&str>,
     sink: &mut Sink,
 ) -> bool {
-    if !object.is_object() {
-        return false;
-    }
-    if object
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            LOCAL_CONFIG.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        == Some("true")
-    {
+    if !object.is_object() || is_local_config(object) {
         return false;
     }
     let resource = ResourceRef::of(object);
@@ -452,7 +643,7 @@ pub fn harden_object(
     let mut changed = 0usize;
     for rule in rules::registry()
         .iter()
-        .filter(|r| policy.is_enabled(r.id()))
+        .filter(|r| r.per_pod() && policy.is_enabled(r.id()))
     {
         let mut findings = Findings::default();
         {

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use kube_harden::config::Policy;
+use kube_harden::model::workload::pod_location;
+use kube_harden::rules::pod_disruption_budget::{selects, GENERATED_FOR};
 use kube_harden::yaml::split::split_documents;
 use kube_harden::yaml::tree::parse_document;
 use kube_harden::{process, Options};
@@ -62,6 +65,68 @@ fn values(text: &str) -> Vec<(String, Option<Value>)> {
         .collect()
 }
 
+fn is_generated(v: &Value) -> bool {
+    v.pointer("/metadata/annotations")
+        .and_then(|a| a.get(GENERATED_FOR))
+        .is_some()
+}
+
+/// Every generated budget follows its workload, in its namespace, and selects exactly the pods
+/// of the workload's template.
+fn check_budgets(name: &str, docs: &[(String, Option<Value>)], failures: &mut Vec<String>) {
+    let policy = Policy::default();
+    let mut workload: Option<&Value> = None;
+    let mut generated = 0;
+    for (_, v) in docs {
+        let Some(v) = v else { continue };
+        if !is_generated(v) {
+            workload = Some(v);
+            continue;
+        }
+        generated += 1;
+        let target = v["metadata"]["annotations"][GENERATED_FOR]
+            .as_str()
+            .unwrap();
+        let Some(w) = workload else {
+            failures.push(format!("{name}: budget for {target} comes first"));
+            continue;
+        };
+        let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let w_id = format!(
+            "{}/{}",
+            s(w, "/kind").unwrap_or_default(),
+            s(w, "/metadata/name").unwrap_or_default()
+        );
+        if w_id != target {
+            failures.push(format!("{name}: budget for {target} follows {w_id}"));
+            continue;
+        }
+        if s(w, "/metadata/namespace") != s(v, "/metadata/namespace") {
+            failures.push(format!("{name}: budget for {target} in another namespace"));
+        }
+        let loc = pod_location(
+            w["apiVersion"].as_str().unwrap(),
+            w["kind"].as_str().unwrap(),
+            &policy,
+        )
+        .unwrap();
+        let labels = loc
+            .metadata
+            .key("labels")
+            .get(w)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let selector = &v["spec"]["selector"];
+        if !selects(selector, &labels, false) {
+            failures.push(format!(
+                "{name}: budget for {target}: selector {selector} does not select template labels {labels:?}"
+            ));
+        }
+    }
+    eprintln!("{name}: {generated} budgets generated");
+}
+
 #[test]
 fn corpus_is_kept_and_idempotent() {
     let mut failures = Vec::new();
@@ -82,7 +147,10 @@ fn corpus_is_kept_and_idempotent() {
             ));
         }
         let out = first.text();
-        let (before, after) = (values(&input), values(&out));
+        let before = values(&input);
+        let mut after = values(&out);
+        check_budgets(&name, &after, &mut failures);
+        after.retain(|(_, v)| !v.as_ref().is_some_and(is_generated));
         if before.len() != after.len() {
             failures.push(format!(
                 "{name}: {} documents became {}",

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::path::FieldPath;
-use crate::config::Policy;
+use crate::config::{ExtraWorkload, Policy};
 
 /// Annotation that opts a workload or pod template out of rules: `all` or a comma list of ids.
 pub const SKIP_ANNOTATION: &str = "kube-harden.dev/skip";
@@ -53,15 +53,8 @@ pub fn pod_location(api_version: &str, kind: &str, policy: &Policy) -> Option<Po
         ("apps.openshift.io", "DeploymentConfig") | ("", "DeploymentConfig") => {
             template("spec.template")
         }
-        _ => policy.spec.workloads.iter().find_map(|w| {
-            let (wg, wv) = w
-                .api_version
-                .rsplit_once('/')
-                .unwrap_or(("", w.api_version.as_str()));
-            let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
-            if w.kind != kind || wg != group || (wv != "*" && wv != version) {
-                return None;
-            }
+        _ => {
+            let w = extra_workload(api_version, kind, policy)?;
             if let Some(p) = &w.pod_template_path {
                 let base = FieldPath::parse(p)?;
                 Some(PodLocation {
@@ -75,7 +68,82 @@ pub fn pod_location(api_version: &str, kind: &str, policy: &Policy) -> Option<Po
                     spec,
                 })
             }
-        }),
+        }
+    }
+}
+
+/// The policy's entry for a custom workload kind.
+fn extra_workload<'p>(
+    api_version: &str,
+    kind: &str,
+    policy: &'p Policy,
+) -> Option<&'p ExtraWorkload> {
+    let group = group_of(api_version);
+    let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
+    policy.spec.workloads.iter().find(|w| {
+        let (wg, wv) = w
+            .api_version
+            .rsplit_once('/')
+            .unwrap_or(("", w.api_version.as_str()));
+        w.kind == kind && wg == group && (wv == "*" || wv == version)
+    })
+}
+
+/// True for kinds whose pods run until deleted (probes and disruption budgets make sense);
+/// false for Jobs, CronJobs and custom kinds configured with `longRunning: false`.
+pub fn is_long_running(api_version: &str, kind: &str, policy: &Policy) -> bool {
+    match (group_of(api_version), kind) {
+        ("batch", "Job" | "CronJob") => false,
+        ("", "Pod" | "ReplicationController" | "DeploymentConfig")
+        | ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+        | ("argoproj.io", "Rollout")
+        | ("apps.openshift.io", "DeploymentConfig") => true,
+        _ => {
+            extra_workload(api_version, kind, policy).is_some_and(|w| w.long_running != Some(false))
+        }
+    }
+}
+
+/// Where a replicated kind keeps its replica count and its pod selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replicated {
+    /// Path of the replica count.
+    pub replicas: FieldPath,
+    /// Path of the selector (a LabelSelector, or a plain label map for ReplicationController
+    /// and DeploymentConfig).
+    pub selector: FieldPath,
+}
+
+/// The replica and selector paths of a kind that runs several copies of one pod, or `None`
+/// (DaemonSets, Jobs, bare Pods and unknown kinds).
+pub fn replicated(api_version: &str, kind: &str, policy: &Policy) -> Option<Replicated> {
+    let standard = || {
+        Some(Replicated {
+            replicas: FieldPath::root().keys("spec.replicas"),
+            selector: FieldPath::root().keys("spec.selector"),
+        })
+    };
+    match (group_of(api_version), kind) {
+        ("apps" | "extensions", "Deployment" | "StatefulSet" | "ReplicaSet")
+        | ("", "ReplicationController" | "DeploymentConfig")
+        | ("argoproj.io", "Rollout")
+        | ("apps.openshift.io", "DeploymentConfig") => standard(),
+        ("batch", _) | ("apps" | "extensions", "DaemonSet") | ("", "Pod") => None,
+        _ => {
+            let w = extra_workload(api_version, kind, policy)?;
+            if w.long_running == Some(false) {
+                return None;
+            }
+            let path = |p: &Option<String>, default: &str| {
+                p.as_deref()
+                    .and_then(FieldPath::parse)
+                    .unwrap_or_else(|| FieldPath::root().keys(default))
+            };
+            Some(Replicated {
+                replicas: path(&w.replicas_path, "spec.replicas"),
+                selector: path(&w.selector_path, "spec.selector"),
+            })
+        }
     }
 }
 
@@ -314,6 +382,20 @@ impl<'v> PodView<'v> {
             .get("securityContext")
             .and_then(|sc| sc.get(field))
             .filter(|v| !v.is_null())
+    }
+
+    /// An annotation of the pod template, else of the workload.
+    pub fn annotation(&self, key: &str) -> Option<&'v str> {
+        self.annotations()
+            .and_then(|a| a.get(key))
+            .or_else(|| self.object.pointer("/metadata/annotations")?.get(key))
+            .and_then(Value::as_str)
+    }
+
+    /// The workload's `apiVersion` and `kind`.
+    pub fn kind(&self) -> (&'v str, &'v str) {
+        let s = |k: &str| self.object.get(k).and_then(Value::as_str).unwrap_or("");
+        (s("apiVersion"), s("kind"))
     }
 
     /// The pod template's annotations.

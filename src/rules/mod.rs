@@ -7,8 +7,10 @@ use crate::change::Findings;
 use crate::config::Policy;
 use crate::model::workload::PodView;
 
+pub mod default_probes;
 pub mod drop_capabilities;
 pub mod no_privilege_escalation;
+pub mod pod_disruption_budget;
 pub mod read_only_root_fs;
 pub mod run_as_non_root;
 pub mod seccomp;
@@ -27,6 +29,11 @@ pub trait Rule: Sync {
     fn enabled_by_default(&self) -> bool {
         true
     }
+    /// False for rules that work on the whole stream (the engine drives them) rather than on
+    /// one pod at a time.
+    fn per_pod(&self) -> bool {
+        true
+    }
     /// Inspects one pod and records changes and findings.
     fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings);
 }
@@ -38,6 +45,8 @@ static RULES: &[&dyn Rule] = &[
     &drop_capabilities::DropCapabilities,
     &read_only_root_fs::ReadOnlyRootFilesystem,
     &writable_tmp::WritableTmp,
+    &default_probes::DefaultProbes,
+    &pod_disruption_budget::PodDisruptionBudget,
 ];
 
 /// Every rule, in the order they run.

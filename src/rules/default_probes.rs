@@ -1,0 +1,231 @@
+//! `default-probes`: long-running containers get readiness, liveness and startup probes on a
+//! port they declare, where they have none, so a dead process is restarted and an unready one
+//! gets no traffic, while a slow first boot is not mistaken for either.
+
+use serde_json::{Map, Value};
+
+use super::Rule;
+use crate::change::Findings;
+use crate::config::{Policy, ProbeTiming};
+use crate::model::workload::{is_long_running, Container, ContainerGroup, PodView};
+
+const ID: &str = "default-probes";
+/// Prefix of the annotation that gives one container's probes an HTTP path.
+pub const PROBE_PATH_PREFIX: &str = "kube-harden.dev/probe-path.";
+
+/// The defaults, and why: readiness reacts within ~30 s; liveness waits two minutes of failures
+/// before a restart (a restart is destructive and fixes nothing that a slow dependency causes);
+/// startup allows five minutes of first boot (migrations, JIT warm-up, cache loads) before
+/// liveness takes over.
+const READINESS: Timing = Timing {
+    period: 10,
+    timeout: 3,
+    failures: 3,
+};
+const LIVENESS: Timing = Timing {
+    period: 20,
+    timeout: 5,
+    failures: 6,
+};
+const STARTUP: Timing = Timing {
+    period: 10,
+    timeout: 5,
+    failures: 30,
+};
+
+struct Timing {
+    period: i64,
+    timeout: i64,
+    failures: i64,
+}
+
+/// Adds tcpSocket (or httpGet) probes on a declared port.
+pub struct DefaultProbes;
+
+/// The port a probe targets: a name when the port has one, else its number.
+struct Target {
+    port: Value,
+    https: bool,
+}
+
+/// Picks the probe port: the first port named `http`, `http-*`, `https` or `https-*`, else the
+/// first TCP port. `Err` says why there is none.
+fn target(container: &Container<'_>) -> Result<Target, &'static str> {
+    let ports: Vec<&Value> = container
+        .value
+        .get("ports")
+        .and_then(Value::as_array)
+        .map(|p| p.iter().collect())
+        .unwrap_or_default();
+    if ports.is_empty() {
+        return Err("declares no port");
+    }
+    let tcp: Vec<&Value> = ports
+        .iter()
+        .copied()
+        .filter(|p| {
+            p.get("containerPort").is_some_and(|n| n.is_u64())
+                && matches!(
+                    p.get("protocol").and_then(Value::as_str),
+                    None | Some("TCP")
+                )
+        })
+        .collect();
+    let name = |p: &Value| p.get("name").and_then(Value::as_str).map(str::to_string);
+    let web =
+        |n: &str| n == "http" || n == "https" || n.starts_with("http-") || n.starts_with("https-");
+    let chosen = tcp
+        .iter()
+        .find(|p| name(p).is_some_and(|n| web(&n)))
+        .or_else(|| tcp.first())
+        .ok_or("declares no TCP port")?;
+    Ok(match name(chosen).filter(|n| !n.is_empty()) {
+        Some(n) => Target {
+            https: n == "https" || n.starts_with("https-"),
+            port: Value::String(n),
+        },
+        None => Target {
+            port: chosen["containerPort"].clone(),
+            https: false,
+        },
+    })
+}
+
+/// The HTTP path for a container: its annotation, else the policy's first matching entry.
+fn http_path(pod: &PodView<'_>, container: &str, policy: &Policy) -> Option<String> {
+    if let Some(p) = pod.annotation(&format!("{PROBE_PATH_PREFIX}{container}")) {
+        return Some(p.to_string());
+    }
+    let (_, kind) = pod.kind();
+    let meta = |k: &str| {
+        pod.object
+            .pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+    };
+    let matches =
+        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| Some(w) == have);
+    policy
+        .spec
+        .probes
+        .http_paths
+        .iter()
+        .find(|e| {
+            matches(&e.kind, Some(kind))
+                && matches(&e.name, meta("name"))
+                && matches(&e.namespace, meta("namespace"))
+                && matches(&e.container, Some(container))
+        })
+        .map(|e| e.path.clone())
+}
+
+fn probe(handler: &(String, Value), timing: &ProbeTiming, defaults: &Timing) -> Value {
+    let mut m = Map::new();
+    m.insert(handler.0.clone(), handler.1.clone());
+    if let Some(d) = timing.initial_delay_seconds {
+        m.insert("initialDelaySeconds".into(), d.into());
+    }
+    m.insert(
+        "periodSeconds".into(),
+        timing.period_seconds.unwrap_or(defaults.period).into(),
+    );
+    m.insert(
+        "timeoutSeconds".into(),
+        timing.timeout_seconds.unwrap_or(defaults.timeout).into(),
+    );
+    m.insert(
+        "failureThreshold".into(),
+        timing.failure_threshold.unwrap_or(defaults.failures).into(),
+    );
+    Value::Object(m)
+}
+
+impl Rule for DefaultProbes {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn summary(&self) -> &'static str {
+        "long-running containers get readiness, liveness and startup probes on a declared port, where absent"
+    }
+
+    fn docs(&self) -> &'static str {
+        include_str!("../../docs/rules/default-probes.md")
+    }
+
+    fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
+        let (api_version, kind) = pod.kind();
+        if pod.skips(ID) || !is_long_running(api_version, kind, policy) {
+            return;
+        }
+        let settings = &policy.spec.probes;
+        for c in &pod.containers {
+            // The API forbids probes on ephemeral containers and on init containers other than
+            // native sidecars (which run for the pod's lifetime).
+            let eligible = match c.group {
+                ContainerGroup::Main => true,
+                ContainerGroup::Init => c.sidecar,
+                ContainerGroup::Ephemeral => false,
+            };
+            if !eligible || c.skips(ID) {
+                continue;
+            }
+            let missing: Vec<(&str, &ProbeTiming, &Timing)> = [
+                ("readinessProbe", &settings.readiness, &READINESS),
+                ("livenessProbe", &settings.liveness, &LIVENESS),
+                ("startupProbe", &settings.startup, &STARTUP),
+            ]
+            .into_iter()
+            .filter(|(field, _, _)| c.value.get(*field).is_none_or(Value::is_null))
+            .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let target = match target(c) {
+                Ok(t) => t,
+                Err(why) => {
+                    out.info(
+                        ID,
+                        Some(c.path.clone()),
+                        format!(
+                            "container {:?} {why}: no probe added (declare its TCP port or write probes)",
+                            c.name
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let handler = match http_path(pod, &c.name, policy) {
+                Some(path) => {
+                    let mut get = Map::new();
+                    get.insert("path".into(), Value::String(path));
+                    get.insert("port".into(), target.port.clone());
+                    if target.https {
+                        get.insert("scheme".into(), Value::String("HTTPS".into()));
+                    }
+                    ("httpGet".to_string(), Value::Object(get))
+                }
+                None => {
+                    let mut tcp = Map::new();
+                    tcp.insert("port".into(), target.port.clone());
+                    ("tcpSocket".to_string(), Value::Object(tcp))
+                }
+            };
+            for (field, timing, defaults) in missing {
+                out.add(
+                    ID,
+                    c.path.key(field),
+                    probe(&handler, timing, defaults),
+                    format!(
+                        "container {:?} gets a {} {field} on port {}",
+                        c.name,
+                        handler.0,
+                        match &target.port {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        }
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! `pod-disruption-budget`: every replicated workload that runs at least two pods gets a
+//! `policy/v1` PodDisruptionBudget, so voluntary disruptions (node drains, cluster upgrades,
+//! autoscaler scale-downs) never take all of its pods at once.
+//!
+//! Unlike the other rules this one looks at the whole stream: the replica count may come from a
+//! HorizontalPodAutoscaler or a KEDA ScaledObject elsewhere in it, and a budget someone already
+//! wrote (or an earlier run generated) must be found. The engine therefore builds a
+//! [`StreamIndex`] first, asks [`plan`] per workload, and names and places the budgets itself.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::Rule;
+use crate::change::Findings;
+use crate::config::Policy;
+use crate::model::workload::{pod_location, replicated, PodView};
+
+/// The rule id.
+pub const ID: &str = "pod-disruption-budget";
+/// Annotation on generated budgets naming their workload (`Deployment/web`): a later run
+/// recognises its own budget by it.
+pub const GENERATED_FOR: &str = "kube-harden.dev/generated-for";
+/// Helm 4 tells post-renderers which template file an object came from in this annotation.
+pub const HELM4_FILENAME: &str = "postrenderer.helm.sh/postrender-filename";
+const KRM_PATH: &str = "internal.config.kubernetes.io/path";
+const KRM_INDEX: &str = "internal.config.kubernetes.io/index";
+const LEGACY_PATH: &str = "config.kubernetes.io/path";
+const LEGACY_INDEX: &str = "config.kubernetes.io/index";
+/// Kubernetes object names are DNS subdomains of at most 253 characters.
+const MAX_NAME: usize = 253;
+
+/// Generates PodDisruptionBudgets (see the module docs; the per-pod hook does nothing).
+pub struct PodDisruptionBudget;
+
+impl Rule for PodDisruptionBudget {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn summary(&self) -> &'static str {
+        "workloads with 2 or more replicas (or HPA/KEDA minimum) get a PodDisruptionBudget (maxUnavailable 1)"
+    }
+
+    fn docs(&self) -> &'static str {
+        include_str!("../../docs/rules/pod-disruption-budget.md")
+    }
+
+    fn per_pod(&self) -> bool {
+        false
+    }
+
+    fn check(&self, _pod: &PodView<'_>, _policy: &Policy, _out: &mut Findings) {}
+}
+
+/// An autoscaler's lower bound for one workload.
+#[derive(Debug, Clone, PartialEq)]
+struct Autoscaler {
+    namespace: Option<String>,
+    target_kind: String,
+    target_name: String,
+    min: i64,
+    /// `HorizontalPodAutoscaler web` for messages.
+    describe: String,
+}
+
+/// A PodDisruptionBudget found in the stream.
+#[derive(Debug, Clone, PartialEq)]
+struct Budget {
+    namespace: Option<String>,
+    name: String,
+    selector: Option<Value>,
+    /// policy/v1beta1 reads an empty selector as "no pods", policy/v1 as "every pod".
+    empty_selects_all: bool,
+    generated_for: Option<String>,
+}
+
+/// What the stream holds that decides budgets: autoscalers and the budgets already there.
+#[derive(Debug, Clone, Default)]
+pub struct StreamIndex {
+    autoscalers: Vec<Autoscaler>,
+    budgets: Vec<Budget>,
+}
+
+fn namespace_of(object: &Value) -> Option<String> {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+impl StreamIndex {
+    /// True when a document's text may hold something the index records; documents without
+    /// these words are never parsed for it.
+    pub fn may_matter(text: &str) -> bool {
+        text.contains("PodDisruptionBudget")
+            || text.contains("HorizontalPodAutoscaler")
+            || text.contains("ScaledObject")
+    }
+
+    /// Records an object, or every item of a `List`/`ResourceList`.
+    pub fn record(&mut self, object: &Value) {
+        if let Some(Value::Array(items)) = object.get("items") {
+            let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind == "ResourceList" || kind.ends_with("List") {
+                for item in items {
+                    self.record(item);
+                }
+                return;
+            }
+        }
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = str_at(object, "/metadata/name").unwrap_or("").to_string();
+        match (group, kind) {
+            ("policy", "PodDisruptionBudget") => self.budgets.push(Budget {
+                namespace: namespace_of(object),
+                name,
+                selector: object.pointer("/spec/selector").cloned(),
+                empty_selects_all: api_version != "policy/v1beta1",
+                generated_for: object
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(GENERATED_FOR))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }),
+            ("autoscaling", "HorizontalPodAutoscaler") => {
+                let (Some(target_kind), Some(target_name)) = (
+                    str_at(object, "/spec/scaleTargetRef/kind"),
+                    str_at(object, "/spec/scaleTargetRef/name"),
+                ) else {
+                    return;
+                };
+                self.autoscalers.push(Autoscaler {
+                    namespace: namespace_of(object),
+                    target_kind: target_kind.to_string(),
+                    target_name: target_name.to_string(),
+                    // The API defaults minReplicas to 1.
+                    min: object
+                        .pointer("/spec/minReplicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1),
+                    describe: format!("HorizontalPodAutoscaler {name}"),
+                });
+            }
+            ("keda.sh", "ScaledObject") => {
+                let Some(target_name) = str_at(object, "/spec/scaleTargetRef/name") else {
+                    return;
+                };
+                self.autoscalers.push(Autoscaler {
+                    namespace: namespace_of(object),
+                    // KEDA scales a Deployment unless told otherwise, down to 0 by default.
+                    target_kind: str_at(object, "/spec/scaleTargetRef/kind")
+                        .unwrap_or("Deployment")
+                        .to_string(),
+                    target_name: target_name.to_string(),
+                    min: object
+                        .pointer("/spec/minReplicaCount")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    describe: format!("ScaledObject {name}"),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Names of budgets already in the stream, per namespace.
+    pub fn budget_names(&self) -> HashSet<(Option<String>, String)> {
+        self.budgets
+            .iter()
+            .map(|b| (b.namespace.clone(), b.name.clone()))
+            .collect()
+    }
+}
+
+/// True when `selector` (a LabelSelector) selects a pod with `labels`.
+pub fn selects(selector: &Value, labels: &Map<String, Value>, empty_selects_all: bool) -> bool {
+    let Some(sel) = selector.as_object() else {
+        return false;
+    };
+    let match_labels = sel.get("matchLabels").and_then(Value::as_object);
+    let expressions = sel.get("matchExpressions").and_then(Value::as_array);
+    if match_labels.is_none_or(Map::is_empty) && expressions.is_none_or(Vec::is_empty) {
+        return empty_selects_all;
+    }
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    if let Some(ml) = match_labels {
+        if !ml
+            .iter()
+            .all(|(k, v)| v.as_str().is_some() && label(k) == v.as_str())
+        {
+            return false;
+        }
+    }
+    expressions.into_iter().flatten().all(|e| {
+        let Some(key) = e.get("key").and_then(Value::as_str) else {
+            return false;
+        };
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match e.get("operator").and_then(Value::as_str) {
+            Some("In") => label(key).is_some_and(|l| values.contains(&l)),
+            Some("NotIn") => label(key).is_none_or(|l| !values.contains(&l)),
+            Some("Exists") => label(key).is_some(),
+            Some("DoesNotExist") => label(key).is_none(),
+            _ => false,
+        }
+    })
+}
+
+/// A budget to add, before it is named.
+#[derive(Debug, Clone)]
+pub struct PlannedBudget {
+    /// The workload's namespace.
+    pub namespace: Option<String>,
+    /// The workload's name: the budget's name unless taken.
+    pub base_name: String,
+    /// The budget without `metadata.name` (set by [`PlannedBudget::finish`]).
+    pub object: Value,
+    /// The KRM path of the workload, if it has one.
+    pub workload_path: Option<String>,
+    /// `Deployment web (3 replicas)` for the result message.
+    pub reason: String,
+}
+
+/// What [`plan`] decided for one object.
+#[derive(Debug)]
+pub enum Decision {
+    /// Not a kind this rule looks at, or a budget this tool generated is already there.
+    Nothing,
+    /// No budget, and why (info) or what is wrong (warning).
+    Skip {
+        /// True for a warning.
+        warning: bool,
+        /// For people.
+        message: String,
+    },
+    /// Add this budget.
+    Add(Box<PlannedBudget>),
+}
+
+fn skip(message: impl Into<String>) -> Decision {
+    Decision::Skip {
+        warning: false,
+        message: message.into(),
+    }
+}
+
+/// Decides whether `object` needs a budget.
+pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let Some(location) = pod_location(api_version, kind, policy) else {
+        return Decision::Nothing;
+    };
+    let annotations = object.pointer("/metadata/annotations");
+    let skipped = annotations
+        .and_then(|a| a.get(crate::model::workload::SKIP_ANNOTATION))
+        .and_then(Value::as_str)
+        .is_some_and(|s| {
+            s.split(',')
+                .map(str::trim)
+                .any(|id| id == "all" || id == ID)
+        });
+    if skipped {
+        return Decision::Nothing;
+    }
+    let Some(paths) = replicated(api_version, kind, policy) else {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        return skip(match (group, kind) {
+            (_, "DaemonSet") => "no PodDisruptionBudget: node drains do not evict DaemonSet pods",
+            ("batch", _) => "no PodDisruptionBudget: Job pods run to completion",
+            ("", "Pod") => "no PodDisruptionBudget: a bare Pod has no controller to replace it",
+            _ => "no PodDisruptionBudget: the kind does not run replicas",
+        });
+    };
+    if annotations
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.contains_key("helm.sh/hook"))
+    {
+        return skip(
+            "no PodDisruptionBudget: a Helm hook's lifetime is the hook's, a budget would outlive it",
+        );
+    }
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name.is_empty() {
+        return Decision::Nothing;
+    }
+    let namespace = namespace_of(object);
+    let replicas = match paths.replicas.get(object) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) => Some(n),
+            None => {
+                return skip(format!(
+                    "no PodDisruptionBudget: {} is not a number",
+                    paths.replicas
+                ))
+            }
+        },
+    };
+    let autoscaler = index
+        .autoscalers
+        .iter()
+        .filter(|a| a.namespace == namespace && a.target_kind == kind && a.target_name == name)
+        .max_by_key(|a| a.min);
+    let (effective, reason) = match (replicas, autoscaler) {
+        (Some(r), Some(a)) if a.min > r => (a.min, format!("{} minimum {}", a.describe, a.min)),
+        (None, Some(a)) => (a.min, format!("{} minimum {}", a.describe, a.min)),
+        (Some(r), _) => (r, format!("{r} replica{}", if r == 1 { "" } else { "s" })),
+        // The API defaults replicas to 1.
+        (None, None) => (1, "1 replica (the default)".to_string()),
+    };
+    if effective < 2 {
+        return skip(format!(
+            "no PodDisruptionBudget: {reason}; a budget on a single pod either blocks every node drain or protects nothing"
+        ));
+    }
+    let template_labels = location
+        .metadata
+        .key("labels")
+        .get(object)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let own = format!("{kind}/{name}");
+    let mut stale = None;
+    for b in index.budgets.iter().filter(|b| b.namespace == namespace) {
+        let selects_pods = b
+            .selector
+            .as_ref()
+            .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all));
+        match (b.generated_for.as_deref() == Some(own.as_str()), selects_pods) {
+            (true, true) => return Decision::Nothing,
+            (true, false) => stale = Some(b.name.clone()),
+            (false, true) => {
+                return skip(format!(
+                    "no PodDisruptionBudget added: PodDisruptionBudget {} already selects the pod template's labels",
+                    b.name
+                ))
+            }
+            (false, false) => {}
+        }
+    }
+    if let Some(old) = stale {
+        return Decision::Skip {
+            warning: true,
+            message: format!(
+                "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
+            ),
+        };
+    }
+    let Some(selector) = selector_of(paths.selector.get(object), &template_labels) else {
+        return skip(
+            "no PodDisruptionBudget: the workload has no selector and its pod template no labels",
+        );
+    };
+    if !selects(&selector, &template_labels, false) {
+        return Decision::Skip {
+            warning: true,
+            message:
+                "no PodDisruptionBudget: the selector does not match the pod template's labels"
+                    .into(),
+        };
+    }
+    let budget = &policy.spec.pod_disruption_budget;
+    let mut spec = Map::new();
+    match (&budget.min_available, &budget.max_unavailable) {
+        (Some(min), _) => spec.insert("minAvailable".into(), min.to_value()),
+        (None, Some(max)) => spec.insert("maxUnavailable".into(), max.to_value()),
+        (None, None) => spec.insert("maxUnavailable".into(), Value::from(1)),
+    };
+    spec.insert("selector".into(), selector);
+    spec.insert(
+        "unhealthyPodEvictionPolicy".into(),
+        Value::String(
+            budget
+                .unhealthy_pod_eviction_policy
+                .clone()
+                .unwrap_or_else(|| "AlwaysAllow".into()),
+        ),
+    );
+    let mut metadata = Map::new();
+    if let Some(ns) = &namespace {
+        metadata.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    let labels: Map<String, Value> = object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|l| {
+            l.iter()
+                .filter(|(k, v)| k.starts_with("app.kubernetes.io/") && v.is_string())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !labels.is_empty() {
+        metadata.insert("labels".into(), Value::Object(labels));
+    }
+    let mut notes = Map::new();
+    notes.insert(GENERATED_FOR.into(), Value::String(own));
+    if let Some(file) = annotations
+        .and_then(|a| a.get(HELM4_FILENAME))
+        .filter(|f| f.is_string())
+    {
+        notes.insert(HELM4_FILENAME.into(), file.clone());
+    }
+    metadata.insert("annotations".into(), Value::Object(notes));
+    let mut pdb = Map::new();
+    pdb.insert("apiVersion".into(), Value::String("policy/v1".into()));
+    pdb.insert("kind".into(), Value::String("PodDisruptionBudget".into()));
+    pdb.insert("metadata".into(), Value::Object(metadata));
+    pdb.insert("spec".into(), Value::Object(spec));
+    let workload_path = annotations.and_then(|a| {
+        [KRM_PATH, LEGACY_PATH]
+            .iter()
+            .find_map(|k| a.get(*k).and_then(Value::as_str))
+            .map(str::to_string)
+    });
+    Decision::Add(Box::new(PlannedBudget {
+        namespace,
+        base_name: name.to_string(),
+        object: Value::Object(pdb),
+        workload_path,
+        reason: format!("{kind} {name} runs {reason}"),
+    }))
+}
+
+/// The budget's selector: the workload's LabelSelector (matchLabels and matchExpressions), a
+/// plain label map (ReplicationController, DeploymentConfig) as matchLabels, or, when the
+/// workload has none, the pod template's labels as the API would default them.
+fn selector_of(selector: Option<&Value>, template_labels: &Map<String, Value>) -> Option<Value> {
+    let mut out = Map::new();
+    match selector.and_then(Value::as_object) {
+        Some(sel) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => {
+            for key in ["matchLabels", "matchExpressions"] {
+                match sel.get(key) {
+                    Some(Value::Object(m)) if !m.is_empty() => {
+                        out.insert(key.into(), Value::Object(m.clone()));
+                    }
+                    Some(Value::Array(a)) if !a.is_empty() => {
+                        out.insert(key.into(), Value::Array(a.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(map) if !map.is_empty() && map.values().all(Value::is_string) => {
+            out.insert("matchLabels".into(), Value::Object(map.clone()));
+        }
+        _ if !template_labels.is_empty() => {
+            out.insert("matchLabels".into(), Value::Object(template_labels.clone()));
+        }
+        _ => {}
+    }
+    // An empty policy/v1 selector would select every pod in the namespace.
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// A name for the budget: the workload's when free, else `<name>-pdb`, `<name>-pdb-2`, …, cut
+/// to a valid length.
+pub fn choose_name(
+    base: &str,
+    namespace: &Option<String>,
+    taken: &HashSet<(Option<String>, String)>,
+) -> String {
+    let fits = |s: &str, room: usize| {
+        let mut cut: String = s.chars().take(room).collect();
+        while cut.ends_with(['-', '.']) {
+            cut.pop();
+        }
+        cut
+    };
+    let free = |n: &str| !taken.contains(&(namespace.clone(), n.to_string()));
+    if free(base) {
+        return base.to_string();
+    }
+    for n in 1.. {
+        let suffix = if n == 1 {
+            "-pdb".to_string()
+        } else {
+            format!("-pdb-{n}")
+        };
+        let name = format!("{}{suffix}", fits(base, MAX_NAME - suffix.len()));
+        if free(&name) {
+            return name;
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+impl PlannedBudget {
+    /// The budget named `name`, with KRM path annotations (its own file next to the workload's)
+    /// when the workload has a path.
+    pub fn finish(&self, name: &str) -> Value {
+        let mut object = self.object.clone();
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            let mut with_name = Map::new();
+            with_name.insert("name".into(), Value::String(name.to_string()));
+            with_name.extend(std::mem::take(meta));
+            *meta = with_name;
+            if let (Some(path), Some(Value::Object(notes))) =
+                (&self.workload_path, meta.get_mut("annotations"))
+            {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let file = if dir.is_empty() {
+                    format!("poddisruptionbudget_{name}.yaml")
+                } else {
+                    format!("{dir}/poddisruptionbudget_{name}.yaml")
+                };
+                for key in [KRM_PATH, LEGACY_PATH] {
+                    notes.insert(key.into(), Value::String(file.clone()));
+                }
+                for key in [KRM_INDEX, LEGACY_INDEX] {
+                    notes.insert(key.into(), Value::String("0".into()));
+                }
+            }
+        }
+        object
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn selectors_evaluate_like_the_api() {
+        let l = labels(json!({"app": "web", "tier": "front"}));
+        assert!(selects(&json!({"matchLabels": {"app": "web"}}), &l, true));
+        assert!(!selects(&json!({"matchLabels": {"app": "db"}}), &l, true));
+        assert!(selects(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "x"]}]}),
+            &l,
+            true
+        ));
+        assert!(!selects(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}),
+            &l,
+            true
+        ));
+        assert!(selects(
+            &json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}),
+            &l,
+            true
+        ));
+        assert!(selects(&json!({}), &l, true));
+        assert!(!selects(&json!({}), &l, false));
+        assert!(!selects(&Value::Null, &l, true));
+    }
+
+    #[test]
+    fn names_avoid_collisions_and_stay_valid() {
+        let mut taken = HashSet::new();
+        assert_eq!(choose_name("web", &None, &taken), "web");
+        taken.insert((None, "web".to_string()));
+        assert_eq!(choose_name("web", &None, &taken), "web-pdb");
+        assert_eq!(choose_name("web", &Some("x".into()), &taken), "web");
+        taken.insert((None, "web-pdb".to_string()));
+        assert_eq!(choose_name("web", &None, &taken), "web-pdb-2");
+        let long = format!("{}-a", "a".repeat(251));
+        taken.insert((None, long.clone()));
+        let name = choose_name(&long, &None, &taken);
+        assert!(name.len() <= MAX_NAME && name.ends_with("-pdb"), "{name}");
+    }
+}
