@@ -64,6 +64,14 @@ struct Autoscaler {
     describe: String,
 }
 
+impl Autoscaler {
+    /// `at least 3 replicas (HorizontalPodAutoscaler web)`.
+    fn floor(&self) -> String {
+        let s = if self.min == 1 { "" } else { "s" };
+        format!("at least {} replica{s} ({})", self.min, self.describe)
+    }
+}
+
 /// A PodDisruptionBudget found in the stream.
 #[derive(Debug, Clone, PartialEq)]
 struct Budget {
@@ -324,8 +332,8 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
         .filter(|a| a.namespace == namespace && a.target_kind == kind && a.target_name == name)
         .max_by_key(|a| a.min);
     let (effective, reason) = match (replicas, autoscaler) {
-        (Some(r), Some(a)) if a.min > r => (a.min, format!("{} minimum {}", a.describe, a.min)),
-        (None, Some(a)) => (a.min, format!("{} minimum {}", a.describe, a.min)),
+        (Some(r), Some(a)) if a.min > r => (a.min, a.floor()),
+        (None, Some(a)) => (a.min, a.floor()),
         (Some(r), _) => (r, format!("{r} replica{}", if r == 1 { "" } else { "s" })),
         // The API defaults replicas to 1.
         (None, None) => (1, "1 replica (the default)".to_string()),
