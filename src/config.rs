@@ -590,4 +590,60 @@ mod tests {
             .to_string()
             .contains("no-such-rule"));
     }
+
+    #[test]
+    fn budget_and_probe_settings_are_validated() {
+        let policy = |spec: Value| {
+            spec_from_object(&json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}))
+                .and_then(Policy::from_spec)
+        };
+        for (spec, needle) in [
+            (
+                json!({"podDisruptionBudget": {"maxUnavailable": 0}}),
+                "block every node drain",
+            ),
+            (
+                json!({"podDisruptionBudget": {"minAvailable": "100%"}}),
+                "block every node drain",
+            ),
+            (
+                json!({"podDisruptionBudget": {"maxUnavailable": "25 %"}}),
+                "percentage",
+            ),
+            (
+                json!({"podDisruptionBudget": {"maxUnavailable": 1, "minAvailable": 1}}),
+                "not both",
+            ),
+            (
+                json!({"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Never"}}),
+                "AlwaysAllow",
+            ),
+            (
+                json!({"probes": {"startup": {"failureThreshold": 0}}}),
+                "spec.probes.startup.failureThreshold",
+            ),
+            (
+                json!({"probes": {"httpPaths": [{"path": "healthz"}]}}),
+                "must start with /",
+            ),
+            (json!({"probes": {"liveness": {"period": 3}}}), "period"),
+        ] {
+            let err = policy(spec.clone()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+        let ok = policy(json!({"podDisruptionBudget": {"maxUnavailable": "50%"},
+            "probes": {"readiness": {"periodSeconds": 5}}}))
+        .unwrap();
+        assert_eq!(
+            ok.spec.pod_disruption_budget.max_unavailable,
+            Some(IntOrPercent::Percent("50%".into()))
+        );
+        let from_map = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"podDisruptionBudget": "{maxUnavailable: 2}"}}))
+        .unwrap();
+        assert_eq!(
+            from_map.pod_disruption_budget.max_unavailable,
+            Some(IntOrPercent::Int(2))
+        );
+    }
 }
