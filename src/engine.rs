@@ -667,6 +667,10 @@ pub fn harden_object(
             match change::apply(object, &c) {
                 Ok(true) => {
                     changed += 1;
+                    if !sink.keep_info {
+                        // Stream mode without --results: nobody reads change records.
+                        continue;
+                    }
                     let (current, proposed) = match &c.op {
                         change::Op::Add(v) | change::Op::Append(v) => (None, Some(v.clone())),
                         change::Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),

@@ -6,3 +6,4 @@ pub mod patch;
 pub mod resolve;
 pub mod split;
 pub mod tree;
+pub mod verify;

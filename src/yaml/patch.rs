@@ -68,6 +68,9 @@ pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, P
 }
 
 fn reads_back_as(text: &str, expected: &Value) -> bool {
+    if let Some(verdict) = super::verify::reads_back_as(text, expected) {
+        return verdict;
+    }
     match parse_document(text) {
         Ok(d) => d.root.map(|r| r.to_value()).as_ref() == Some(expected),
         Err(_) => false,

@@ -1,0 +1,214 @@
+//! Checks that a patched document reads back as the intended value by walking the parser's
+//! events alongside the value, without building a tree: every edited document is verified, so
+//! this is on the hot path. Documents it cannot judge this way (anchors, aliases, merge keys,
+//! duplicate keys) are left to the tree-based comparison. A mismatch is decisive as soon as it is
+//! seen; for a document with duplicate keys that may be wrong in the safe direction (the caller
+//! re-emits the document instead of keeping the edit).
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use serde_json::Value;
+
+use super::resolve::{key_string, resolve_plain, resolve_tagged};
+
+const MAX_DEPTH: usize = 256;
+
+/// The fast path cannot decide; compare with a tree instead.
+struct Undecided;
+
+type Verdict = Result<bool, Undecided>;
+
+/// `Some(true)` when `text` holds one document whose meaning equals `expected`, `Some(false)`
+/// when it does not (or does not parse), `None` when only a tree comparison can tell.
+pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
+    let mut events = Events {
+        parser: Parser::new_from_str(text),
+        failed: false,
+    };
+    let mut docs = 0;
+    let mut verdict = false;
+    while let Some(event) = events.next() {
+        match event {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                docs += 1;
+                if docs > 1 {
+                    return Some(false);
+                }
+            }
+            other => {
+                if let Event::Scalar(t, ScalarStyle::Plain, 0, None) = &other {
+                    if t.is_empty() {
+                        // An empty document has no root: never the intended object.
+                        return Some(false);
+                    }
+                }
+                match node(&mut events, other, expected, 0) {
+                    Ok(true) => verdict = true,
+                    Ok(false) => return Some(false),
+                    Err(Undecided) => return None,
+                }
+            }
+        }
+    }
+    if events.failed {
+        return Some(false);
+    }
+    Some(verdict)
+}
+
+struct Events<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    failed: bool,
+}
+
+impl<'a> Events<'a> {
+    fn next(&mut self) -> Option<Event<'a>> {
+        match self.parser.next_event()? {
+            Ok((event, _)) => Some(event),
+            Err(_) => {
+                self.failed = true;
+                None
+            }
+        }
+    }
+}
+
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
+    match (tag, style) {
+        (Some(t), _) => {
+            let suffix = if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+                t.suffix.clone()
+            } else {
+                format!("{}{}", t.handle, t.suffix)
+            };
+            resolve_tagged(text, &suffix)
+        }
+        (None, ScalarStyle::Plain) => resolve_plain(text),
+        (None, _) => Value::String(text.to_string()),
+    }
+}
+
+fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usize) -> Verdict {
+    if depth > MAX_DEPTH {
+        return Err(Undecided);
+    }
+    match event {
+        Event::Scalar(text, style, anchor, tag) => {
+            if anchor != 0 {
+                return Err(Undecided);
+            }
+            Ok(scalar(&text, style, tag.as_deref()) == *expected)
+        }
+        Event::SequenceStart(anchor, _) => {
+            if anchor != 0 {
+                return Err(Undecided);
+            }
+            let Value::Array(items) = expected else {
+                return Ok(false);
+            };
+            let mut n = 0;
+            loop {
+                let Some(event) = events.next() else {
+                    return Ok(false);
+                };
+                if matches!(event, Event::SequenceEnd) {
+                    return Ok(n == items.len());
+                }
+                let Some(item) = items.get(n) else {
+                    return Ok(false);
+                };
+                if !node(events, event, item, depth + 1)? {
+                    return Ok(false);
+                }
+                n += 1;
+            }
+        }
+        Event::MappingStart(anchor, _) => {
+            if anchor != 0 {
+                return Err(Undecided);
+            }
+            let Value::Object(map) = expected else {
+                return Ok(false);
+            };
+            let mut seen: Vec<String> = Vec::with_capacity(map.len());
+            loop {
+                let Some(event) = events.next() else {
+                    return Ok(false);
+                };
+                let key = match event {
+                    Event::MappingEnd => return Ok(seen.len() == map.len()),
+                    Event::Scalar(text, style, 0, tag) => {
+                        if style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
+                            return Err(Undecided);
+                        }
+                        key_string(&scalar(&text, style, tag.as_deref()))
+                    }
+                    _ => return Err(Undecided),
+                };
+                if seen.contains(&key) {
+                    return Err(Undecided);
+                }
+                let Some(value_event) = events.next() else {
+                    return Ok(false);
+                };
+                let Some(want) = map.get(&key) else {
+                    return Ok(false);
+                };
+                if !node(events, value_event, want, depth + 1)? {
+                    return Ok(false);
+                }
+                seen.push(key);
+            }
+        }
+        _ => Err(Undecided),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::tree::parse_document;
+
+    fn tree_says(text: &str, v: &Value) -> bool {
+        parse_document(text)
+            .ok()
+            .and_then(|d| d.root.map(|r| r.to_value()))
+            .as_ref()
+            == Some(v)
+    }
+
+    #[test]
+    fn agrees_with_the_tree() {
+        let v = serde_json::json!({"a": {"b": [1, "on", true, null], "mode": 420}, "c": "x"});
+        for text in [
+            "a:\n  b: [1, \"on\", on, ~]\n  mode: 0644\nc: x\n",
+            "c: x\na: {mode: 0644, b: [1, 'on', yes, null]}\n",
+            "a:\n  b: [1, on, on, ~]\n  mode: 0644\nc: x\n",
+            "a:\n  b: [1, \"on\", on]\n  mode: 0644\nc: x\n",
+            "a:\n  b: [1, \"on\", on, ~]\n  mode: 644\nc: x\n",
+            "a:\n  b: [1, \"on\", on, ~]\n  mode: 0644\nc: x\nd: 1\n",
+            "a:\n  b: [1, \"on\", on, ~]\n  mode: 0644\n",
+            "---\n# c\na: {b: [1, \"on\", true, null], mode: !!int 420}\nc: !!str x\n...\n",
+            "",
+            "a: [\n",
+        ] {
+            assert_eq!(
+                reads_back_as(text, &v),
+                Some(tree_says(text, &v)),
+                "{text:?}"
+            );
+        }
+        let v = serde_json::json!({"p": 1, "q": 1, "a": 2});
+        for undecided in [
+            "p: &a 1\nq: *a\na: 2\n",
+            "<<: {p: 1, q: 1, a: 2}\n",
+            "p: 1\nq: 1\na: 2\na: 2\n",
+        ] {
+            assert_eq!(reads_back_as(undecided, &v), None, "{undecided:?}");
+        }
+        // A mismatch before a duplicate key is reported as a mismatch: the caller then
+        // re-emits, which is safe (the meaning is written out in full).
+        assert_eq!(reads_back_as("p: 1\nq: 1\na: 1\na: 2\n", &v), Some(false));
+    }
+}
