@@ -313,7 +313,11 @@ fn helm4_plugin_runs_like_helm4_runs_it() {
     assert_eq!(before.len(), after.len());
     for (b, a) in before.iter().zip(&after) {
         // Helm 4 files every document back by this annotation (kio.ParseAll + GetMeta).
-        assert!(b.annotation(FILENAME).is_some(), "input without annotation:\n{}", b.text);
+        assert!(
+            b.annotation(FILENAME).is_some(),
+            "input without annotation:\n{}",
+            b.text
+        );
         assert_eq!(a.annotation(FILENAME), b.annotation(FILENAME), "{}", a.text);
         assert!(
             a.value["apiVersion"].is_string()
