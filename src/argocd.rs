@@ -22,6 +22,9 @@ const KEYS: &[(&str, &str)] = &[
     ("writablePaths", "WRITABLE_PATHS"),
 ];
 
+/// The policy file used when none is named: `kube-harden.yaml` in the application directory.
+pub const DEFAULT_POLICY_FILE: &str = "kube-harden.yaml";
+
 /// Plugin env names are `ARGOCD_ENV_` + the name the Application gives, as written.
 const ENV_PREFIX: &str = "ARGOCD_ENV_KUBE_HARDEN_";
 
@@ -99,7 +102,11 @@ impl Settings {
             config: given
                 .remove("config")
                 .and_then(|v| v.as_str().map(PathBuf::from))
-                .filter(|p| !p.as_os_str().is_empty()),
+                .filter(|p| !p.as_os_str().is_empty())
+                .or_else(|| {
+                    let default = PathBuf::from(DEFAULT_POLICY_FILE);
+                    default.is_file().then_some(default)
+                }),
             ..Settings::default()
         };
         if given.is_empty() {

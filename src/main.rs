@@ -224,10 +224,11 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     } else {
         None
     };
-    let config_path = args
-        .config
-        .clone()
-        .or_else(|| argocd.as_ref().and_then(|a| a.config.clone()));
+    // In Argo CD mode the Application's `config` parameter names the policy file.
+    let config_path = argocd
+        .as_ref()
+        .and_then(|a| a.config.clone())
+        .or_else(|| args.config.clone());
     let mut spec = config_path.as_deref().map(read_policy).transpose()?;
     if let Some(a) = &argocd {
         args.enable.extend(a.enable.iter().cloned());
