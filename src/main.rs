@@ -1,17 +1,20 @@
 //! The `kube-harden` command: flags to options, input from files or stdin, one call to the core,
 //! the output to stdout (written in exactly one place) and a summary to stderr.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use kube_harden::config::{self, Overrides};
-use kube_harden::{engine, rules, InputForm, Options};
+use kube_harden::config::{self, Overrides, PolicySpec};
+use kube_harden::{engine, openapi, rules, InputForm, Options};
+
+mod argocd;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -57,6 +60,14 @@ struct RunArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// Also append every message meant for stderr to this file (Helm 4 hides a plugin's stderr).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Argo CD config-management plugin mode: policy settings from `ARGOCD_APP_PARAMETERS` and
+    /// `ARGOCD_ENV_KUBE_HARDEN_*`, and an input without any object is an error (Argo CD would
+    /// prune everything on an empty manifest).
+    #[arg(long)]
+    argocd: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,7 +80,28 @@ enum Command {
         rule: Option<String>,
     },
     /// Print the HardeningPolicy JSON schema.
-    Schema,
+    Schema {
+        /// The OpenAPI v3 (structural) form embedded in function.yaml's KRMFunctionDefinition.
+        #[arg(long)]
+        openapi: bool,
+    },
+    /// Make kube-harden a kustomize exec plugin for `kubectl kustomize --enable-alpha-plugins`:
+    /// links this executable to `<plugin home>/kube-harden.dev/v1alpha1/hardeningpolicy/HardeningPolicy`.
+    InstallKustomizePlugin {
+        /// Plugin home (default: $KUSTOMIZE_PLUGIN_HOME, else $XDG_CONFIG_HOME/kustomize/plugin,
+        /// else ~/.config/kustomize/plugin).
+        #[arg(long, value_name = "DIR")]
+        plugin_home: Option<PathBuf>,
+        /// Copy the executable instead of linking to it.
+        #[arg(long)]
+        copy: bool,
+    },
+    /// Copy this executable into DIR (an init container uses it to hand the binary to the Argo CD
+    /// repo-server sidecar; the image has no shell to do it).
+    InstallBinary {
+        /// Target directory.
+        dir: PathBuf,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh or fish.
@@ -77,9 +109,15 @@ enum Command {
     },
 }
 
+/// The kind kustomize looks up exec plugins by, and so the file name it runs.
+const KUSTOMIZE_PLUGIN_FILE: &str = "HardeningPolicy";
+/// `<group>/<version>/<lowercase kind>` under the kustomize plugin home.
+const KUSTOMIZE_PLUGIN_DIR: &str = "kube-harden.dev/v1alpha1/hardeningpolicy";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = Cli::parse_from(kustomize_plugin_args(std::env::args_os().collect()));
+    let log = Log::new(cli.run.log_file.clone());
+    match run(cli, &log) {
         Ok(code) => code,
         Err(e) => {
             if e.downcast_ref::<io::Error>()
@@ -87,13 +125,48 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("kube-harden: error: {e:#}");
+            log.line(&format!("kube-harden: error: {e:#}"));
             ExitCode::from(1)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+/// Run as a kustomize exec plugin (the executable is named `HardeningPolicy`), kustomize passes
+/// the config object's file as the only argument and the resources as a plain stream on stdin:
+/// that is `kube-harden --config FILE`.
+fn kustomize_plugin_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    let invoked_as_plugin = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|name| name == KUSTOMIZE_PLUGIN_FILE);
+    if invoked_as_plugin && args.len() == 2 {
+        args.insert(1, "--config".into());
+    }
+    args
+}
+
+/// Where messages for the user go: stderr, and the `--log-file` when one is given.
+struct Log {
+    file: Option<PathBuf>,
+}
+
+impl Log {
+    fn new(file: Option<PathBuf>) -> Self {
+        Log { file }
+    }
+
+    fn line(&self, text: &str) {
+        eprintln!("{text}");
+        if let Some(path) = &self.file {
+            // The log is a side channel: failing to write it must not change the outcome.
+            if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+                let _ = writeln!(f, "{text}");
+            }
+        }
+    }
+}
+
+fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     match cli.command {
         Some(Command::Rules) => {
@@ -113,12 +186,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Command::Schema) => {
-            writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&config::json_schema())?
-            )?;
+        Some(Command::Schema { openapi }) => {
+            let schema = if openapi {
+                openapi::policy_schema()
+            } else {
+                config::json_schema()
+            };
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::InstallKustomizePlugin { plugin_home, copy }) => {
+            let home = match plugin_home {
+                Some(dir) => dir,
+                None => default_kustomize_plugin_home()?,
+            };
+            let dir = home.join(KUSTOMIZE_PLUGIN_DIR);
+            let target = dir.join(KUSTOMIZE_PLUGIN_FILE);
+            install_self(&dir, &target, copy)?;
+            writeln!(stdout, "{}", target.display())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::InstallBinary { dir }) => {
+            let target = dir.join(format!("kube-harden{}", std::env::consts::EXE_SUFFIX));
+            install_self(&dir, &target, true)?;
+            writeln!(stdout, "{}", target.display())?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Completions { shell }) => {
@@ -127,21 +218,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         None => {}
     }
-    let args = cli.run;
-    let spec = match &args.config {
-        Some(path) => {
-            let text =
-                fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let doc = kube_harden::yaml::tree::parse_document(&text)
-                .map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
-            let value = doc.root.map(|r| r.to_value()).unwrap_or_default();
-            Some(
-                config::spec_from_object(&value)
-                    .with_context(|| format!("in {}", path.display()))?,
-            )
-        }
-        None => None,
+    let mut args = cli.run;
+    let argocd = if args.argocd {
+        Some(argocd::Settings::from_env()?)
+    } else {
+        None
     };
+    // In Argo CD mode the Application's `config` parameter names the policy file.
+    let config_path = argocd
+        .as_ref()
+        .and_then(|a| a.config.clone())
+        .or_else(|| args.config.clone());
+    let mut spec = config_path.as_deref().map(read_policy).transpose()?;
+    if let Some(a) = &argocd {
+        args.enable.extend(a.enable.iter().cloned());
+        args.disable.extend(a.disable.iter().cloned());
+        args.enforce |= a.enforce;
+        if let Some(settings) = &a.settings {
+            spec = Some(settings.overlay(spec.unwrap_or_default()));
+        }
+    }
     let options = Options {
         spec,
         overrides: Overrides {
@@ -153,6 +249,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         threads: 0,
     };
     let input = read_input(&args.files)?;
+    if argocd.is_some() && !has_content(&input) {
+        anyhow::bail!(
+            "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
+        );
+    }
     let output = engine::process_bytes(&input, &options)?;
     if let Some(path) = &args.results {
         let doc = serde_json::json!({ "results": output.results.iter().map(|r| r.to_value()).collect::<Vec<_>>() });
@@ -168,13 +269,68 @@ fn run(cli: Cli) -> Result<ExitCode> {
         buffered.flush()?;
     }
     if !args.quiet || failed {
-        summarize(&output, failed);
+        summarize(&output, failed, log);
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Reads a HardeningPolicy (or ConfigMap) file.
+fn read_policy(path: &Path) -> Result<PolicySpec> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc = kube_harden::yaml::tree::parse_document(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
+    let value = doc.root.map(|r| r.to_value()).unwrap_or_default();
+    config::spec_from_object(&value).with_context(|| format!("in {}", path.display()))
+}
+
+/// True when the input holds something besides blank lines, comments and `---` separators.
+fn has_content(input: &[u8]) -> bool {
+    String::from_utf8_lossy(input).lines().any(|line| {
+        let t = line.trim_start_matches('\u{feff}').trim();
+        !(t.is_empty() || t.starts_with('#') || t == "---" || t == "...")
+    })
+}
+
+/// kustomize's default plugin home, as kustomize computes it.
+fn default_kustomize_plugin_home() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KUSTOMIZE_PLUGIN_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("kustomize").join("plugin"));
+    }
+    let home = std::env::var_os("HOME").filter(|d| !d.is_empty()).context(
+        "neither KUSTOMIZE_PLUGIN_HOME, XDG_CONFIG_HOME nor HOME is set; use --plugin-home",
+    )?;
+    Ok(PathBuf::from(home)
+        .join(".config")
+        .join("kustomize")
+        .join("plugin"))
+}
+
+/// Puts this executable at `target` (in `dir`): a copy, or a symbolic link where links exist.
+fn install_self(dir: &Path, target: &Path, copy: bool) -> Result<()> {
+    let exe = std::env::current_exe()
+        .and_then(fs::canonicalize)
+        .context("finding this executable")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if target.symlink_metadata().is_ok() {
+        fs::remove_file(target).with_context(|| format!("replacing {}", target.display()))?;
+    }
+    #[cfg(unix)]
+    if !copy {
+        std::os::unix::fs::symlink(&exe, target)
+            .with_context(|| format!("linking {} to {}", target.display(), exe.display()))?;
+        return Ok(());
+    }
+    let _ = copy;
+    fs::copy(&exe, target)
+        .with_context(|| format!("copying {} to {}", exe.display(), target.display()))?;
+    Ok(())
 }
 
 fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
@@ -205,7 +361,7 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
     Ok(input)
 }
 
-fn summarize(output: &kube_harden::Output<'_>, failed: bool) {
+fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
     const SHOWN: usize = 20;
     let s = &output.stats;
     let problems: Vec<_> = output.problems().collect();
@@ -213,30 +369,30 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool) {
         .iter()
         .filter(|r| r.severity == kube_harden::change::Severity::Warning)
         .count();
-    eprintln!(
+    log.line(&format!(
         "kube-harden: {} of {} workloads changed ({} changes), {} warnings, {} errors",
         s.changed,
         s.workloads,
         s.changes,
         warnings,
         problems.len() - warnings
-    );
+    ));
     for r in problems.iter().take(SHOWN) {
         let who = r.resource.as_ref().map(|r| r.display()).unwrap_or_default();
-        eprintln!(
+        log.line(&format!(
             "  {}: {who}: {} [{}]",
             r.severity.as_str(),
             r.message,
             r.rule
-        );
+        ));
     }
     if problems.len() > SHOWN {
-        eprintln!(
+        log.line(&format!(
             "  … and {} more (--results FILE lists them all)",
             problems.len() - SHOWN
-        );
+        ));
     }
     if failed && output.form == InputForm::Stream {
-        eprintln!("kube-harden: nothing written to stdout because of the errors above");
+        log.line("kube-harden: nothing written to stdout because of the errors above");
     }
 }
