@@ -135,6 +135,7 @@ pub struct ProbeHttpPath {
 /// An integer or a percentage such as `"25%"`, as PodDisruptionBudgets take them.
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(untagged)]
+#[schemars(extend("x-kubernetes-int-or-string" = true))]
 pub enum IntOrPercent {
     /// A number of pods.
     Int(i64),

@@ -93,6 +93,45 @@ fn convert(node: &Value, defs: &Value, depth: usize) -> Value {
             "items" => {
                 out.insert(key, convert(&value, defs, depth + 1));
             }
+            // `Option<T>` of a referenced type comes as `anyOf: [T, {type: null}]`: that is a
+            // nullable T. Other alternatives stay (int-or-string is the structural one).
+            "anyOf" | "oneOf" => {
+                let branches: Vec<Value> = value
+                    .as_array()
+                    .map(|b| b.iter().map(|v| convert(v, defs, depth + 1)).collect())
+                    .unwrap_or_default();
+                let concrete: Vec<Value> = branches
+                    .iter()
+                    .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                    .cloned()
+                    .collect();
+                if concrete.len() < branches.len() {
+                    out.insert("nullable".into(), Value::Bool(true));
+                }
+                match concrete.as_slice() {
+                    [Value::Object(only)] => {
+                        for (k, v) in only {
+                            out.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    _ => {
+                        // Structural schemas allow only validation inside alternatives (plus
+                        // `type` for int-or-string): no descriptions or formats there.
+                        let bare = concrete
+                            .into_iter()
+                            .map(|b| match b {
+                                Value::Object(m) => Value::Object(
+                                    m.into_iter()
+                                        .filter(|(k, _)| k == "type" || k == "pattern")
+                                        .collect(),
+                                ),
+                                other => other,
+                            })
+                            .collect();
+                        out.insert(key, Value::Array(bare));
+                    }
+                }
+            }
             _ => {
                 out.insert(key, value);
             }

@@ -309,7 +309,16 @@ fn helm4_plugin_runs_like_helm4_runs_it() {
         "Helm 4 fails on empty post-renderer output"
     );
     let before = common::split_stream(&input);
-    let after = common::split_stream(&out.stdout);
+    let all = common::split_stream(&out.stdout);
+    // Every document Helm 4 gets back, generated budgets included, must carry a filename.
+    for d in &all {
+        assert!(d.annotation(FILENAME).is_some(), "no filename:\n{}", d.text);
+    }
+    // The input's documents, in order; generated budgets are checked in their own test.
+    let after: Vec<_> = all
+        .into_iter()
+        .filter(|d| d.annotation("kube-harden.dev/generated-for").is_none())
+        .collect();
     assert_eq!(before.len(), after.len());
     for (b, a) in before.iter().zip(&after) {
         // Helm 4 files every document back by this annotation (kio.ParseAll + GetMeta).
