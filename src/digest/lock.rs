@@ -7,11 +7,11 @@
 //! apiVersion: kube-harden.dev/v1alpha1
 //! kind: ImageLock
 //! images:
-//! - image: nginx:1.27                 # the tag as written in the manifests (no @digest)
-//!   digest: sha256:…                  # the index (or single manifest) digest
-//! - image: nginx:1.27
+//! - image: "nginx:1.27"               # the tag as written in the manifests (no @digest)
+//!   digest: "sha256:…"                # the index (or single manifest) digest
+//! - image: "nginx:1.27"
 //!   platform: linux/arm64             # optional: the digest of that platform's manifest
-//!   digest: sha256:…
+//!   digest: "sha256:…"
 //! ```
 //!
 //! Rules of the format:
@@ -491,11 +491,11 @@ mod tests {
         let text = lock.to_yaml_string();
         let expected = format!(
             "{HEADER}apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n\
-- image: alpha\n  digest: {}\n\
-- image: nginx:1.27\n  digest: {}\n\
-- image: nginx:1.27\n  platform: linux/arm64\n  digest: {}\n\
-- image: zeta:1\n  digest: {}\n\
-- image: ghcr.io/org/app:v2\n  digest: {}\n",
+- image: alpha\n  digest: \"{}\"\n\
+- image: \"nginx:1.27\"\n  digest: \"{}\"\n\
+- image: \"nginx:1.27\"\n  platform: linux/arm64\n  digest: \"{}\"\n\
+- image: \"zeta:1\"\n  digest: \"{}\"\n\
+- image: \"ghcr.io/org/app:v2\"\n  digest: \"{}\"\n",
             d('5'),
             d('4'),
             d('3'),
