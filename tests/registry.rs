@@ -540,20 +540,23 @@ fn basic_auth_with_htpasswd() {
     }
 }
 
+/// `(service, scope)` of every token request.
+type TokenLog = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
 /// A registry front that demands bearer tokens from its own `/token` endpoint (optionally only
 /// for basic-auth credentials), then proxies to the real registry. distribution's own token auth
 /// needs a signing certificate and JWTs; the client only sees the challenge/token/retry exchange,
 /// which this front reproduces exactly, while every manifest still comes from the real registry.
 struct TokenFront {
     server: http::Server,
-    token_requests: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    token_requests: TokenLog,
     token: String,
 }
 
 fn token_front(upstream: &str, require: Option<(String, String)>) -> TokenFront {
     let token = format!("tok-{}", nonce());
     let realm_host: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log: TokenLog = Arc::new(Mutex::new(Vec::new()));
     let (t, rh, l, up) = (
         token.clone(),
         realm_host.clone(),
