@@ -83,6 +83,7 @@ fn main() {
             concurrency,
             insecure_registries: vec![host.clone()],
             credentials: CredentialStore::none(),
+            env_proxy: false,
             ..RegistryConfig::default()
         });
         let started = Instant::now();

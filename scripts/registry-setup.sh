@@ -3,6 +3,7 @@
 #   docker-registry (distribution 2.8), skopeo (push/inspect), umoci (build images), htpasswd.
 # Idempotent: does nothing when every tool is already on PATH. Debian/Ubuntu (apt) only.
 set -euo pipefail
+# (The package may also start a system registry on :5000; the tests use their own free ports.)
 
 tools=(docker-registry skopeo umoci htpasswd)
 packages=(docker-registry skopeo umoci apache2-utils)
@@ -31,12 +32,8 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-# The registry package would start a system service; tests start their own instance.
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
-    $sudo systemctl stop docker-registry || true
-fi
 
 for t in "${tools[@]}"; do
     command -v "$t" >/dev/null 2>&1 || { echo "registry-setup: $t still missing" >&2; exit 1; }

@@ -172,6 +172,7 @@ fn start_registry(
     let host = format!("127.0.0.1:{port}");
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .proxy(None)
         .build()
         .new_agent();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -341,6 +342,7 @@ fn config(insecure: &[&str], credentials: CredentialStore) -> RegistryConfig {
         credentials,
         request_timeout: Duration::from_secs(10),
         backoff: Duration::from_millis(50),
+        env_proxy: false,
         ..RegistryConfig::default()
     }
 }
@@ -360,6 +362,7 @@ fn forward(upstream: &str, req: &Req) -> Resp {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        .proxy(None)
         .build()
         .new_agent();
     let url = format!("http://{upstream}{}", req.target);

@@ -258,6 +258,35 @@ impl ResolveError {
     }
 }
 
+/// The fail-closed report for images that could not be pinned: one line per image with the
+/// reason, then one line per distinct fix. Holds no credentials (errors never do).
+///
+/// ```
+/// use kube_harden::digest::{unresolved_report, ResolveError};
+/// let e = ResolveError::NotInLock { image: "nginx:1.27".into(), platform: None };
+/// let text = unresolved_report(&[e]);
+/// assert!(text.starts_with("1 image could not be pinned to a digest:\n  - nginx:1.27: not in the lock file\n"));
+/// ```
+pub fn unresolved_report(errors: &[ResolveError]) -> String {
+    let mut out = format!(
+        "{} image{} could not be pinned to a digest:\n",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    let mut hints: Vec<&str> = Vec::new();
+    for e in errors {
+        out.push_str(&format!("  - {e}\n"));
+        if !hints.contains(&e.hint()) {
+            hints.push(e.hint());
+        }
+    }
+    out.push_str("How to fix:\n");
+    for h in hints {
+        out.push_str(&format!("  - {h}\n"));
+    }
+    out
+}
+
 /// One resolution request: an image and, for multi-arch images, the platform to pin (`None`
 /// pins the index itself).
 pub type Request = (ImageRef, Option<Platform>);

@@ -24,6 +24,9 @@
 //! cached per registry and repository for the run. See [`super::auth`] for where credentials come
 //! from. Credentials and tokens never appear in errors or `Debug` output.
 //!
+//! Proxies: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are honoured unless
+//! [`RegistryConfig::env_proxy`] is false.
+//!
 //! Robustness: connect and per-request timeouts; retries with exponential backoff on 429, 5xx,
 //! connection failures and timeouts, honouring `Retry-After` (seconds, capped); bounded
 //! concurrency in [`DigestSource::resolve_all_with_progress`]; each distinct question (registry,
@@ -76,6 +79,8 @@ pub struct RegistryConfig {
     pub max_body_bytes: u64,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Honour `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` (default true).
+    pub env_proxy: bool,
 }
 
 impl Default for RegistryConfig {
@@ -91,6 +96,7 @@ impl Default for RegistryConfig {
             credentials: CredentialStore::from_environment(),
             max_body_bytes: 4 << 20,
             user_agent: format!("kube-harden/{}", env!("CARGO_PKG_VERSION")),
+            env_proxy: true,
         }
     }
 }
@@ -165,6 +171,11 @@ impl RegistrySource {
                 .max_idle_connections(config.concurrency.max(1) * 2)
                 .max_idle_connections_per_host(config.concurrency.max(1))
                 .user_agent(config.user_agent.as_str())
+                .proxy(if config.env_proxy {
+                    ureq::Proxy::try_from_env()
+                } else {
+                    None
+                })
                 .build()
                 .new_agent()
         };
