@@ -536,6 +536,55 @@ fn basic_auth_with_htpasswd() {
     ));
     assert_eq!(docker.resolve(&image, None).unwrap(), want);
     outputs.push(format!("{docker:?}"));
+
+    // Credential helpers: `credHelpers` for this registry, and `credsStore` for any registry.
+    // The helper is a script speaking the docker-credential protocol (`get`, server on stdin).
+    let helper = dir.join("docker-credential-khtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{}\"}}' \"$server\"\n",
+            f.auth, f.password
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for config_json in [
+        format!(r#"{{"credHelpers":{{"{}":"khtest"}}}}"#, f.auth),
+        r#"{"credsStore":"khtest"}"#.to_string(),
+    ] {
+        std::fs::write(dir.join("config.json"), &config_json).unwrap();
+        let via_helper = RegistrySource::new(config(
+            &[&f.auth],
+            CredentialStore::none()
+                .with_docker_config_dir(Some(dir.clone()))
+                .with_helper_dir(Some(dir.clone())),
+        ));
+        assert_eq!(
+            via_helper.resolve(&image, None).unwrap(),
+            want,
+            "{config_json}"
+        );
+        outputs.push(format!("{via_helper:?}"));
+    }
+    // A helper that does not know the registry means no credentials: Unauthorized.
+    std::fs::write(dir.join("config.json"), r#"{"credsStore":"khtest"}"#).unwrap();
+    let other = img(&format!(
+        "localhost:{}/demo/single:v1",
+        f.auth.rsplit(':').next().unwrap()
+    ));
+    let unknown = RegistrySource::new(config(
+        &[other.registry()],
+        CredentialStore::none()
+            .with_docker_config_dir(Some(dir.clone()))
+            .with_helper_dir(Some(dir.clone())),
+    ));
+    let e = unknown.resolve(&other, None).unwrap_err();
+    assert!(matches!(e, ResolveError::Unauthorized { .. }), "{e:?}");
+    outputs.push(format!("{e} {e:?}"));
     std::fs::remove_dir_all(&dir).unwrap();
 
     for o in &outputs {

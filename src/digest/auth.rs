@@ -102,6 +102,7 @@ pub struct CredentialStore {
     explicit: Vec<(String, Credential)>,
     env: Option<std::sync::Arc<EnvFn>>,
     docker_config: DockerConfigLocation,
+    helper_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +121,7 @@ impl std::fmt::Debug for CredentialStore {
             )
             .field("environment", &self.env.is_some())
             .field("docker_config", &self.docker_config)
+            .field("helper_dir", &self.helper_dir)
             .finish()
     }
 }
@@ -138,6 +140,7 @@ impl CredentialStore {
             explicit: Vec::new(),
             env: None,
             docker_config: DockerConfigLocation::Off,
+            helper_dir: None,
         }
     }
 
@@ -148,6 +151,7 @@ impl CredentialStore {
             explicit: Vec::new(),
             env: Some(std::sync::Arc::new(|k: &str| std::env::var(k).ok())),
             docker_config: DockerConfigLocation::Default,
+            helper_dir: None,
         }
     }
 
@@ -175,6 +179,13 @@ impl CredentialStore {
             Some(d) => DockerConfigLocation::Dir(d),
             None => DockerConfigLocation::Off,
         };
+        self
+    }
+
+    /// Runs `docker-credential-<name>` helpers from `dir` instead of searching `PATH`
+    /// (`None`: search `PATH`, the default).
+    pub fn with_helper_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.helper_dir = dir;
         self
     }
 
@@ -231,7 +242,12 @@ impl CredentialStore {
         };
         let text = std::fs::read_to_string(&path).ok()?;
         let config: Value = serde_json::from_str(&text).ok()?;
-        docker_config_lookup(&config, &registry, &path.display().to_string())
+        docker_config_lookup(
+            &config,
+            &registry,
+            &path.display().to_string(),
+            self.helper_dir.as_deref(),
+        )
     }
 }
 
@@ -275,6 +291,7 @@ fn docker_config_lookup(
     config: &Value,
     registry: &str,
     path: &str,
+    helper_dir: Option<&std::path::Path>,
 ) -> Option<(Credential, CredentialOrigin)> {
     let keys = config_keys(registry);
     let find_in = |section: &str| -> Option<&Value> {
@@ -288,12 +305,12 @@ fn docker_config_lookup(
             .map(|(_, v)| v)
     };
     if let Some(helper) = find_in("credHelpers").and_then(Value::as_str) {
-        if let Some(c) = run_helper(helper, &keys[0]) {
+        if let Some(c) = run_helper(helper, &keys[0], helper_dir) {
             return Some((c, CredentialOrigin::Helper(helper.to_string())));
         }
     }
     if let Some(store) = config.get("credsStore").and_then(Value::as_str) {
-        if let Some(c) = run_helper(store, &keys[0]) {
+        if let Some(c) = run_helper(store, &keys[0], helper_dir) {
             return Some((c, CredentialOrigin::Helper(store.to_string())));
         }
     }
@@ -315,7 +332,7 @@ fn docker_config_lookup(
 /// Runs `docker-credential-<helper> get` with the server URL on stdin. Any failure (helper
 /// missing, "credentials not found", bad output) counts as "no credential"; its output is never
 /// echoed.
-fn run_helper(helper: &str, server: &str) -> Option<Credential> {
+fn run_helper(helper: &str, server: &str, dir: Option<&std::path::Path>) -> Option<Credential> {
     if helper.is_empty()
         || !helper
             .bytes()
@@ -323,7 +340,12 @@ fn run_helper(helper: &str, server: &str) -> Option<Credential> {
     {
         return None;
     }
-    let mut child = Command::new(format!("docker-credential-{helper}"))
+    let program = format!("docker-credential-{helper}");
+    let program = match dir {
+        Some(d) => d.join(program),
+        None => PathBuf::from(program),
+    };
+    let mut child = Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
