@@ -5,6 +5,7 @@
 
 pub mod change;
 pub mod config;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod model;

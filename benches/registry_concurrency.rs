@@ -1,0 +1,123 @@
+//! Concurrency benchmark for the registry client: resolve 200 distinct tags through a local
+//! registry endpoint that adds 20 ms to every request, one at a time (concurrency 1) and with the
+//! default concurrency (16), in one run, and report both times and the speed-up (target ≥ 8×).
+//!
+//! The endpoint is an in-process HTTP/1.1 server speaking the distribution API for manifests:
+//! each tag has its own manifest body, and the `Docker-Content-Digest` it sends is that body's
+//! sha256; every digest the client returns is checked against it.
+//!
+//! Run: `CARGO_BUILD_JOBS=1 cargo bench --bench registry_concurrency`
+//! (`-- --tags N --delay-ms D --concurrency C` change the defaults 200, 20, 16).
+
+#[path = "../tests/support/http.rs"]
+mod http;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube_harden::digest::auth::CredentialStore;
+use kube_harden::digest::{DigestSource, ImageRef, RegistryConfig, RegistrySource};
+use sha2::{Digest as _, Sha256};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let tags = arg("--tags", 200) as usize;
+    let delay = Duration::from_millis(arg("--delay-ms", 20));
+    let concurrency = arg("--concurrency", 16) as usize;
+
+    // One manifest per tag, distinct bodies, digests computed here.
+    let manifests: HashMap<String, (Vec<u8>, String)> = (0..tags)
+        .map(|i| {
+            let body = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{:064x}","size":{i}}},"layers":[]}}"#,
+                i
+            )
+            .into_bytes();
+            let digest = format!("sha256:{:x}", Sha256::digest(&body));
+            (format!("t{i}"), (body, digest))
+        })
+        .collect();
+    let manifests = Arc::new(manifests);
+    let served = Arc::new(AtomicUsize::new(0));
+    let (m, s) = (manifests.clone(), served.clone());
+    let server = http::serve(move |req: &http::Req| {
+        std::thread::sleep(delay);
+        s.fetch_add(1, Ordering::Relaxed);
+        let tag = req
+            .path()
+            .strip_prefix("/v2/bench/app/manifests/")
+            .unwrap_or("");
+        match m.get(tag) {
+            Some((body, digest)) => {
+                let mut r = http::Resp::status(200)
+                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                    .header("Docker-Content-Digest", digest);
+                r.body = body.clone();
+                r
+            }
+            None => http::Resp::status(404),
+        }
+    });
+    let host = server.host();
+    let requests: Vec<_> = (0..tags)
+        .map(|i| {
+            (
+                ImageRef::parse(&format!("{host}/bench/app:t{i}")).unwrap(),
+                None,
+            )
+        })
+        .collect();
+
+    let run = |concurrency: usize| -> Duration {
+        let src = RegistrySource::new(RegistryConfig {
+            concurrency,
+            insecure_registries: vec![host.clone()],
+            credentials: CredentialStore::none(),
+            env_proxy: false,
+            ..RegistryConfig::default()
+        });
+        let started = Instant::now();
+        let results = src.resolve_all(&requests);
+        let elapsed = started.elapsed();
+        for (i, r) in results.iter().enumerate() {
+            let want = &manifests[&format!("t{i}")].1;
+            assert_eq!(r.as_ref().expect("resolved"), want, "tag t{i}");
+        }
+        assert_eq!(src.requests_made(), tags as u64, "one HEAD per tag");
+        elapsed
+    };
+
+    println!(
+        "registry_concurrency: {tags} distinct tags, +{} ms per request, HEAD with Docker-Content-Digest",
+        delay.as_millis()
+    );
+    let sequential = run(1);
+    println!(
+        "  concurrency  1: {:>8.1} ms ({:.2} ms/tag)",
+        sequential.as_secs_f64() * 1e3,
+        sequential.as_secs_f64() * 1e3 / tags as f64
+    );
+    let concurrent = run(concurrency);
+    println!(
+        "  concurrency {concurrency:>2}: {:>8.1} ms ({:.2} ms/tag)",
+        concurrent.as_secs_f64() * 1e3,
+        concurrent.as_secs_f64() * 1e3 / tags as f64
+    );
+    let ratio = sequential.as_secs_f64() / concurrent.as_secs_f64();
+    println!(
+        "  speed-up: {ratio:.1}x (target >= 8x) {}",
+        if ratio >= 8.0 { "OK" } else { "BELOW TARGET" }
+    );
+    println!("  requests served: {}", served.load(Ordering::Relaxed));
+    drop(server);
+}

@@ -1,0 +1,620 @@
+//! The image lock file: a YAML document of kind `ImageLock` that records the digest of every
+//! image tag, so pinning works offline, in WASM, and reproducibly in CI.
+//!
+//! ```yaml
+//! # Image digests for kube-harden's pin-image-digests rule.
+//! # Written by `kube-harden lock`; entries are sorted, one per image tag and platform.
+//! apiVersion: kube-harden.dev/v1alpha1
+//! kind: ImageLock
+//! images:
+//! - image: "nginx:1.27"               # the tag as written in the manifests (no @digest)
+//!   digest: "sha256:…"                # the index (or single manifest) digest
+//! - image: "nginx:1.27"
+//!   platform: linux/arm64             # optional: the digest of that platform's manifest
+//!   digest: "sha256:…"
+//! ```
+//!
+//! Rules of the format:
+//!
+//! - `apiVersion` must be `kube-harden.dev/v1alpha1` and `kind` must be `ImageLock`;
+//! - every entry has `image` (a tag reference without digest) and `digest` (`sha256:` and 64
+//!   lowercase hex digits), optionally `platform` (`os/arch[/variant]`); other keys are errors,
+//!   so typos do not silently drop entries;
+//! - two entries for the same normalised image (`nginx:1.27` and `docker.io/library/nginx:1.27`
+//!   are the same) and platform must agree on the digest;
+//! - entries are written sorted by normalised name, tag, platform, so updates give small diffs.
+//!
+//! Lookups ([`ImageLock::get`]) match the spelling as written first, then the normalised name,
+//! so a lock written from `nginx:1.27` also serves `docker.io/library/nginx:1.27`.
+//!
+//! This module does no network I/O and builds for WASM.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::reference::{is_sha256_digest, ImageRef};
+use super::{DigestSource, Platform, ResolveError};
+use crate::yaml::{emit, split, tree};
+
+/// `apiVersion` of lock files.
+pub const LOCK_API_VERSION: &str = "kube-harden.dev/v1alpha1";
+/// `kind` of lock files.
+pub const LOCK_KIND: &str = "ImageLock";
+
+const HEADER: &str = "# Image digests for kube-harden's pin-image-digests rule.\n\
+# Written by `kube-harden lock`; entries are sorted, one per image tag and platform.\n";
+
+/// Why a lock file cannot be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    /// The file could not be read or written.
+    #[error("lock file {path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// Not valid YAML.
+    #[error("lock file: line {line}, column {col}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Valid YAML but not an `ImageLock` (wrong kind, apiVersion, shape).
+    #[error("lock file: {0}")]
+    Document(String),
+    /// One entry is wrong; `index` is 0-based in `images`.
+    #[error("lock file: images[{index}] ({image}): {reason}")]
+    Entry {
+        /// 0-based position in `images`.
+        index: usize,
+        /// The entry's `image`, or `?` when missing.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One lock entry: an image tag (as written), an optional platform, and its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockEntry {
+    /// The image, tag only (no digest), in the spelling first recorded.
+    pub image: ImageRef,
+    /// The platform whose manifest `digest` names, or `None` for the index digest.
+    pub platform: Option<Platform>,
+    /// `sha256:<64 hex>`.
+    pub digest: String,
+}
+
+impl LockEntry {
+    fn sort_key(&self) -> (String, String, String) {
+        (
+            self.image.name(),
+            self.image.effective_tag().to_string(),
+            self.platform
+                .as_ref()
+                .map(Platform::to_string)
+                .unwrap_or_default(),
+        )
+    }
+
+    fn same_key(&self, image: &ImageRef, platform: Option<&Platform>) -> bool {
+        self.platform.as_ref() == platform && self.image.normalized_tag() == image.normalized_tag()
+    }
+}
+
+/// An image lock: the parsed `kind: ImageLock` document. Entries are kept sorted and unique per
+/// normalised image tag and platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageLock {
+    entries: Vec<LockEntry>,
+}
+
+impl ImageLock {
+    /// An empty lock.
+    pub fn new() -> Self {
+        ImageLock::default()
+    }
+
+    /// Parses lock file text. Errors name the offending entry.
+    pub fn from_yaml_str(text: &str) -> Result<ImageLock, LockError> {
+        let segments: Vec<_> = split::split_documents(text)
+            .into_iter()
+            .filter(|s| !s.is_blank())
+            .collect();
+        let segment = match segments.as_slice() {
+            [] => return Err(LockError::Document("empty file".into())),
+            [one] => one,
+            _ => {
+                return Err(LockError::Document(
+                    "expected one YAML document, found several".into(),
+                ))
+            }
+        };
+        let doc = tree::parse_document(segment.text).map_err(|e| LockError::Syntax {
+            line: e.line + segment.first_line - 1,
+            col: e.col,
+            message: e.message,
+        })?;
+        let root = doc.root.map(|r| r.to_value()).unwrap_or(Value::Null);
+        let map = root
+            .as_object()
+            .ok_or_else(|| LockError::Document("expected a mapping at the top".into()))?;
+        let field = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or("");
+        if field("kind") != LOCK_KIND {
+            return Err(LockError::Document(format!(
+                "kind must be {LOCK_KIND}, found {:?}",
+                field("kind")
+            )));
+        }
+        if field("apiVersion") != LOCK_API_VERSION {
+            return Err(LockError::Document(format!(
+                "apiVersion must be {LOCK_API_VERSION}, found {:?}",
+                field("apiVersion")
+            )));
+        }
+        for key in map.keys() {
+            if !matches!(key.as_str(), "apiVersion" | "kind" | "images" | "metadata") {
+                return Err(LockError::Document(format!(
+                    "unknown top-level key {key:?}"
+                )));
+            }
+        }
+        let items = match map.get("images") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(_) => return Err(LockError::Document("images must be a list".into())),
+        };
+        let mut lock = ImageLock::new();
+        for (index, item) in items.iter().enumerate() {
+            let entry = parse_entry(index, item)?;
+            if let Some(prev) = lock.get_exact_key(&entry.image, entry.platform.as_ref()) {
+                if prev.digest != entry.digest {
+                    return Err(LockError::Entry {
+                        index,
+                        image: entry.image.to_string(),
+                        reason: format!(
+                            "conflicts with entry {} for the same image{}: {} vs {}",
+                            prev.image,
+                            entry
+                                .platform
+                                .as_ref()
+                                .map(|p| format!(" and platform {p}"))
+                                .unwrap_or_default(),
+                            prev.digest,
+                            entry.digest
+                        ),
+                    });
+                }
+                continue;
+            }
+            lock.insert_sorted(entry);
+        }
+        Ok(lock)
+    }
+
+    /// Reads and parses a lock file.
+    pub fn load(path: &Path) -> Result<ImageLock, LockError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LockError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        ImageLock::from_yaml_str(&text).map_err(|e| match e {
+            LockError::Syntax { line, col, message } => LockError::Document(format!(
+                "{}: line {line}, column {col}: {message}",
+                path.display()
+            )),
+            LockError::Document(m) => LockError::Document(format!("{}: {m}", path.display())),
+            LockError::Entry {
+                index,
+                image,
+                reason,
+            } => LockError::Entry {
+                index,
+                image,
+                reason: format!("{reason} (in {})", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// The lock as YAML text: a short header comment, then the document with entries sorted.
+    /// Writing the same lock twice gives the same bytes.
+    pub fn to_yaml_string(&self) -> String {
+        let mut root = Map::new();
+        root.insert("apiVersion".into(), Value::from(LOCK_API_VERSION));
+        root.insert("kind".into(), Value::from(LOCK_KIND));
+        let images: Vec<Value> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mut m = Map::new();
+                m.insert("image".into(), Value::from(e.image.original()));
+                if let Some(p) = &e.platform {
+                    m.insert("platform".into(), Value::from(p.to_string()));
+                }
+                m.insert("digest".into(), Value::from(e.digest.as_str()));
+                Value::Object(m)
+            })
+            .collect();
+        root.insert("images".into(), Value::Array(images));
+        let mut out = String::from(HEADER);
+        out.push_str(&emit::document(
+            &Value::Object(root),
+            &emit::Layout::default(),
+        ));
+        out
+    }
+
+    /// Writes the lock to `path` (through a temporary file in the same directory, then a rename,
+    /// so readers never see half a file).
+    pub fn save(&self, path: &Path) -> Result<(), LockError> {
+        let io = |e: std::io::Error| LockError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "lock".into());
+        let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
+        std::fs::write(&tmp, self.to_yaml_string()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+    }
+
+    /// All entries, sorted.
+    pub fn entries(&self) -> &[LockEntry] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry for `image`'s tag (any digest in `image` is ignored) and `platform`: an entry
+    /// with the same spelling if there is one, else one with the same normalised name and tag.
+    pub fn get(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&LockEntry> {
+        let spelled = image.without_digest();
+        self.entries
+            .iter()
+            .find(|e| e.platform.as_ref() == platform && e.image.original() == spelled)
+            .or_else(|| self.get_exact_key(image, platform))
+    }
+
+    /// The digest recorded for `image`'s tag and `platform`.
+    pub fn digest(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&str> {
+        self.get(image, platform).map(|e| e.digest.as_str())
+    }
+
+    /// Records `digest` for `image`'s tag and `platform`, replacing the digest of an existing
+    /// entry for the same normalised image (whose spelling is kept, for small diffs). Returns
+    /// the previous digest if there was one. Panics if `digest` is not `sha256:<64 hex>`.
+    pub fn set(
+        &mut self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+        digest: &str,
+    ) -> Option<String> {
+        assert!(
+            is_sha256_digest(digest),
+            "ImageLock::set: not a sha256 digest"
+        );
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.same_key(image, platform))
+        {
+            return Some(std::mem::replace(&mut e.digest, digest.to_string()));
+        }
+        self.insert_sorted(LockEntry {
+            image: image.tag_only(),
+            platform: platform.cloned(),
+            digest: digest.to_string(),
+        });
+        None
+    }
+
+    /// Removes the entry for `image`'s tag and `platform`, returning it.
+    pub fn remove(&mut self, image: &ImageRef, platform: Option<&Platform>) -> Option<LockEntry> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.same_key(image, platform))?;
+        Some(self.entries.remove(i))
+    }
+
+    /// Keeps only the entries for which `keep` returns true (e.g. to prune images no manifest
+    /// uses any more).
+    pub fn retain(&mut self, keep: impl FnMut(&LockEntry) -> bool) {
+        self.entries.retain(keep);
+    }
+
+    /// True when some entry for `image`'s repository records `digest` (any tag or platform).
+    pub fn has_digest(&self, image: &ImageRef, digest: &str) -> bool {
+        let name = image.name();
+        self.entries
+            .iter()
+            .any(|e| e.digest == digest && e.image.name() == name)
+    }
+
+    fn get_exact_key(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&LockEntry> {
+        self.entries.iter().find(|e| e.same_key(image, platform))
+    }
+
+    fn insert_sorted(&mut self, entry: LockEntry) {
+        let key = entry.sort_key();
+        let at = self
+            .entries
+            .binary_search_by(|e| match e.sort_key().cmp(&key) {
+                Ordering::Equal => Ordering::Less,
+                o => o,
+            })
+            .unwrap_or_else(|i| i);
+        self.entries.insert(at, entry);
+    }
+}
+
+fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
+    let image_text = item
+        .get("image")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let fail = |reason: String| LockError::Entry {
+        index,
+        image: image_text.clone().unwrap_or_else(|| "?".into()),
+        reason,
+    };
+    let map = item
+        .as_object()
+        .ok_or_else(|| fail("expected a mapping with image and digest".into()))?;
+    for key in map.keys() {
+        if !matches!(key.as_str(), "image" | "digest" | "platform") {
+            return Err(fail(format!(
+                "unknown key {key:?} (allowed: image, platform, digest)"
+            )));
+        }
+    }
+    let text = image_text
+        .as_deref()
+        .ok_or_else(|| fail("missing image (a string)".into()))?;
+    let image = ImageRef::parse(text).map_err(|e| fail(e.reason))?;
+    if image.digest().is_some() {
+        return Err(fail(
+            "image must be a tag without @digest; put the digest in `digest`".into(),
+        ));
+    }
+    let digest = map
+        .get("digest")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("missing digest (a string)".into()))?;
+    if !is_sha256_digest(digest) {
+        return Err(fail(format!(
+            "digest {digest:?} is not sha256: followed by 64 lowercase hex digits"
+        )));
+    }
+    let platform = match map.get("platform") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(Platform::parse(p).map_err(fail)?),
+        Some(_) => return Err(fail("platform must be a string like linux/amd64".into())),
+    };
+    Ok(LockEntry {
+        image,
+        platform,
+        digest: digest.to_string(),
+    })
+}
+
+/// A [`DigestSource`] backed by an [`ImageLock`] alone: never touches the network. Unknown
+/// images give [`ResolveError::NotInLock`]; `exists` answers `true` only for digests the lock
+/// records for that repository and otherwise [`ResolveError::Offline`].
+#[derive(Debug, Clone, Default)]
+pub struct LockSource {
+    lock: ImageLock,
+}
+
+impl LockSource {
+    /// Wraps a lock.
+    pub fn new(lock: ImageLock) -> Self {
+        LockSource { lock }
+    }
+
+    /// The lock.
+    pub fn lock(&self) -> &ImageLock {
+        &self.lock
+    }
+}
+
+impl DigestSource for LockSource {
+    fn resolve(
+        &self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<String, ResolveError> {
+        self.lock
+            .digest(image, platform)
+            .map(str::to_string)
+            .ok_or_else(|| ResolveError::NotInLock {
+                image: image.to_string(),
+                platform: platform.map(Platform::to_string),
+            })
+    }
+
+    fn exists(&self, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
+        if self.lock.has_digest(image, digest) {
+            Ok(true)
+        } else {
+            Err(ResolveError::Offline {
+                image: image.to_string(),
+                what: format!("whether {digest} exists"),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn r(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn write_is_sorted_stable_and_round_trips() {
+        let mut lock = ImageLock::new();
+        let arm = Platform::parse("linux/arm64").unwrap();
+        lock.set(&r("zeta:1"), None, &d('1'));
+        lock.set(&r("ghcr.io/org/app:v2"), None, &d('2'));
+        lock.set(&r("nginx:1.27"), Some(&arm), &d('3'));
+        lock.set(&r("nginx:1.27"), None, &d('4'));
+        lock.set(&r("alpha"), None, &d('5'));
+        let text = lock.to_yaml_string();
+        let expected = format!(
+            "{HEADER}apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n\
+- image: alpha\n  digest: \"{}\"\n\
+- image: \"nginx:1.27\"\n  digest: \"{}\"\n\
+- image: \"nginx:1.27\"\n  platform: linux/arm64\n  digest: \"{}\"\n\
+- image: \"zeta:1\"\n  digest: \"{}\"\n\
+- image: \"ghcr.io/org/app:v2\"\n  digest: \"{}\"\n",
+            d('5'),
+            d('4'),
+            d('3'),
+            d('1'),
+            d('2')
+        );
+        assert_eq!(text, expected);
+        let back = ImageLock::from_yaml_str(&text).unwrap();
+        assert_eq!(back, lock);
+        assert_eq!(back.to_yaml_string(), text);
+    }
+
+    #[test]
+    fn update_keeps_unrelated_entries_and_spelling() {
+        let mut lock = ImageLock::new();
+        lock.set(&r("nginx:1.27"), None, &d('1'));
+        lock.set(&r("redis:7"), None, &d('2'));
+        let before = lock.to_yaml_string();
+        let prev = lock.set(&r("docker.io/library/nginx:1.27"), None, &d('3'));
+        assert_eq!(prev, Some(d('1')));
+        assert_eq!(lock.len(), 2);
+        let after = lock.to_yaml_string();
+        // Only the one digest line changed.
+        let changed: Vec<_> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(lock.entries()[0].image.original(), "nginx:1.27");
+        assert!(lock.remove(&r("redis:7"), None).is_some());
+        assert_eq!(lock.len(), 1);
+    }
+
+    #[test]
+    fn lookup_by_spelling_then_normalised() {
+        let text = format!(
+            "apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n\
+- image: nginx\n  digest: {}\n\
+- image: nginx:1.27\n  platform: linux/amd64\n  digest: {}\n",
+            d('a'),
+            d('b')
+        );
+        let lock = ImageLock::from_yaml_str(&text).unwrap();
+        assert_eq!(lock.digest(&r("nginx"), None), Some(d('a').as_str()));
+        assert_eq!(
+            lock.digest(&r("docker.io/library/nginx:latest"), None),
+            Some(d('a').as_str())
+        );
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(lock.digest(&r("nginx:1.27"), None), None);
+        assert_eq!(
+            lock.digest(&r("nginx:1.27"), Some(&amd)),
+            Some(d('b').as_str())
+        );
+        // A digest already in the reference is ignored for lookup.
+        assert_eq!(
+            lock.digest(&r(&format!("nginx@{}", d('c'))), None),
+            Some(d('a').as_str())
+        );
+        let src = LockSource::new(lock);
+        assert!(src.exists(&r("nginx:9"), &d('b')).unwrap());
+        assert!(matches!(
+            src.exists(&r("nginx:9"), &d('c')),
+            Err(ResolveError::Offline { .. })
+        ));
+        assert!(matches!(
+            src.resolve(&r("redis"), None),
+            Err(ResolveError::NotInLock { .. })
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_entry() {
+        let head = "apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n";
+        let cases = [
+            (format!("{head}- image: a:1\n  digest: sha256:abc\n"), "images[0] (a:1)"),
+            (format!("{head}- image: a:1\n  digest: {}\n- image: Bad\n  digest: {}\n", d('1'), d('1')), "images[1] (Bad)"),
+            (format!("{head}- digest: {}\n", d('1')), "images[0] (?)"),
+            (format!("{head}- image: a:1\n  digets: {}\n", d('1')), "unknown key \"digets\""),
+            (format!("{head}- image: a@{}\n  digest: {}\n", d('1'), d('1')), "without @digest"),
+            (format!("{head}- image: a\n  platform: linux\n  digest: {}\n", d('1')), "invalid platform"),
+            (format!("{head}- image: a\n  digest: {}\n- image: docker.io/library/a:latest\n  digest: {}\n", d('1'), d('2')), "conflicts with entry a"),
+            ("apiVersion: v1\nkind: ImageLock\n".to_string(), "apiVersion must be"),
+            ("apiVersion: kube-harden.dev/v1alpha1\nkind: Lock\n".to_string(), "kind must be ImageLock"),
+            (format!("{head}  bad: [\n"), "line"),
+            ("".to_string(), "empty file"),
+            (format!("{head}- image: a\n  digest: {}\n---\nkind: x\n", d('1')), "several"),
+        ];
+        for (text, want) in cases {
+            let e = ImageLock::from_yaml_str(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
+        // Same digest twice is tolerated and merged.
+        let ok = ImageLock::from_yaml_str(&format!(
+            "{head}- image: a\n  digest: {}\n- image: docker.io/library/a\n  digest: {}\n",
+            d('1'),
+            d('1')
+        ))
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        // No images at all is an empty lock.
+        let empty =
+            ImageLock::from_yaml_str("apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\n")
+                .unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn save_and_load() {
+        let dir = std::env::temp_dir().join(format!("kh-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("images.lock.yaml");
+        let mut lock = ImageLock::new();
+        lock.set(&r("a:1"), None, &d('9'));
+        lock.save(&path).unwrap();
+        assert_eq!(ImageLock::load(&path).unwrap(), lock);
+        let missing = ImageLock::load(&dir.join("nope.yaml")).unwrap_err();
+        assert!(matches!(missing, LockError::Io { .. }));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
