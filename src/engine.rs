@@ -205,17 +205,13 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         n => n,
     };
     if threads <= 1 || rest.len() < 64 || cfg!(target_family = "wasm") {
-        for (seg, no) in rest {
-            parts.push(process_segment(
-                seg,
-                *no,
-                false,
-                &mut policy,
-                &options.overrides,
-                index,
-                &mut sink,
-            )?);
-        }
+        parts.extend(process_run(
+            rest,
+            &mut policy,
+            &options.overrides,
+            index,
+            &mut sink,
+        )?);
     } else {
         let per = rest.len().div_ceil(threads);
         let worker_parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {
@@ -229,18 +225,8 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                             keep_info,
                             ..Sink::default()
                         };
-                        let mut chunks = Vec::with_capacity(part.len());
-                        for (seg, no) in part {
-                            chunks.push(process_segment(
-                                seg,
-                                *no,
-                                false,
-                                &mut policy,
-                                &options.overrides,
-                                index,
-                                &mut sink,
-                            )?);
-                        }
+                        let chunks =
+                            process_run(part, &mut policy, &options.overrides, index, &mut sink)?;
                         Ok((chunks, sink))
                     })
                 })
@@ -301,6 +287,19 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     out.results = sink.results;
     out.stats = sink.stats;
     Ok(out)
+}
+
+/// Processes a contiguous run of documents (none of them the first) in order.
+fn process_run<'a>(
+    run: &[(Segment<'a>, usize)],
+    policy: &mut Policy,
+    overrides: &Overrides,
+    index: &StreamIndex,
+    sink: &mut Sink,
+) -> Result<Vec<SegmentOut<'a>>, Error> {
+    run.iter()
+        .map(|(seg, no)| process_segment(seg, *no, false, policy, overrides, index, sink))
+        .collect()
 }
 
 /// What one worker produced: its documents' output, in order, and its results.
