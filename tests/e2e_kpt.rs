@@ -152,6 +152,34 @@ fn kpt_eval_exec_takes_key_values() {
 }
 
 #[test]
+fn kpt_render_takes_an_inline_config_map() {
+    let Some(kpt) = kpt("kpt_render_config_map") else {
+        return;
+    };
+    let (work, pkg) = package("kpt_render_config_map");
+    let kptfile = pkg.join("Kptfile");
+    let text = std::fs::read_to_string(&kptfile).unwrap();
+    assert!(text.contains("    configPath: policy.yaml\n"), "{text}");
+    std::fs::write(
+        &kptfile,
+        text.replace(
+            "    configPath: policy.yaml\n",
+            "    configMap:\n      disable: writable-tmp,default-probes\n      runAsUser: \"20000\"\n",
+        ),
+    )
+    .unwrap();
+    kpt_run(&kpt, &work, &["fn", "render", "package", "--allow-exec"]).ok("kpt fn render");
+    let d = value(&std::fs::read_to_string(pkg.join("app/deployment.yaml")).unwrap());
+    let pod = common::pod_spec(&d);
+    assert_eq!(pod["securityContext"]["runAsUser"], 20000, "{pod}");
+    assert!(pod["volumes"].is_null(), "writable-tmp was disabled: {pod}");
+    assert!(
+        pod["containers"][0]["readinessProbe"].is_null(),
+        "default-probes was disabled: {pod}"
+    );
+}
+
+#[test]
 fn kpt_eval_with_the_policy_as_fn_config() {
     let Some(kpt) = kpt("kpt_eval_fn_config") else {
         return;
