@@ -39,7 +39,8 @@ function toYaml(value, indent = "") {
     return keys
       .map((k) => {
         const v = value[k];
-        const inner = toYaml(v, indent + "  ");
+        // Sequences under a key start at the key's column (kubectl style).
+        const inner = toYaml(v, Array.isArray(v) ? indent : indent + "  ");
         return `\n${indent}${k}:${v && typeof v === "object" ? inner : " " + inner.trim()}`;
       })
       .join("");
