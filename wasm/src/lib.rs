@@ -281,7 +281,9 @@ mod tests {
 
     #[test]
     fn spec_only_object_is_a_policy() {
-        let config = Config::Object(json!({"spec": {"disable": ["writable-tmp", "read-only-root-filesystem"]}}));
+        let config = Config::Object(
+            json!({"spec": {"disable": ["writable-tmp", "read-only-root-filesystem"]}}),
+        );
         let out = run(POD, &config, &Value::Null).unwrap();
         let text = out["output"].as_str().unwrap();
         assert!(text.contains("allowPrivilegeEscalation: false"));
@@ -293,16 +295,29 @@ mod tests {
     #[test]
     fn yaml_text_policy_and_options() {
         let config = Config::Text("spec:\n  disable: [seccomp]\n".into());
-        let out = run(POD, &config, &json!({"disable": ["writable-tmp"], "enforce": true})).unwrap();
+        let out = run(
+            POD,
+            &config,
+            &json!({"disable": ["writable-tmp"], "enforce": true}),
+        )
+        .unwrap();
         let text = out["output"].as_str().unwrap();
         assert!(!text.contains("seccompProfile"));
         assert!(!text.contains("emptyDir"));
-        assert!(out["resultsYaml"].as_str().unwrap().starts_with("results:\n"));
+        assert!(out["resultsYaml"]
+            .as_str()
+            .unwrap()
+            .starts_with("results:\n"));
     }
 
     #[test]
     fn bad_policy_and_bad_options_are_errors() {
-        let err = run(POD, &Config::Object(json!({"spec": {"disable": ["nope"]}})), &Value::Null).unwrap_err();
+        let err = run(
+            POD,
+            &Config::Object(json!({"spec": {"disable": ["nope"]}})),
+            &Value::Null,
+        )
+        .unwrap_err();
         assert!(err.contains("nope"), "{err}");
         let err = run(POD, &Config::None, &json!({"disabel": []})).unwrap_err();
         assert!(err.contains("disabel"), "{err}");
@@ -319,7 +334,11 @@ mod tests {
     #[test]
     fn rules_and_docs() {
         let list = rule_list();
-        assert!(list.as_array().unwrap().iter().any(|r| r["id"] == "seccomp"));
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "seccomp"));
         assert!(rule_docs(Some("seccomp")).unwrap().contains("seccomp"));
         assert!(rule_docs(Some("nope")).is_err());
     }
