@@ -5,7 +5,7 @@
 //! Every digest the client returns is compared with what the registry serves (`skopeo inspect
 //! --raw`, hashed here). Tools come from `scripts/registry-setup.sh`; without them the tests print
 //! why they are skipped (set `KUBE_HARDEN_REQUIRE_REGISTRY=1` to make that a failure).
-#![cfg(feature = "registry")]
+#![cfg(all(feature = "registry", not(target_family = "wasm")))]
 
 #[path = "support/http.rs"]
 mod http;

@@ -34,16 +34,16 @@
 mod lock;
 mod reference;
 
-#[cfg(feature = "registry")]
+#[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub mod auth;
-#[cfg(feature = "registry")]
+#[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub mod registry;
 
 pub use lock::{ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_KIND};
 pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };
-#[cfg(feature = "registry")]
+#[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub use registry::{RegistryConfig, RegistrySource};
 
 use std::fmt;

@@ -1,0 +1,345 @@
+//! kube-harden for JavaScript (the npm package `kube-harden` and the playground): the core
+//! `kube_harden::process` behind `harden(input, config, options)`, plus the CLI's other modes
+//! (`rules`, `docs`, `schema`, `version`). The policy can be a JS object or YAML/JSON text.
+//!
+//! [`run`] holds the logic in plain Rust (tested natively); the `#[wasm_bindgen]` functions only
+//! convert between JS values and JSON.
+
+use kube_harden::config::{self, Overrides, PolicySpec};
+use kube_harden::{rules, InputForm, Options};
+use serde_json::{json, Map, Value};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** A HardeningPolicy: the full object (`apiVersion: kube-harden.dev/v1alpha1`, `kind:
+ * HardeningPolicy`), a ConfigMap with the settings as strings, or just `{spec: {...}}`. */
+export interface HardeningPolicyInput {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Record<string, unknown>;
+  spec?: {
+    enable?: string[];
+    disable?: string[];
+    enforce?: boolean;
+    runAsUser?: number;
+    runAsGroup?: number;
+    fsGroup?: number;
+    tmpSizeLimit?: string;
+    writablePaths?: string[];
+    workloads?: { apiVersion: string; kind: string; podTemplatePath?: string; podSpecPath?: string }[];
+  };
+  data?: Record<string, string>;
+}
+
+/** The CLI's `--enable`, `--disable` and `--enforce`, applied on top of the policy. */
+export interface HardenOptions {
+  enable?: string[];
+  disable?: string[];
+  enforce?: boolean;
+}
+
+/** One result in the KRM result shape (what `--results FILE` and a ResourceList carry). */
+export interface KrmResult {
+  message: string;
+  severity: "info" | "warning" | "error";
+  resourceRef?: { apiVersion: string; kind: string; name: string; namespace?: string };
+  field?: { path: string; currentValue?: unknown; proposedValue?: unknown };
+  file?: { path: string };
+  tags: { rule: string };
+}
+
+export interface HardenResult {
+  /** The hardened text, in the input's form (stream, List or ResourceList). */
+  output: string;
+  /** Every result: info (each change), warning and error. */
+  results: KrmResult[];
+  /** What `--results FILE` would write: the results as YAML. */
+  resultsYaml: string;
+  /** The input's (and the output's) form. */
+  form: "stream" | "resourceList";
+  stats: { workloads: number; changed: number; changes: number; reemitted: number };
+  /** An error result: the CLI would exit 1 and, for a stream, write nothing to stdout. */
+  hasErrors: boolean;
+}
+
+/** Hardens manifests. Throws an Error for malformed input or a bad policy (the CLI's exit 1
+ * before any output). */
+export function harden(input: string, config?: HardeningPolicyInput | string | null, options?: HardenOptions | null): HardenResult;
+
+export interface RuleInfo {
+  id: string;
+  summary: string;
+  /** On unless a policy disables it. */
+  defaultEnabled: boolean;
+}
+
+/** The rules, in the order they run (`kube-harden rules`). */
+export function rules(): RuleInfo[];
+"#;
+
+/// Hardens `input` with an optional policy (a JS object or YAML/JSON text) and CLI-style options.
+#[wasm_bindgen(skip_typescript)]
+pub fn harden(input: &str, config: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+    let config = if config.is_null() || config.is_undefined() {
+        Config::None
+    } else if let Some(text) = config.as_string() {
+        Config::Text(text)
+    } else {
+        Config::Object(from_js(&config, "config")?)
+    };
+    let options = if options.is_null() || options.is_undefined() {
+        Value::Null
+    } else {
+        from_js(&options, "options")?
+    };
+    let out = run(input, &config, &options).map_err(|e| JsError::new(&e))?;
+    to_js(&out)
+}
+
+/// The rules with their summaries.
+#[wasm_bindgen(skip_typescript)]
+pub fn rules() -> Result<JsValue, JsError> {
+    to_js(&rule_list())
+}
+
+/// A rule's documentation (Markdown), or every rule's when `rule` is omitted (`kube-harden docs`).
+#[wasm_bindgen]
+pub fn docs(rule: Option<String>) -> Result<String, JsError> {
+    rule_docs(rule.as_deref()).map_err(|e| JsError::new(&e))
+}
+
+/// The HardeningPolicy JSON schema (`kube-harden schema`), as pretty-printed JSON text.
+#[wasm_bindgen]
+pub fn schema() -> String {
+    serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
+}
+
+/// The version of kube-harden this package was built from (the CLI's version).
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn from_js(value: &JsValue, what: &str) -> Result<Value, JsError> {
+    let text = js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| JsError::new(&format!("{what}: not representable as JSON")))?;
+    serde_json::from_str(&text).map_err(|e| JsError::new(&format!("{what}: {e}")))
+}
+
+fn to_js(value: &Value) -> Result<JsValue, JsError> {
+    js_sys::JSON::parse(&value.to_string()).map_err(|_| JsError::new("internal: bad JSON"))
+}
+
+/// Where the policy comes from.
+#[derive(Debug)]
+pub enum Config {
+    /// No policy: the defaults.
+    None,
+    /// YAML or JSON text (a `--config FILE`'s content).
+    Text(String),
+    /// An already parsed object.
+    Object(Value),
+}
+
+/// One run: the same steps as the CLI (policy, overrides, core), returning the JS result object.
+pub fn run(input: &str, config: &Config, options: &Value) -> Result<Value, String> {
+    let spec = policy_spec(config)?;
+    let overrides = overrides(options)?;
+    let options = Options {
+        spec,
+        overrides,
+        info_results: true,
+        threads: 1,
+    };
+    let out = kube_harden::process(input, &options).map_err(|e| e.to_string())?;
+    let results: Vec<Value> = out.results.iter().map(|r| r.to_value()).collect();
+    let results_yaml =
+        kube_harden::yaml::emit::document(&json!({ "results": results }), &Default::default());
+    Ok(json!({
+        "output": out.text(),
+        "results": results,
+        "resultsYaml": results_yaml,
+        "form": match out.form {
+            InputForm::Stream => "stream",
+            InputForm::ResourceList => "resourceList",
+        },
+        "stats": {
+            "workloads": out.stats.workloads,
+            "changed": out.stats.changed,
+            "changes": out.stats.changes,
+            "reemitted": out.stats.reemitted,
+        },
+        "hasErrors": out.has_errors(),
+    }))
+}
+
+fn policy_spec(config: &Config) -> Result<Option<PolicySpec>, String> {
+    let mut value = match config {
+        Config::None => return Ok(None),
+        Config::Text(text) if text.trim().is_empty() => return Ok(None),
+        Config::Text(text) => {
+            let doc = kube_harden::yaml::tree::parse_document(text)
+                .map_err(|e| format!("config (line {}): {}", e.line, e.message))?;
+            doc.root.map(|r| r.to_value()).unwrap_or_default()
+        }
+        Config::Object(v) => v.clone(),
+    };
+    // `{spec: {...}}` alone means a HardeningPolicy.
+    if let Value::Object(m) = &mut value {
+        if !m.contains_key("kind") && !m.contains_key("apiVersion") {
+            m.insert("apiVersion".into(), config::API_VERSION.into());
+            m.insert("kind".into(), config::KIND.into());
+        }
+    }
+    config::spec_from_object(&value)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn overrides(options: &Value) -> Result<Overrides, String> {
+    let Value::Object(m) = options else {
+        return match options {
+            Value::Null => Ok(Overrides::default()),
+            _ => Err("options: expected an object".into()),
+        };
+    };
+    let list = |key: &str| -> Result<Vec<String>, String> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("options.{key}: expected strings"))
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()),
+            Some(_) => Err(format!("options.{key}: expected a list of rule ids")),
+        }
+    };
+    if let Some(key) = m
+        .keys()
+        .find(|k| !["enable", "disable", "enforce"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "options: unknown key `{key}` (enable, disable, enforce)"
+        ));
+    }
+    Ok(Overrides {
+        enable: list("enable")?,
+        disable: list("disable")?,
+        enforce: match m.get("enforce") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("options.enforce: expected true or false".into()),
+        },
+    })
+}
+
+fn rule_list() -> Value {
+    let defaults = kube_harden::config::Policy::default();
+    Value::Array(
+        rules::registry()
+            .iter()
+            .map(|r| {
+                let mut m = Map::new();
+                m.insert("id".into(), r.id().into());
+                m.insert("summary".into(), r.summary().into());
+                m.insert("defaultEnabled".into(), defaults.is_enabled(r.id()).into());
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+fn rule_docs(rule: Option<&str>) -> Result<String, String> {
+    match rule {
+        Some(id) => rules::by_id(id)
+            .map(|r| format!("{}\n", r.docs()))
+            .ok_or_else(|| format!("unknown rule id `{id}`; see `kube-harden rules`")),
+        None => Ok(rules::registry()
+            .iter()
+            .map(|r| format!("{}\n", r.docs()))
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n";
+
+    #[test]
+    fn spec_only_object_is_a_policy() {
+        let config = Config::Object(
+            json!({"spec": {"disable": ["writable-tmp", "read-only-root-filesystem"]}}),
+        );
+        let out = run(POD, &config, &Value::Null).unwrap();
+        let text = out["output"].as_str().unwrap();
+        assert!(text.contains("allowPrivilegeEscalation: false"));
+        assert!(!text.contains("readOnlyRootFilesystem"));
+        assert_eq!(out["form"], "stream");
+        assert_eq!(out["hasErrors"], false);
+    }
+
+    #[test]
+    fn yaml_text_policy_and_options() {
+        let config = Config::Text("spec:\n  disable: [seccomp]\n".into());
+        let out = run(
+            POD,
+            &config,
+            &json!({"disable": ["writable-tmp"], "enforce": true}),
+        )
+        .unwrap();
+        let text = out["output"].as_str().unwrap();
+        assert!(!text.contains("seccompProfile"));
+        assert!(!text.contains("emptyDir"));
+        assert!(out["resultsYaml"]
+            .as_str()
+            .unwrap()
+            .starts_with("results:\n"));
+    }
+
+    #[test]
+    fn bad_policy_and_bad_options_are_errors() {
+        let err = run(
+            POD,
+            &Config::Object(json!({"spec": {"disable": ["nope"]}})),
+            &Value::Null,
+        )
+        .unwrap_err();
+        assert!(err.contains("nope"), "{err}");
+        let err = run(POD, &Config::None, &json!({"disabel": []})).unwrap_err();
+        assert!(err.contains("disabel"), "{err}");
+    }
+
+    #[test]
+    fn same_text_as_the_core() {
+        let out = run(POD, &Config::None, &Value::Null).unwrap();
+        let core = kube_harden::process(POD, &Options::default()).unwrap();
+        assert_eq!(out["output"].as_str().unwrap(), core.text());
+        assert_eq!(out["results"].as_array().unwrap().len(), core.results.len());
+    }
+
+    #[test]
+    fn rules_and_docs() {
+        let list = rule_list();
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "seccomp"));
+        assert!(rule_docs(Some("seccomp")).unwrap().contains("seccomp"));
+        assert!(rule_docs(Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+// Tests of the npm package in wasm/dist/npm (run by wasm/test.sh: `node --test`), installed the way
+// a user gets it: a `node_modules/kube-harden` in a scratch project, loaded with `require`, with
+// `import`, and the web build with bytes instead of fetch.
+//   KUBE_HARDEN_NPM     the package directory (default wasm/dist/npm)
+//   KUBE_HARDEN_NATIVE  the native binary, to compare versions and the package's bin with
+"use strict";
+const assert = require("node:assert/strict");
+const { test } = require("node:test");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+
+const root = path.resolve(__dirname, "../..");
+const pkgDir = path.resolve(process.env.KUBE_HARDEN_NPM || path.join(root, "wasm/dist/npm"));
+const native = process.env.KUBE_HARDEN_NATIVE;
+
+// A scratch project with the package installed as a dependency (a copy, as `npm install` makes).
+const project = fs.mkdtempSync(path.join(os.tmpdir(), "kube-harden-npm-"));
+fs.cpSync(pkgDir, path.join(project, "node_modules", "kube-harden"), { recursive: true });
+const load = (spec) => require(require.resolve(spec, { paths: [project] }));
+const kh = load("kube-harden");
+
+const deployment = fs.readFileSync(path.join(root, "examples/basic/deployment.yaml"), "utf8");
+
+function goldenCases() {
+  const cases = [];
+  const base = path.join(root, "testdata");
+  const dirs = (d) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  for (const area of dirs(base)) {
+    for (const name of dirs(path.join(base, area))) {
+      const dir = path.join(base, area, name);
+      if (fs.existsSync(path.join(dir, "input.yaml"))) cases.push({ name: `${area}/${name}`, dir });
+    }
+  }
+  return cases;
+}
+
+// tests/golden.rs's results.yaml format: warnings and errors, `<severity> <rule> <Kind/name> <path>`.
+function resultsText(results) {
+  return results
+    .filter((r) => r.severity !== "info")
+    .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${r.field ? r.field.path : "-"}\n`)
+    .join("");
+}
+
+test("every golden case: output and results equal the golden files", () => {
+  const cases = goldenCases();
+  assert.ok(cases.length > 50, `only ${cases.length} golden cases found`);
+  for (const c of cases) {
+    const read = (f) => fs.readFileSync(path.join(c.dir, f), "utf8");
+    const config = fs.existsSync(path.join(c.dir, "config.yaml")) ? read("config.yaml") : null;
+    const out = kh.harden(read("input.yaml"), config);
+    assert.equal(out.output, read("expected.yaml"), `${c.name}: output`);
+    assert.equal(resultsText(out.results), read("results.yaml"), `${c.name}: results`);
+    assert.equal(kh.harden(out.output, config).output, out.output, `${c.name}: idempotent`);
+  }
+});
+
+test("harden: result shape, stats and info results", () => {
+  const out = kh.harden(deployment);
+  assert.equal(out.form, "stream");
+  assert.equal(out.hasErrors, false);
+  assert.match(out.output, /allowPrivilegeEscalation: false/);
+  assert.match(out.output, /# Source: web\/templates\/deployment.yaml/);
+  assert.deepEqual(Object.keys(out.stats).sort(), ["changed", "changes", "reemitted", "workloads"]);
+  assert.equal(out.stats.workloads, 1);
+  assert.equal(out.stats.changes, out.results.filter((r) => r.severity === "info").length);
+  const r = out.results.find((x) => x.tags.rule === "seccomp");
+  assert.equal(r.resourceRef.kind, "Deployment");
+  assert.equal(r.field.path, "spec.template.spec.securityContext.seccompProfile");
+  assert.match(out.resultsYaml, /^results:\n- message: /);
+});
+
+test("harden: the policy as an object ({spec} alone or a full HardeningPolicy), YAML text or ConfigMap", () => {
+  const off = ["read-only-root-filesystem", "writable-tmp"];
+  const variants = [
+    { spec: { disable: off } },
+    { apiVersion: "kube-harden.dev/v1alpha1", kind: "HardeningPolicy", spec: { disable: off } },
+    "spec:\n  disable: [read-only-root-filesystem, writable-tmp]\n",
+    '{"spec": {"disable": ["read-only-root-filesystem", "writable-tmp"]}}',
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "fn" }, data: { disable: off.join(",") } },
+  ];
+  const expected = kh.harden(deployment, null, { disable: off }).output;
+  assert.doesNotMatch(expected, /readOnlyRootFilesystem|emptyDir/);
+  assert.match(expected, /runAsNonRoot: true/);
+  for (const config of variants) assert.equal(kh.harden(deployment, config).output, expected, JSON.stringify(config));
+  const withUser = kh.harden(deployment, { spec: { runAsUser: 10001, tmpSizeLimit: "128Mi" } }).output;
+  assert.match(withUser, /runAsUser: 10001/);
+  assert.match(withUser, /sizeLimit: 128Mi/);
+});
+
+test("harden: options are the CLI's --enable/--disable/--enforce, on top of the policy", () => {
+  const explicit = fs.readFileSync(path.join(root, "testdata/no-privilege-escalation/explicit-true/input.yaml"), "utf8");
+  const kept = kh.harden(explicit);
+  assert.ok(kept.results.some((r) => r.severity === "warning"));
+  const enforced = kh.harden(explicit, null, { enforce: true });
+  assert.notEqual(enforced.output, kept.output);
+  assert.equal(kh.harden(explicit, { spec: { enforce: true } }).output, enforced.output);
+  const both = kh.harden(deployment, { spec: { disable: ["seccomp"] } }, { disable: ["writable-tmp"] }).output;
+  assert.doesNotMatch(both, /seccompProfile|emptyDir/);
+});
+
+test("harden: malformed input and bad policies throw Errors naming the problem", () => {
+  assert.throws(() => kh.harden("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n"), /document 1/);
+  assert.throws(() => kh.harden(deployment, { spec: { disable: ["no-such-rule"] } }), /no-such-rule/);
+  assert.throws(() => kh.harden(deployment, { spec: { unknownKey: 1 } }), /unknownKey/);
+  assert.throws(() => kh.harden(deployment, "spec: [\n"), /config/);
+  assert.throws(() => kh.harden(deployment, null, { disabel: [] }), /disabel/);
+  assert.throws(() => kh.harden(deployment, { kind: "Secret", apiVersion: "v1" }), /Secret/);
+});
+
+test("harden: a ResourceList comes back as a ResourceList with its results", () => {
+  const input = fs.readFileSync(path.join(root, "testdata/io/resourcelist-warnings/input.yaml"), "utf8");
+  const out = kh.harden(input);
+  assert.equal(out.form, "resourceList");
+  assert.match(out.output, /kind: ResourceList/);
+  assert.match(out.output, /\nresults:\n/);
+});
+
+test("rules, docs, schema and version are the CLI's", () => {
+  const rules = kh.rules();
+  assert.ok(rules.length >= 6);
+  assert.ok(rules.every((r) => typeof r.id === "string" && typeof r.summary === "string" && typeof r.defaultEnabled === "boolean"));
+  assert.match(kh.docs("seccomp"), /RuntimeDefault/);
+  assert.throws(() => kh.docs("nope"), /unknown rule id/);
+  assert.ok(kh.docs().length > kh.docs("seccomp").length);
+  const schema = JSON.parse(kh.schema());
+  assert.equal(schema.title, "HardeningPolicy");
+  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8"));
+  assert.equal(kh.version(), pkg.version);
+  const cargo = fs.readFileSync(path.join(root, "Cargo.toml"), "utf8").match(/^version = "(.*)"$/m)[1];
+  assert.equal(pkg.version, cargo, "the npm package carries the CLI crate's version");
+  if (native) {
+    const run = (args, input) => spawnSync(native, args, { input, encoding: "utf8" });
+    assert.equal(run(["--version"]).stdout.trim(), `kube-harden ${kh.version()}`);
+    const rulesOut = run(["rules"]).stdout;
+    for (const r of rules) assert.match(rulesOut, new RegExp(`^${r.id} +${r.summary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"));
+    assert.equal(run(["schema"]).stdout, kh.schema() + "\n");
+    assert.equal(run(["docs", "seccomp"]).stdout, kh.docs("seccomp"));
+  }
+});
+
+test("ES module import and the web build (initialised with bytes) give the same answers", async () => {
+  const esm = await import(require.resolve("kube-harden", { paths: [project] }));
+  assert.equal(esm.harden(deployment).output, kh.harden(deployment).output);
+  const webEntry = path.join(project, "node_modules/kube-harden/web/kube_harden.js");
+  const web = await import(webEntry);
+  await web.default({ module_or_path: fs.readFileSync(path.join(path.dirname(webEntry), "kube_harden_bg.wasm")) });
+  assert.equal(web.harden(deployment, { spec: { disable: ["seccomp"] } }).output, kh.harden(deployment, { spec: { disable: ["seccomp"] } }).output);
+  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8"));
+  assert.equal(pkg.exports["./web"].default, "./web/kube_harden.js");
+});
+
+test("the package's bin is the CLI (WASI build) and matches the native binary", { skip: !native && "KUBE_HARDEN_NATIVE not set" }, () => {
+  const bin = path.join(project, "node_modules/kube-harden/bin/kube-harden.cjs");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "kube-harden-bin-"));
+  fs.writeFileSync(path.join(work, "d.yaml"), deployment);
+  for (const args of [["d.yaml"], ["--disable", "seccomp", "-"], ["--no-such-flag"], ["--version"]]) {
+    const a = spawnSync(native, args, { cwd: work, input: deployment });
+    const b = spawnSync(process.execPath, [bin, ...args], { cwd: work, input: deployment });
+    assert.equal(b.status, a.status, `${args}: exit status`);
+    assert.ok(Buffer.compare(a.stdout, b.stdout) === 0, `${args}: stdout`);
+    assert.equal(b.stderr.toString(), a.stderr.toString(), `${args}: stderr`);
+  }
+});

@@ -1,0 +1,137 @@
+// The playground in headless Chromium (Debian's `chromium`, driven by playwright-core): served by a
+// plain static file server, with every request that is not to that server blocked (it must work
+// offline). Loads an example, toggles a rule and a setting, and checks the output, the diff and the
+// results against the npm package's answer for the same input and policy; keeps screenshots.
+//   node playground.test.mjs [PLAYGROUND_DIR] [SCREENSHOT_DIR]
+//   CHROMIUM   the browser binary (default: chromium or chromium-browser on PATH)
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, "../dist");
+const playground = path.resolve(process.argv[2] ?? path.join(dist, "playground"));
+const shots = path.resolve(process.argv[3] ?? path.join(dist, "screenshots"));
+const require = createRequire(import.meta.url);
+
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    } catch {}
+  }
+  return null;
+}
+
+let chromium;
+try {
+  ({ chromium } = require("playwright-core"));
+} catch {
+  console.log("playground test: SKIPPED: playwright-core is not installed (bash wasm/setup.sh installs it)");
+  process.exit(0);
+}
+const executablePath = findChromium();
+if (!executablePath) {
+  console.log("playground test: SKIPPED: no chromium on PATH (Debian: apt-get install chromium)");
+  process.exit(0);
+}
+
+// The npm package computes the expected answers.
+const kh = require(path.join(dist, "npm"));
+
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".png": "image/png" };
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://x");
+  const file = path.join(playground, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ""));
+  const target = fs.existsSync(file) && fs.statSync(file).isDirectory() ? path.join(file, "index.html") : file;
+  if (!target.startsWith(playground) || !fs.existsSync(target)) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { "content-type": types[path.extname(target)] ?? "application/octet-stream" });
+  fs.createReadStream(target).pipe(res);
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const outside = [];
+const pageErrors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
+  await page.route("**/*", (route) => {
+    if (route.request().url().startsWith(origin)) return route.continue();
+    outside.push(route.request().url());
+    return route.abort();
+  });
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+  assert.match(await page.textContent("#version"), new RegExp(`v${kh.version().replace(/\./g, "\\.")}`));
+
+  const examples = await page.$$eval("#example option", (os) => os.map((o) => o.textContent));
+  assert.ok(examples.length > 3, "examples are listed");
+
+  // 1. Load the first example: the output is the npm package's answer with the default policy.
+  await page.selectOption("#example", "0");
+  const input = await page.inputValue("#input");
+  assert.match(input, /kind: Deployment/);
+  const defaults = kh.harden(input, { spec: {} }, { disable: [], enable: [], enforce: false });
+  await page.waitForFunction((want) => document.getElementById("output").textContent === want, defaults.output);
+  assert.match(defaults.output, /readOnlyRootFilesystem: true/);
+  await page.screenshot({ path: path.join(shots, "playground-output.png") });
+
+  // 2. Toggle a rule off: the output changes exactly as the package says it should.
+  await page.uncheck("#rule-read-only-root-filesystem");
+  const withoutRo = kh.harden(input, { spec: {} }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false });
+  assert.doesNotMatch(withoutRo.output, /readOnlyRootFilesystem/);
+  await page.waitForFunction((want) => document.getElementById("output").textContent === want, withoutRo.output);
+  assert.match(await page.textContent("#output"), /allowPrivilegeEscalation: false/);
+  // The policy shown is a valid --config file with the same effect.
+  const policyText = await page.textContent("#policy");
+  assert.match(policyText, /disable:\n  - read-only-root-filesystem/);
+  assert.equal(kh.harden(input, policyText).output, withoutRo.output);
+
+  // 3. A setting: runAsUser appears in the output.
+  await page.fill("#runAsUser", "10001");
+  await page.waitForFunction(() => document.getElementById("output").textContent.includes("runAsUser: 10001"));
+  const withUser = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false });
+  assert.equal(await page.textContent("#output"), withUser.output);
+
+  // 4. The diff shows the added lines, and only additions (kube-harden never rewrites what it keeps).
+  await page.click("[data-tab=diff]");
+  assert.equal(await page.isVisible("#diff"), true);
+  const added = await page.$$eval("#diff .add", (els) => els.map((e) => e.textContent));
+  const removed = await page.$$eval("#diff .del", (els) => els.length);
+  const expectedAdded = withUser.output.split("\n").length - input.split("\n").length;
+  assert.equal(added.length, expectedAdded, "every added line is in the diff");
+  assert.equal(removed, 0);
+  assert.ok(added.includes("+         runAsUser: 10001") || added.some((l) => /^\+ +runAsUser: 10001$/.test(l)));
+  await page.screenshot({ path: path.join(shots, "playground-diff.png") });
+
+  // 5. The results table lists every result.
+  await page.click("[data-tab=results]");
+  const rows = await page.$$eval("#results tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(rows.length, withUser.results.length);
+  assert.ok(rows.some((r) => r[1] === "run-as-non-root" && r[2] === "Deployment/web"));
+  assert.match(await page.textContent("#summary"), /1 of 1 workloads changed/);
+  await page.screenshot({ path: path.join(shots, "playground-results.png") });
+
+  // 6. Malformed input is reported, not thrown.
+  await page.fill("#input", "apiVersion: v1\nkind: Pod\nmetadata: {name: x\n");
+  await page.waitForSelector("#error:not([hidden])");
+  assert.match(await page.textContent("#error"), /document 1/);
+
+  assert.deepEqual(pageErrors, [], "no errors in the page");
+  assert.deepEqual(outside, [], "no request left the static server");
+  console.log(`playground test: passed (${examples.length} examples; screenshots in ${shots})`);
+} finally {
+  await browser.close();
+  server.close();
+}
