@@ -20,6 +20,10 @@ start=$(date +%s)
 step "build"
 bash "$wasm/build.sh"
 
+step "clippy on the wasm crates (wasm32) and the CLI (wasm32-wasip1)"
+cargo clippy --locked --quiet -p kube-harden-wasm -p kube-harden-kpt --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --locked --quiet --target wasm32-wasip1 --bin kube-harden -- -D warnings
+
 step "unit tests of the wasm crates (native)"
 cargo test --locked --quiet -p kube-harden-wasm -p kube-harden-kpt
 

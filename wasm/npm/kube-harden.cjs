@@ -10,8 +10,9 @@ const result = spawnSync(
   process.execPath,
   [
     "--no-warnings",
-    // node 20's concurrent GC can crash while a large wasm memory grows.
+    // node 20's GC can crash while a large wasm memory grows (see run-node.mjs).
     "--single-threaded-gc",
+    "--no-incremental-marking",
     path.join(__dirname, "run-node.mjs"),
     path.join(__dirname, "kube-harden-wasi.wasm"),
     ...process.argv.slice(2),

@@ -78,6 +78,18 @@ def main() -> int:
     for f in corpus_files:
         runs.append((f"corpus/{f.name} (stdin)", {}, [], f.read_bytes()))
         runs.append((f"corpus/{f.name} (file, --results, --quiet)", {f.name: f}, ["--quiet", "--results", "results.out", f.name], b""))
+    if corpus_files:
+        # One big stream (every corpus file twice, ~21 MB) on stdin: large wasm memories are where
+        # runtimes break (node 20's GC crashed on every input above ~8 MB without the runner's flags).
+        big = b""
+        for f in corpus_files * 2:
+            data = f.read_bytes()
+            if big and not big.endswith(b"\n"):
+                big += b"\n"
+            if big:
+                big += b"---\n"
+            big += data
+        runs.append((f"corpus, every file twice as one stream ({len(big) / 1e6:.0f} MB, stdin)", {}, ["--quiet"], big))
     example = root / "examples" / "basic" / "deployment.yaml"
     bad_config = b"apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  disable: [no-such-rule]\n"
     cli = [

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""WASM numbers (a benchmark, not a test): the size of each .wasm, and the WASI build's time on the
+throughput benchmark's stream under wasmtime and node relative to the native binary, in one run.
+
+Usage: bench.py STREAM NATIVE_BINARY DIST_DIR [RUNS]
+Each command reads STREAM on stdin and writes to a pipe that is drained; best wall time of RUNS
+(default 3) after one warm-up run (which also fills wasmtime's compilation cache). All outputs must
+be byte-identical to the native one. Target: at most 2.5x native.
+"""
+
+import gzip
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGET = 2.5
+
+
+def measure(argv, stream, env):
+    with open(stream, "rb") as stdin:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    # ru_maxrss of children is the largest child so far; report it only when it grew.
+    return seconds, hashlib.sha256(proc.stdout).hexdigest(), max(after.ru_maxrss, before.ru_maxrss)
+
+
+def main():
+    stream, native, dist = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    mb = stream.stat().st_size / 1e6
+    print(f"stream: {stream} ({mb:.1f} MB)")
+    print()
+    print(f"{'module':<36} {'bytes':>10} {'gzip -9':>10}")
+    for wasm in sorted(dist.glob("*.wasm")) + sorted(dist.glob("npm/node/*.wasm")):
+        data = wasm.read_bytes()
+        print(f"{str(wasm.relative_to(dist)):<36} {len(data):>10} {len(gzip.compress(data, 9)):>10}")
+    print()
+    runner = str(dist / "kube-harden-wasi")
+    commands = [("native (all cores)", [native, "--quiet"], {})]
+    if shutil.which("taskset"):
+        # WASM runs documents on one thread; this is the like-for-like comparison.
+        commands.append(("native (one core: taskset -c 0)", ["taskset", "-c", "0", native, "--quiet"], {}))
+    try:
+        import wasmtime  # noqa: F401
+
+        commands.append(("WASI, wasmtime (Python package)", [runner, "--quiet"], {"KUBE_HARDEN_WASI_RUNTIME": "wasmtime"}))
+    except ImportError:
+        print("bench: note: no wasmtime Python package; wasmtime not measured")
+    commands.append(("WASI, node " + subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(), [runner, "--quiet"], {"KUBE_HARDEN_WASI_RUNTIME": "node"}))
+    results = []
+    for name, argv, extra in commands:
+        env = dict(os.environ, **extra)
+        measure(argv, stream, env)  # warm-up (and wasmtime's compile cache)
+        best = None
+        digest = None
+        for _ in range(runs):
+            seconds, digest, _ = measure(argv, stream, env)
+            best = seconds if best is None else min(best, seconds)
+        results.append((name, best, digest))
+    native_seconds, native_digest = results[0][1], results[0][2]
+    one_core = next((r[1] for r in results if "one core" in r[0]), None)
+    head = f"{'run (best of ' + str(runs) + ')':<36} {'seconds':>8} {'MB/s':>8} {'x native':>9}"
+    print(head + (f" {'x 1 core':>9}" if one_core else "") + "  output")
+    ok = True
+    for name, seconds, digest in results:
+        same = "identical" if digest == native_digest else "DIFFERS"
+        ok &= digest == native_digest
+        ratio = seconds / native_seconds
+        flag = "" if ratio <= TARGET or name.startswith("native") else f"  (over the {TARGET}x target)"
+        extra = f" {seconds / one_core:>8.2f}x" if one_core else ""
+        print(f"{name:<36} {seconds:>8.2f} {mb / seconds:>8.1f} {ratio:>8.2f}x{extra}  {same}{flag}")
+    print(f"(target: WASI at most {TARGET}x native; native uses every core for a stream, the WASM builds one)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
