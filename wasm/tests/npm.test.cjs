@@ -118,6 +118,12 @@ test("harden: a ResourceList comes back as a ResourceList with its results", () 
   assert.match(out.output, /\nresults:\n/);
 });
 
+test("parseYaml reads YAML with Kubernetes' meaning and throws on syntax errors", () => {
+  assert.deepEqual(kh.parseYaml("a: 0644\nb: on\nc: 'on'\nd: [x, 1]\n"), { a: 420, b: true, c: "on", d: ["x", 1] });
+  assert.equal(kh.parseYaml(""), null);
+  assert.throws(() => kh.parseYaml("a: [\n"), /line 2/);
+});
+
 test("rules, docs, schema and version are the CLI's", () => {
   const rules = kh.rules();
   assert.ok(rules.length >= 6);
