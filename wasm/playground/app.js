@@ -1,7 +1,7 @@
 // The kube-harden playground: the npm package's web build (pkg/) runs in the page; every edit of
 // the input, a rule toggle or a setting re-runs `harden` and shows the output, a diff against the
 // input and the results. No network beyond loading the page's own files.
-import init, { harden, rules, version } from "./pkg/kube_harden.js";
+import init, { harden, parseYaml, rules, version } from "./pkg/kube_harden.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { ready: false };
@@ -185,10 +185,18 @@ function update(ruleList) {
   const input = $("input").value;
   const error = $("error");
   try {
-    // The extra policy text is the base; the switches above apply on top, like --config + flags.
+    // The policy text is the base; rule switches and enforce apply on top like the CLI's flags,
+    // the other settings replace the base's values.
     const s = policy.spec;
     const options = { disable: s.disable ?? [], enable: s.enable ?? [], enforce: !!s.enforce };
-    const base = extra.trim() ? extra : { spec: Object.fromEntries(Object.entries(s).filter(([k]) => !["disable", "enable", "enforce"].includes(k))) };
+    const settings = Object.fromEntries(Object.entries(s).filter(([k]) => !["disable", "enable", "enforce"].includes(k)));
+    let base = { spec: settings };
+    if (extra.trim()) {
+      base = parseYaml(extra) ?? {};
+      if (base && typeof base === "object" && (base.kind ?? "HardeningPolicy") === "HardeningPolicy") {
+        base.spec = { ...(base.spec ?? {}), ...settings };
+      }
+    }
     const out = harden(input, base, options);
     error.hidden = true;
     $("output").textContent = out.output;

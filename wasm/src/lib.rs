@@ -115,6 +115,19 @@ pub fn schema() -> String {
     serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
 }
 
+/// Reads one YAML (or JSON) document the way kube-harden reads a `--config` file (Kubernetes'
+/// YAML 1.1 meaning) and returns it as a JS value; throws on a syntax error.
+#[wasm_bindgen(js_name = parseYaml, unchecked_return_type = "unknown")]
+pub fn parse_yaml(text: &str) -> Result<JsValue, JsError> {
+    to_js(&yaml_value(text).map_err(|e| JsError::new(&e))?)
+}
+
+fn yaml_value(text: &str) -> Result<Value, String> {
+    let doc = kube_harden::yaml::tree::parse_document(text)
+        .map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    Ok(doc.root.map(|r| r.to_value()).unwrap_or_default())
+}
+
 /// The version of kube-harden this package was built from (the CLI's version).
 #[wasm_bindgen]
 pub fn version() -> String {
@@ -180,11 +193,7 @@ fn policy_spec(config: &Config) -> Result<Option<PolicySpec>, String> {
     let mut value = match config {
         Config::None => return Ok(None),
         Config::Text(text) if text.trim().is_empty() => return Ok(None),
-        Config::Text(text) => {
-            let doc = kube_harden::yaml::tree::parse_document(text)
-                .map_err(|e| format!("config (line {}): {}", e.line, e.message))?;
-            doc.root.map(|r| r.to_value()).unwrap_or_default()
-        }
+        Config::Text(text) => yaml_value(text).map_err(|e| format!("config ({e})"))?,
         Config::Object(v) => v.clone(),
     };
     // `{spec: {...}}` alone means a HardeningPolicy.
@@ -329,6 +338,13 @@ mod tests {
         let core = kube_harden::process(POD, &Options::default()).unwrap();
         assert_eq!(out["output"].as_str().unwrap(), core.text());
         assert_eq!(out["results"].as_array().unwrap().len(), core.results.len());
+    }
+
+    #[test]
+    fn yaml_values_have_kubernetes_meaning() {
+        let v = yaml_value("a: 0644\nb: on\nc: \"on\"\n").unwrap();
+        assert_eq!(v, json!({"a": 420, "b": true, "c": "on"}));
+        assert!(yaml_value("a: [\n").unwrap_err().starts_with("line "));
     }
 
     #[test]

@@ -36,24 +36,40 @@ function goldenCases() {
   return cases;
 }
 
-// tests/golden.rs's results.yaml format: warnings and errors, `<severity> <rule> <Kind/name> <path>`.
-function resultsText(results) {
-  return results
-    .filter((r) => r.severity !== "info")
-    .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${r.field ? r.field.path : "-"}\n`)
-    .join("");
+// Warnings and errors as `<severity> <rule> <Kind/name> <field path>`: the leading fields of every
+// line of a golden results.yaml (which may add `: <message>` and some info lines).
+function problemKeys(lines) {
+  return lines
+    .map((l) => l.split(" ").slice(0, 4))
+    .filter((f) => f.length === 4 && f[0] !== "info")
+    .map((f) => f.join(" ").replace(/:$/, ""))
+    .sort();
 }
 
-test("every golden case: output and results equal the golden files", () => {
+test("every golden case: output equals expected.yaml, results match results.yaml and the CLI's --results", () => {
   const cases = goldenCases();
   assert.ok(cases.length > 50, `only ${cases.length} golden cases found`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "kube-harden-golden-"));
   for (const c of cases) {
     const read = (f) => fs.readFileSync(path.join(c.dir, f), "utf8");
-    const config = fs.existsSync(path.join(c.dir, "config.yaml")) ? read("config.yaml") : null;
+    const hasConfig = fs.existsSync(path.join(c.dir, "config.yaml"));
+    const config = hasConfig ? read("config.yaml") : null;
     const out = kh.harden(read("input.yaml"), config);
     assert.equal(out.output, read("expected.yaml"), `${c.name}: output`);
-    assert.equal(resultsText(out.results), read("results.yaml"), `${c.name}: results`);
+    const mine = out.results
+      .filter((r) => r.severity !== "info")
+      .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${r.field ? r.field.path : "-"}`)
+      .sort();
+    assert.deepEqual(mine, problemKeys(read("results.yaml").split("\n")), `${c.name}: warnings and errors`);
     assert.equal(kh.harden(out.output, config).output, out.output, `${c.name}: idempotent`);
+    if (native) {
+      // Every result, info included, exactly as the CLI writes them with --results.
+      const args = ["--quiet", "--results", path.join(work, "results.yaml")];
+      if (hasConfig) args.push("--config", path.join(c.dir, "config.yaml"));
+      spawnSync(native, [...args, path.join(c.dir, "input.yaml")], { stdio: "ignore" });
+      assert.equal(out.resultsYaml, fs.readFileSync(path.join(work, "results.yaml"), "utf8"), `${c.name}: resultsYaml vs the CLI's --results`);
+      fs.rmSync(path.join(work, "results.yaml"));
+    }
   }
 });
 
@@ -116,6 +132,12 @@ test("harden: a ResourceList comes back as a ResourceList with its results", () 
   assert.equal(out.form, "resourceList");
   assert.match(out.output, /kind: ResourceList/);
   assert.match(out.output, /\nresults:\n/);
+});
+
+test("parseYaml reads YAML with Kubernetes' meaning and throws on syntax errors", () => {
+  assert.deepEqual(kh.parseYaml("a: 0644\nb: on\nc: 'on'\nd: [x, 1]\n"), { a: 420, b: true, c: "on", d: ["x", 1] });
+  assert.equal(kh.parseYaml(""), null);
+  assert.throws(() => kh.parseYaml("a: [\n"), /line 2/);
 });
 
 test("rules, docs, schema and version are the CLI's", () => {

@@ -123,7 +123,15 @@ try {
   assert.match(await page.textContent("#summary"), /1 of 1 workloads changed/);
   await page.screenshot({ path: path.join(shots, "playground-results.png") });
 
-  // 6. Malformed input is reported, not thrown.
+  // 6. A policy file underneath: its settings apply, the switches above still win.
+  await page.click("#settings summary");
+  await page.fill("#policy-extra", "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  tmpSizeLimit: 32Mi\n  disable: [seccomp]\n");
+  const layered = kh.harden(input, { spec: { tmpSizeLimit: "32Mi", disable: ["seccomp"], runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"] });
+  await page.waitForFunction((want) => document.getElementById("output").textContent === want, layered.output);
+  assert.doesNotMatch(layered.output, /seccompProfile/);
+  await page.fill("#policy-extra", "");
+
+  // 7. Malformed input is reported, not thrown.
   await page.fill("#input", "apiVersion: v1\nkind: Pod\nmetadata: {name: x\n");
   await page.waitForSelector("#error:not([hidden])");
   assert.match(await page.textContent("#error"), /document 1/);

@@ -1,6 +1,6 @@
 // Type-checked (not run) by wasm/test.sh with `tsc -p wasm/tests`: the npm package's TypeScript
 // types describe the API, and reject wrong uses (each @ts-expect-error must be an error).
-import { harden, rules, docs, schema, version } from "kube-harden";
+import { harden, parseYaml, rules, docs, schema, version } from "kube-harden";
 import type { HardenResult, HardeningPolicyInput, KrmResult, RuleInfo } from "kube-harden";
 import init, { harden as webHarden } from "kube-harden/web";
 
@@ -19,6 +19,7 @@ harden("x", null, { enforce: true, disable: ["writable-tmp"], enable: [] });
 const list: RuleInfo[] = rules();
 const ids: string[] = list.filter((r) => r.defaultEnabled).map((r) => r.id);
 const text: string = docs("seccomp") + docs() + schema() + version();
+const parsed: unknown = parseYaml("a: 1\n");
 
 async function inBrowser(): Promise<string> {
   await init();
@@ -34,4 +35,4 @@ harden("x", null, { enforced: true });
 // @ts-expect-error severities are a closed set
 const bad: boolean = first?.severity === "fatal";
 
-export { output, severity, form, changes, failed, yaml, ids, text, inBrowser, bad };
+export { output, severity, form, changes, failed, yaml, ids, text, parsed, inBrowser, bad };
