@@ -15,7 +15,7 @@ use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
 use crate::rules;
 use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, StreamIndex};
 use crate::yaml::emit::{self, Layout};
-use crate::yaml::patch::patch_document;
+use crate::yaml::patch::{layout_of, patch_document};
 use crate::yaml::split::{split_documents, Segment};
 use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
 
@@ -250,13 +250,13 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     for part in parts {
         out.chunks.push(part.text);
         for pending in part.budgets {
-            let name = pdb::choose_name(
-                &pending.planned.base_name,
-                &pending.planned.namespace,
-                &taken,
+            let object = add_budget(
+                &pending.planned,
+                pending.resource,
+                pending.source.clone(),
+                &mut taken,
+                &mut sink,
             );
-            taken.insert((pending.planned.namespace.clone(), name.clone()));
-            let object = pending.planned.finish(&name);
             let nl = pending.layout.newline;
             let mut text = String::new();
             if !out
@@ -274,13 +274,6 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 text.push_str(nl);
             }
             text.push_str(&emit::document(&object, &pending.layout));
-            sink.push(budget_result(
-                &pending.planned,
-                &name,
-                pending.resource,
-                pending.source,
-            ));
-            sink.stats.changes += 1;
             out.chunks.push(Cow::Owned(text));
         }
     }
@@ -324,13 +317,18 @@ struct PendingBudget {
     resource: ResourceRef,
 }
 
-fn budget_result(
+/// Names a planned budget against every name already `taken` in its namespace (and takes it),
+/// reports it, and returns the finished object.
+fn add_budget(
     planned: &PlannedBudget,
-    name: &str,
     resource: ResourceRef,
     file: Option<String>,
-) -> KrmResult {
-    KrmResult {
+    taken: &mut std::collections::HashSet<(Option<String>, String)>,
+    sink: &mut Sink,
+) -> Value {
+    let name = pdb::choose_name(&planned.base_name, &planned.namespace, taken);
+    taken.insert((planned.namespace.clone(), name.clone()));
+    sink.push(KrmResult {
         rule: pdb::ID,
         severity: Severity::Info,
         message: format!("adds PodDisruptionBudget {name}: {}", planned.reason),
@@ -339,7 +337,9 @@ fn budget_result(
         current: None,
         proposed: None,
         file,
-    }
+    });
+    sink.stats.changes += 1;
+    planned.finish(&name)
 }
 
 /// Processes one document: its output text, the form (for a ResourceList) and new budgets.
@@ -447,15 +447,7 @@ fn process_segment<'a>(
             budgets.push(PendingBudget {
                 planned,
                 source: source.clone(),
-                layout: Layout {
-                    indent_step: doc.indent_step,
-                    compact_sequences: doc.compact_sequences,
-                    newline: if seg.text.contains("\r\n") {
-                        "\r\n"
-                    } else {
-                        "\n"
-                    },
-                },
+                layout: layout_of(seg.text, &doc),
                 resource: ResourceRef::of(&value),
             });
         }
@@ -549,11 +541,7 @@ fn harden_items(
         }
         let mut taken = index.budget_names();
         for (p, resource, file) in planned {
-            let name = pdb::choose_name(&p.base_name, &p.namespace, &taken);
-            taken.insert((p.namespace.clone(), name.clone()));
-            items.push(p.finish(&name));
-            sink.push(budget_result(&p, &name, resource, file));
-            sink.stats.changes += 1;
+            items.push(add_budget(&p, resource, file, &mut taken, sink));
             changed = true;
         }
     }

@@ -24,7 +24,8 @@ pub struct PodLocation {
     pub spec: FieldPath,
 }
 
-fn group_of(api_version: &str) -> &str {
+/// The API group of an `apiVersion` (`apps/v1` → `apps`, `v1` → the core group `""`).
+pub fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
@@ -247,6 +248,13 @@ pub struct PodView<'v> {
     /// A Windows HostProcess pod (pod or container `windowsOptions.hostProcess: true`).
     pub host_process: bool,
     skipped: HashSet<String>,
+}
+
+/// True when an object's `kube-harden.dev/skip` annotation opts it out of `rule`.
+pub fn opted_out(annotations: Option<&Value>, rule: &str) -> bool {
+    let mut skipped = HashSet::new();
+    skip_list(annotations, SKIP_ANNOTATION, &mut skipped);
+    skipped.contains("all") || skipped.contains(rule)
 }
 
 fn skip_list(annotations: Option<&Value>, key: &str, into: &mut HashSet<String>) {

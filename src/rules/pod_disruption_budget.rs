@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::Rule;
 use crate::change::Findings;
 use crate::config::Policy;
-use crate::model::workload::{pod_location, replicated, PodView};
+use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
 
 /// The rule id.
 pub const ID: &str = "pod-disruption-budget";
@@ -126,7 +126,7 @@ impl StreamIndex {
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let group = group_of(api_version);
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
         let name = str_at(object, "/metadata/name").unwrap_or("").to_string();
         match (group, kind) {
@@ -278,19 +278,11 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
         return Decision::Nothing;
     };
     let annotations = object.pointer("/metadata/annotations");
-    let skipped = annotations
-        .and_then(|a| a.get(crate::model::workload::SKIP_ANNOTATION))
-        .and_then(Value::as_str)
-        .is_some_and(|s| {
-            s.split(',')
-                .map(str::trim)
-                .any(|id| id == "all" || id == ID)
-        });
-    if skipped {
+    if opted_out(annotations, ID) {
         return Decision::Nothing;
     }
     let Some(paths) = replicated(api_version, kind, policy) else {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let group = group_of(api_version);
         return skip(match (group, kind) {
             (_, "DaemonSet") => "no PodDisruptionBudget: node drains do not evict DaemonSet pods",
             ("batch", _) => "no PodDisruptionBudget: Job pods run to completion",

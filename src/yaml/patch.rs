@@ -42,13 +42,19 @@ pub enum PatchMode {
     Reemitted,
 }
 
-/// Writes `new` as the content of the document `text` (parsed as `doc`).
-pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, PatchMode) {
-    let layout = Layout {
+/// How new text in the document `text` (parsed as `doc`) is laid out: its own indentation step,
+/// sequence style and line endings.
+pub fn layout_of(text: &str, doc: &Document<'_>) -> Layout {
+    Layout {
         indent_step: doc.indent_step,
         compact_sequences: doc.compact_sequences,
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
-    };
+    }
+}
+
+/// Writes `new` as the content of the document `text` (parsed as `doc`).
+pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, PatchMode) {
+    let layout = layout_of(text, doc);
     if let (Some(root), false) = (&doc.root, doc.uses_aliases) {
         let mut edits = Vec::new();
         let mut patcher = Patcher {

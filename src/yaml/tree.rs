@@ -229,13 +229,7 @@ impl<'a> Builder<'a, '_> {
         let col = span.start.col();
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let tag = tag.as_ref().map(|t| {
-                    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
-                        t.suffix.clone()
-                    } else {
-                        format!("{}{}", t.handle, t.suffix)
-                    }
-                });
+                let tag = tag.as_deref().map(tag_name);
                 let mut end = self.offsets.byte(span.end.index());
                 if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
                     end = block_scalar_end(self.text, start, end, col);
@@ -404,6 +398,16 @@ impl<'a> Builder<'a, '_> {
 
 fn is_empty_plain(node: &Node<'_>) -> bool {
     matches!(&node.data, Data::Scalar { text, style: ScalarStyle::Plain, tag: None } if text.is_empty())
+}
+
+/// A scalar's tag as resolution expects it: the core schema's `int`, `str`, … without their
+/// prefix, any other tag spelled out in full.
+pub fn tag_name(tag: &saphyr_parser::Tag) -> String {
+    if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+        tag.suffix.clone()
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    }
 }
 
 /// The byte offset just after the `:` that follows a key ending at `key_end`.

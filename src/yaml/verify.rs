@@ -9,6 +9,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::Value;
 
 use super::resolve::{key_string, resolve_plain, resolve_tagged};
+use super::tree::tag_name;
 
 const MAX_DEPTH: usize = 256;
 
@@ -76,14 +77,7 @@ impl<'a> Events<'a> {
 
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
     match (tag, style) {
-        (Some(t), _) => {
-            let suffix = if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
-                t.suffix.clone()
-            } else {
-                format!("{}{}", t.handle, t.suffix)
-            };
-            resolve_tagged(text, &suffix)
-        }
+        (Some(t), _) => resolve_tagged(text, &tag_name(t)),
         (None, ScalarStyle::Plain) => resolve_plain(text),
         (None, _) => Value::String(text.to_string()),
     }
