@@ -75,6 +75,8 @@ pub struct Findings {
     pub changes: Vec<Change>,
     /// Reports.
     pub findings: Vec<Finding>,
+    /// Images that could not be pinned (pin-image-digests), for the "how to fix" report.
+    pub unresolved: Vec<crate::digest::ResolveError>,
 }
 
 impl Findings {

@@ -5,6 +5,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
+use crate::digest::{is_sha256_digest, DigestSource, ImageLock, ImageRef, LockSource, Platform};
 use crate::error::Error;
 use crate::rules;
 
@@ -70,6 +73,75 @@ pub struct PolicySpec {
     /// The budget pod-disruption-budget generates.
     #[serde(default)]
     pub pod_disruption_budget: DisruptionBudgetSettings,
+    /// How pin-image-digests resolves images.
+    #[serde(default)]
+    pub images: ImageSettings,
+}
+
+/// Settings of pin-image-digests.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageSettings {
+    /// Pin this platform's manifest (`linux/amd64`, `linux/arm64/v8`) instead of the
+    /// multi-arch index. Pods whose `spec.os.name` or `kubernetes.io/os`/`kubernetes.io/arch`
+    /// node selector names another platform keep the index digest.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// What an image that cannot be pinned does: `fail` (default: error, nothing written) or
+    /// `warn` (the tag stays, a warning says why).
+    #[serde(default)]
+    pub on_unresolved: Option<OnUnresolved>,
+    /// Ask the registry whether digests already written in the manifests exist (an error when
+    /// one does not). Same as `--verify-digests`.
+    #[serde(default)]
+    pub verify_digests: bool,
+    /// Registries (`host` or `host:port`) reached over plain HTTP instead of TLS.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Digests given in the policy itself, in the entry format of an `ImageLock` file. They are
+    /// asked before the lock file and the registry (the only source besides a lock in WASM).
+    #[serde(default)]
+    pub digests: Vec<DigestEntry>,
+    /// Image fields of custom resources to pin, besides every container image of every pod.
+    #[serde(default)]
+    pub fields: Vec<ImageField>,
+}
+
+/// What to do with an image that cannot be pinned.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnresolved {
+    /// Error results; the run exits 1 and writes no stream.
+    #[default]
+    Fail,
+    /// Warning results; the image keeps its tag.
+    Warn,
+}
+
+/// A digest given in the policy.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DigestEntry {
+    /// The image as written in the manifests, without digest (`nginx:1.27`).
+    pub image: String,
+    /// `os/arch[/variant]` when `digest` names that platform's manifest rather than the index.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// `sha256:` and 64 lowercase hex digits.
+    pub digest: String,
+}
+
+/// An image field of a custom resource.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageField {
+    /// `group/version` of the kind; a version of `*` (e.g. `example.com/*`) matches any version.
+    pub api_version: String,
+    /// The kind.
+    pub kind: String,
+    /// Dotted path to a field holding an image reference; `[*]` (or `*`) stands for every item
+    /// of a list, e.g. `spec.image` or `spec.workers[*].image`.
+    pub path: String,
 }
 
 /// Settings of default-probes.
@@ -219,6 +291,42 @@ pub struct Policy {
     /// The settings.
     pub spec: PolicySpec,
     enabled: Vec<&'static str>,
+    images: ImagePolicy,
+    /// Where pin-image-digests asks for digests after the policy's own `images.digests`
+    /// (`None`: nowhere else).
+    pub digests: Option<DigestHandle>,
+}
+
+/// A shared [`DigestSource`] (the lock file, the registry, or both) handed to a run.
+#[derive(Clone)]
+pub struct DigestHandle(pub Arc<dyn DigestSource>);
+
+impl std::fmt::Debug for DigestHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestHandle(..)")
+    }
+}
+
+/// `spec.images`, validated and parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ImagePolicy {
+    /// The platform to pin inside an index.
+    pub platform: Option<Platform>,
+    /// `spec.images.digests` as a lock.
+    pub inline: LockSource,
+    /// Image fields of custom resources, parsed.
+    pub fields: Vec<(String, String, Vec<FieldStep>)>,
+}
+
+/// One step of an image field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldStep {
+    /// A mapping key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+    /// Every list item.
+    Each,
 }
 
 impl Default for Policy {
@@ -236,6 +344,11 @@ pub struct Overrides {
     pub disable: Vec<String>,
     /// `--enforce`.
     pub enforce: bool,
+    /// `--verify-digests`.
+    pub verify_digests: bool,
+    /// Where pin-image-digests asks for digests (`--lock`, the registry); see
+    /// [`Policy::digests`].
+    pub digests: Option<DigestHandle>,
 }
 
 impl Policy {
@@ -290,6 +403,7 @@ impl Policy {
         apply(&spec.enable, &spec.disable, "spec.")?;
         apply(&overrides.enable, &overrides.disable, "--")?;
         spec.enforce |= overrides.enforce;
+        spec.images.verify_digests |= overrides.verify_digests;
         if let Some(limit) = &spec.tmp_size_limit {
             if !is_quantity(limit) {
                 return Err(Error::Config(format!(
@@ -306,6 +420,7 @@ impl Policy {
         }
         validate_probes(&spec.probes)?;
         validate_budget(&spec.pod_disruption_budget)?;
+        let images = validate_images(&spec.images)?;
         for (i, w) in spec.workloads.iter().enumerate() {
             for (key, path) in [
                 ("replicasPath", &w.replicas_path),
@@ -337,12 +452,22 @@ impl Policy {
         }
         let order: Vec<&'static str> = rules::registry().iter().map(|r| r.id()).collect();
         enabled.sort_by_key(|id| order.iter().position(|o| o == id));
-        Ok(Policy { spec, enabled })
+        Ok(Policy {
+            spec,
+            enabled,
+            images,
+            digests: overrides.digests.clone(),
+        })
     }
 
     /// True when the rule with this id runs.
     pub fn is_enabled(&self, id: &str) -> bool {
         self.enabled.contains(&id)
+    }
+
+    /// `spec.images`, parsed.
+    pub fn images(&self) -> &ImagePolicy {
+        &self.images
     }
 
     /// The `sizeLimit` for added emptyDirs.
@@ -384,6 +509,106 @@ fn validate_probes(probes: &ProbeSettings) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
+    let key = "spec.images";
+    let platform = match &images.platform {
+        None => None,
+        Some(p) => {
+            Some(Platform::parse(p).map_err(|e| Error::Config(format!("{key}.platform: {e}")))?)
+        }
+    };
+    for (i, host) in images.insecure_registries.iter().enumerate() {
+        if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
+            return Err(Error::Config(format!(
+                "{key}.insecureRegistries[{i}]: `{host}` is not a host or host:port"
+            )));
+        }
+    }
+    let mut lock = ImageLock::new();
+    for (i, entry) in images.digests.iter().enumerate() {
+        let at = format!("{key}.digests[{i}]");
+        let image =
+            ImageRef::parse(&entry.image).map_err(|e| Error::Config(format!("{at}.image: {e}")))?;
+        if image.digest().is_some() {
+            return Err(Error::Config(format!(
+                "{at}.image: `{}` already has a digest; give the tag only",
+                entry.image
+            )));
+        }
+        if !is_sha256_digest(&entry.digest) {
+            return Err(Error::Config(format!(
+                "{at}.digest: `{}` is not sha256: and 64 lowercase hex digits",
+                entry.digest
+            )));
+        }
+        let platform = match &entry.platform {
+            None => None,
+            Some(p) => {
+                Some(Platform::parse(p).map_err(|e| Error::Config(format!("{at}.platform: {e}")))?)
+            }
+        };
+        if let Some(old) = lock.set(&image, platform.as_ref(), &entry.digest) {
+            if old != entry.digest {
+                return Err(Error::Config(format!(
+                    "{at}: `{}` is given two different digests",
+                    entry.image
+                )));
+            }
+        }
+    }
+    let mut fields = Vec::new();
+    for (i, f) in images.fields.iter().enumerate() {
+        let steps = parse_field_steps(&f.path).ok_or_else(|| {
+            Error::Config(format!(
+                "{key}.fields[{i}].path: `{}` is not a dotted field path (use [*] for every list item)",
+                f.path
+            ))
+        })?;
+        if f.api_version.is_empty() || f.kind.is_empty() {
+            return Err(Error::Config(format!(
+                "{key}.fields[{i}]: apiVersion and kind must not be empty"
+            )));
+        }
+        fields.push((f.api_version.clone(), f.kind.clone(), steps));
+    }
+    Ok(ImagePolicy {
+        platform,
+        inline: LockSource::new(lock),
+        fields,
+    })
+}
+
+/// Parses `spec.workers[*].image`, `spec.workers.*.image` or `spec.workers[0].image`.
+fn parse_field_steps(text: &str) -> Option<Vec<FieldStep>> {
+    let mut steps = Vec::new();
+    for part in text.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        match key {
+            "" if rest.is_empty() => return None,
+            "" => {}
+            "*" => steps.push(FieldStep::Each),
+            k => steps.push(FieldStep::Key(k.to_string())),
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let close = stripped.find(']')?;
+            let inner = &stripped[..close];
+            steps.push(if inner == "*" {
+                FieldStep::Each
+            } else {
+                FieldStep::Index(inner.parse().ok()?)
+            });
+            rest = &stripped[close + 1..];
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+    }
+    (!steps.is_empty()).then_some(steps)
 }
 
 fn validate_budget(budget: &DisruptionBudgetSettings) -> Result<(), Error> {
@@ -517,7 +742,7 @@ fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
                 )))
             }
         },
-        "workloads" | "probes" | "podDisruptionBudget" => parse_inline(key, text)?,
+        "workloads" | "probes" | "podDisruptionBudget" | "images" => parse_inline(key, text)?,
         _ => Value::String(text.to_string()),
     })
 }

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use crate::change::{self, Findings, KrmResult, ResourceRef, Severity};
 use crate::config::{self, Overrides, Policy, PolicySpec};
+use crate::digest::ResolveError;
 use crate::error::Error;
 use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
 use crate::rules;
+use crate::rules::pin_image_digests as pin;
 use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{layout_of, patch_document};
@@ -87,6 +89,11 @@ pub struct Output<'a> {
     pub form: InputForm,
     /// Counters.
     pub stats: Stats,
+    /// Images pin-image-digests could not pin, each once, for
+    /// [`unresolved_report`](crate::digest::unresolved_report).
+    pub unresolved: Vec<ResolveError>,
+    /// The settings in effect (a ResourceList's functionConfig replaces `--config`'s).
+    pub policy: PolicySpec,
 }
 
 impl Output<'_> {
@@ -123,6 +130,8 @@ pub struct Sink {
     pub stats: Stats,
     /// Keep info results.
     pub keep_info: bool,
+    /// Images that could not be pinned.
+    pub unresolved: Vec<ResolveError>,
 }
 
 impl Sink {
@@ -174,6 +183,8 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         results: Vec::new(),
         form: InputForm::Stream,
         stats: Stats::default(),
+        unresolved: Vec::new(),
+        policy: PolicySpec::default(),
     };
     let mut sink = Sink {
         keep_info: options.info_results,
@@ -241,6 +252,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             parts.extend(chunks);
             sink.results.extend(part_sink.results);
             sink.stats.add(&part_sink.stats);
+            sink.unresolved.extend(part_sink.unresolved);
         }
     }
     // Name the new budgets in stream order (against every budget already there) and place each
@@ -279,6 +291,13 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     }
     out.results = sink.results;
     out.stats = sink.stats;
+    out.policy = policy.spec.clone();
+    let mut seen = std::collections::HashSet::new();
+    out.unresolved = sink
+        .unresolved
+        .into_iter()
+        .filter(|e| seen.insert(e.to_string()))
+        .collect();
     Ok(out)
 }
 
@@ -396,7 +415,11 @@ fn process_segment<'a>(
     };
     let is_resource_list = kind == "ResourceList";
     let is_list = kind == "List" || kind.ends_with("List");
-    if !is_resource_list && !is_list && pod_location(api_version, kind, policy).is_none() {
+    if !is_resource_list
+        && !is_list
+        && pod_location(api_version, kind, policy).is_none()
+        && !pin::has_fields(api_version, kind, policy)
+    {
         return keep();
     }
     let doc = build_document(seg.text, &events).map_err(fail)?;
@@ -564,7 +587,8 @@ fn item_file(item: &Value) -> Option<String> {
     })
 }
 
-/// Runs every enabled rule on the object's pod; returns true when something changed.
+/// Runs every enabled rule on the object's pod (and pins the image fields the policy names for
+/// its kind); returns true when something changed.
 pub fn harden_object(
     object: &mut Value,
     policy: &Policy,
@@ -575,9 +599,12 @@ pub fn harden_object(
         return false;
     }
     let resource = ResourceRef::of(object);
-    let Some(location) = pod_location(&resource.api_version, &resource.kind, policy) else {
+    let location = pod_location(&resource.api_version, &resource.kind, policy);
+    let fields = policy.is_enabled(pin::ID)
+        && pin::has_fields(&resource.api_version, &resource.kind, policy);
+    if location.is_none() && !fields {
         return false;
-    };
+    }
     let file = file.map(str::to_string).or_else(|| item_file(object));
     let report = |sink: &mut Sink,
                   rule: &'static str,
@@ -597,48 +624,9 @@ pub fn harden_object(
             file: file.clone(),
         });
     };
-    match PodView::new(object, location.clone()) {
-        Err(problem) => {
-            report(
-                sink,
-                "kube-harden",
-                Severity::Error,
-                format!("cannot harden: {problem}"),
-                None,
-                None,
-                None,
-            );
-            return false;
-        }
-        Ok(None) => return false,
-        Ok(Some(view)) => {
-            sink.stats.workloads += 1;
-            if view.host_process {
-                report(
-                    sink,
-                    "kube-harden",
-                    Severity::Info,
-                    "Windows HostProcess pod left as it is".into(),
-                    Some(location.spec.to_string()),
-                    None,
-                    None,
-                );
-                return false;
-            }
-        }
-    }
     let mut changed = 0usize;
-    for rule in rules::registry()
-        .iter()
-        .filter(|r| r.per_pod() && policy.is_enabled(r.id()))
-    {
-        let mut findings = Findings::default();
-        {
-            let Ok(Some(view)) = PodView::new(object, location.clone()) else {
-                break;
-            };
-            rule.check(&view, policy, &mut findings);
-        }
+    let mut apply = |object: &mut Value, findings: Findings, sink: &mut Sink| {
+        sink.unresolved.extend(findings.unresolved);
         for f in findings.findings {
             report(
                 sink,
@@ -684,6 +672,50 @@ pub fn harden_object(
                 ),
             }
         }
+    };
+    let mut container_images = std::collections::HashSet::new();
+    if let Some(location) = location {
+        match PodView::new(object, location.clone()) {
+            Err(problem) => {
+                let mut findings = Findings::default();
+                findings.error("kube-harden", None, format!("cannot harden: {problem}"));
+                apply(object, findings, sink);
+                return false;
+            }
+            Ok(None) => {}
+            Ok(Some(view)) => {
+                sink.stats.workloads += 1;
+                container_images = pin::container_paths(&view);
+                if view.host_process {
+                    let mut findings = Findings::default();
+                    findings.info(
+                        "kube-harden",
+                        Some(location.spec.clone()),
+                        "Windows HostProcess pod left as it is",
+                    );
+                    apply(object, findings, sink);
+                    return false;
+                }
+                for rule in rules::registry()
+                    .iter()
+                    .filter(|r| r.per_pod() && policy.is_enabled(r.id()))
+                {
+                    let mut findings = Findings::default();
+                    {
+                        let Ok(Some(view)) = PodView::new(object, location.clone()) else {
+                            break;
+                        };
+                        rule.check(&view, policy, &mut findings);
+                    }
+                    apply(object, findings, sink);
+                }
+            }
+        }
+    }
+    if fields {
+        let mut findings = Findings::default();
+        pin::check_fields(object, &container_images, policy, &mut findings);
+        apply(object, findings, sink);
     }
     sink.stats.changes += changed;
     if changed > 0 {

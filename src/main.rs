@@ -12,9 +12,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
 use kube_harden::config::{self, Overrides, PolicySpec};
-use kube_harden::{engine, openapi, rules, InputForm, Options};
+use kube_harden::{openapi, rules, InputForm, Options};
 
 mod argocd;
+mod pinning;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,6 +24,8 @@ Examples:
   helm install my-release ./chart --post-renderer kube-harden
   kube-harden --config policy.yaml --results results.yaml manifests/*.yaml
   kpt fn eval ./pkg --exec kube-harden -- disable=writable-tmp
+  kube-harden lock manifests.yaml -o images.lock   # record image digests
+  kube-harden --offline --lock images.lock manifests.yaml
   kube-harden rules          # list rule ids
   kube-harden docs seccomp   # what a rule does, its settings and how to opt out";
 
@@ -68,6 +71,8 @@ struct RunArgs {
     /// prune everything on an empty manifest).
     #[arg(long)]
     argocd: bool,
+    #[command(flatten)]
+    digests: pinning::DigestArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +107,9 @@ enum Command {
         /// Target directory.
         dir: PathBuf,
     },
+    /// Write or update an image lock file (`kind: ImageLock`) with the digest of every image the
+    /// manifests use, for `--lock` and `--offline` runs. Progress goes to stderr on a terminal.
+    Lock(pinning::LockArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh or fish.
@@ -212,6 +220,20 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             writeln!(stdout, "{}", target.display())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Lock(args)) => {
+            let spec = args.config.as_deref().map(read_policy).transpose()?;
+            let input = read_input(&args.files)?;
+            let summary = pinning::lock(&input, spec, &args, &|l| log.line(l))?;
+            log.line(&format!(
+                "kube-harden: {}: {} images ({} added, {} updated, {} removed)",
+                args.output.display(),
+                summary.entries,
+                summary.added,
+                summary.updated,
+                summary.removed
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "kube-harden", &mut stdout);
             return Ok(ExitCode::SUCCESS);
@@ -244,6 +266,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             enable: args.enable,
             disable: args.disable,
             enforce: args.enforce,
+            ..Overrides::default()
         },
         info_results: args.results.is_some(),
         threads: 0,
@@ -254,7 +277,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
         );
     }
-    let output = engine::process_bytes(&input, &options)?;
+    let output = pinning::process(&input, options, &args.digests, &|l| log.line(l))?;
     if let Some(path) = &args.results {
         let doc = serde_json::json!({ "results": output.results.iter().map(|r| r.to_value()).collect::<Vec<_>>() });
         let text = kube_harden::yaml::emit::document(&doc, &Default::default());
@@ -391,6 +414,11 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
             "  … and {} more (--results FILE lists them all)",
             problems.len() - SHOWN
         ));
+    }
+    if failed && !output.unresolved.is_empty() {
+        for line in kube_harden::digest::unresolved_report(&output.unresolved).lines() {
+            log.line(&format!("kube-harden: {line}"));
+        }
     }
     if failed && output.form == InputForm::Stream {
         log.line("kube-harden: nothing written to stdout because of the errors above");

@@ -55,8 +55,30 @@ fn read(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8: {e}", path.display()))
 }
 
-/// The policy from the case's `config.yaml`, if any.
+/// The policy from the case's `config.yaml`, if any, and its digests: the case's `images.lock`
+/// is the run's only digest source (no network). Cases outside `testdata/pin-image-digests/`
+/// without an `images.lock` run with pin-image-digests off, as they are about other rules.
 fn options(dir: &Path) -> Result<Options, String> {
+    let mut options = policy_options(dir)?;
+    let lock = dir.join("images.lock");
+    if lock.exists() {
+        let lock = kube_harden::digest::ImageLock::load(&lock).map_err(|e| e.to_string())?;
+        options.overrides.digests = Some(kube_harden::config::DigestHandle(std::sync::Arc::new(
+            kube_harden::digest::LockSource::new(lock),
+        )));
+    } else if !dir
+        .parent()
+        .is_some_and(|p| p.ends_with("pin-image-digests"))
+    {
+        options
+            .overrides
+            .disable
+            .push(kube_harden::rules::pin_image_digests::ID.to_string());
+    }
+    Ok(options)
+}
+
+fn policy_options(dir: &Path) -> Result<Options, String> {
     let path = dir.join("config.yaml");
     if !path.exists() {
         return Ok(Options::default());

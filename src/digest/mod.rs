@@ -33,6 +33,7 @@
 
 mod lock;
 mod reference;
+mod session;
 
 #[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub mod auth;
@@ -45,6 +46,7 @@ pub use reference::{
 };
 #[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub use registry::{RegistryConfig, RegistrySource};
+pub use session::{Answers, Recorder};
 
 use std::fmt;
 use std::time::Duration;
@@ -202,6 +204,15 @@ pub enum ResolveError {
         /// What could not be checked.
         what: String,
     },
+    /// The manifest's image field holds no valid image reference (a placeholder, an unset chart
+    /// value).
+    #[error("{image}: not a valid image reference: {detail}")]
+    BadReference {
+        /// The field's text.
+        image: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The image string is not a valid reference, or plain HTTP was needed but not allowed.
     #[error("{image}: {detail}")]
     Invalid {
@@ -241,6 +252,9 @@ impl ResolveError {
             }
             ResolveError::NotInLock { .. } | ResolveError::Offline { .. } => {
                 "run `kube-harden lock` where the registry is reachable and pass the file with --lock, or drop --offline"
+            }
+            ResolveError::BadReference { .. } => {
+                "fix the image (often a chart value left unset), or opt the container out with the annotation kube-harden.dev/skip.<container>: pin-image-digests"
             }
             ResolveError::Invalid { .. } => {
                 "fix the image reference, or list the registry with --insecure-registry if it only speaks plain HTTP"

@@ -79,15 +79,20 @@ fn extra_workload<'p>(
     kind: &str,
     policy: &'p Policy,
 ) -> Option<&'p ExtraWorkload> {
+    policy
+        .spec
+        .workloads
+        .iter()
+        .find(|w| w.kind == kind && api_version_matches(&w.api_version, api_version))
+}
+
+/// True when `api_version` matches a policy's `group/version`, where a version of `*`
+/// (`example.com/*`) matches any version of the group.
+pub fn api_version_matches(pattern: &str, api_version: &str) -> bool {
     let group = group_of(api_version);
     let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
-    policy.spec.workloads.iter().find(|w| {
-        let (wg, wv) = w
-            .api_version
-            .rsplit_once('/')
-            .unwrap_or(("", w.api_version.as_str()));
-        w.kind == kind && wg == group && (wv == "*" || wv == version)
-    })
+    let (pg, pv) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+    pg == group && (pv == "*" || pv == version)
 }
 
 /// True for kinds whose pods run until deleted (probes and disruption budgets make sense);

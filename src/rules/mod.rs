@@ -10,6 +10,7 @@ use crate::model::workload::PodView;
 pub mod default_probes;
 pub mod drop_capabilities;
 pub mod no_privilege_escalation;
+pub mod pin_image_digests;
 pub mod pod_disruption_budget;
 pub mod read_only_root_fs;
 pub mod run_as_non_root;
@@ -46,6 +47,7 @@ static RULES: &[&dyn Rule] = &[
     &read_only_root_fs::ReadOnlyRootFilesystem,
     &writable_tmp::WritableTmp,
     &default_probes::DefaultProbes,
+    &pin_image_digests::PinImageDigests,
     &pod_disruption_budget::PodDisruptionBudget,
 ];
 

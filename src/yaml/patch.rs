@@ -242,8 +242,17 @@ impl Patcher<'_, '_, '_> {
                     if block_scalar {
                         return Err(Unsupported);
                     }
-                    let text = match slot {
-                        Slot::Flow => emit::flow(new),
+                    let text = match (slot, style, new) {
+                        // A string replacing a quoted string keeps the user's quotes.
+                        (_, saphyr_parser::ScalarStyle::DoubleQuoted, Value::String(s)) => {
+                            emit::double_quoted(s)
+                        }
+                        (_, saphyr_parser::ScalarStyle::SingleQuoted, Value::String(s))
+                            if !s.chars().any(char::is_control) =>
+                        {
+                            format!("'{}'", s.replace('\'', "''"))
+                        }
+                        (Slot::Flow, _, _) => emit::flow(new),
                         _ => emit::scalar(new),
                     };
                     self.edits.push(Edit {

@@ -211,9 +211,13 @@ pub fn plain_is_safe(text: &str) -> bool {
     ) {
         return false;
     }
-    text.chars().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=' | '(' | ')' | '$')
-    })
+    // `:` and `@` inside a word (`nginx:1.27@sha256:…`, `http://x`) stay plain in every YAML
+    // version; `: ` or a final `:` would start a mapping.
+    !text.ends_with(':')
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | '=' | '(' | ')' | '$' | ':' | '@')
+        })
 }
 
 #[cfg(test)]

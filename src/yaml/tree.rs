@@ -231,8 +231,14 @@ impl<'a> Builder<'a, '_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.as_deref().map(tag_name);
                 let mut end = self.offsets.byte(span.end.index());
-                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    end = block_scalar_end(self.text, start, end, col);
+                match style {
+                    ScalarStyle::Literal | ScalarStyle::Folded => {
+                        end = block_scalar_end(self.text, start, end, col);
+                    }
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                        end = quoted_scalar_end(self.text, start, end, *style);
+                    }
+                    _ => {}
                 }
                 Ok(Node {
                     start,
@@ -430,6 +436,40 @@ pub fn dash_column(text: &str, item_start: usize) -> Option<usize> {
     let before = &text[line_start..item_start];
     let dash = before.rfind('-')?;
     Some(before[..dash].chars().count())
+}
+
+/// The end of a quoted scalar: just after its closing quote. The parser's span may run on past
+/// trailing spaces, a comment and the line break, which an in-place edit must keep.
+fn quoted_scalar_end(text: &str, start: usize, span_end: usize, style: ScalarStyle) -> usize {
+    let quote = if matches!(style, ScalarStyle::DoubleQuoted) {
+        b'"'
+    } else {
+        b'\''
+    };
+    let bytes = text.as_bytes();
+    let limit = span_end.min(bytes.len());
+    // Skip an anchor or tag written before the opening quote.
+    let Some(open) = bytes[start.min(limit)..limit]
+        .iter()
+        .position(|&b| b == quote)
+    else {
+        return span_end;
+    };
+    let mut i = start + open + 1;
+    while i < limit {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b if b == quote => {
+                if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    span_end
 }
 
 /// The end of a block scalar's content: the parser's span runs on to the next token, so walk back

@@ -1,0 +1,262 @@
+//! `pin-image-digests`: every container image (and every image field of a custom resource
+//! named in the policy) gets `@sha256:…` appended to the tag as written, so every node runs the
+//! bytes that were reviewed. Digests come from the policy's `images.digests`, then the run's
+//! [`DigestSource`](crate::digest::DigestSource) (a lock file, the registry); an image that
+//! cannot be pinned is an error (fail closed) or, with `onUnresolved: warn`, a warning.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::Rule;
+use crate::change::Findings;
+use crate::config::{FieldStep, OnUnresolved, Policy};
+use crate::digest::{DigestSource, ImageRef, Platform, ResolveError};
+use crate::model::path::FieldPath;
+use crate::model::workload::{api_version_matches, opted_out, PodView};
+
+/// The rule id.
+pub const ID: &str = "pin-image-digests";
+
+/// Appends the digest of each image's tag.
+pub struct PinImageDigests;
+
+impl Rule for PinImageDigests {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn summary(&self) -> &'static str {
+        "pins every container image (and policy-named image fields) to its sha256 digest"
+    }
+
+    fn docs(&self) -> &'static str {
+        include_str!("../../docs/rules/pin-image-digests.md")
+    }
+
+    fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
+        if pod.skips(ID) {
+            return;
+        }
+        let platform = pod_platform(pod, policy, out);
+        for c in &pod.containers {
+            if c.skips(ID) {
+                continue;
+            }
+            if let Some(Value::String(image)) = c.value.get("image") {
+                pin(image, c.path.key("image"), platform.as_ref(), policy, out);
+            }
+        }
+    }
+}
+
+/// The platform to pin for this pod: the policy's, unless the pod says it runs elsewhere
+/// (`spec.os.name`, `kubernetes.io/os` / `kubernetes.io/arch` node selectors), where the index
+/// (which serves every platform) is the safe choice.
+fn pod_platform(pod: &PodView<'_>, policy: &Policy, out: &mut Findings) -> Option<Platform> {
+    let wanted = policy.images().platform.clone()?;
+    let selector = |k: &str| {
+        pod.spec
+            .get("nodeSelector")
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_str)
+    };
+    let os = pod
+        .spec
+        .pointer("/os/name")
+        .and_then(Value::as_str)
+        .or_else(|| selector("kubernetes.io/os"));
+    let arch = selector("kubernetes.io/arch");
+    let conflict =
+        os.is_some_and(|o| o != wanted.os) || arch.is_some_and(|a| a != wanted.architecture);
+    if conflict {
+        out.info(
+            ID,
+            Some(pod.location.spec.clone()),
+            format!(
+                "the pod runs on {}/{}, not {wanted}: its images are pinned to the multi-arch index",
+                os.unwrap_or(&wanted.os),
+                arch.unwrap_or("*")
+            ),
+        );
+        return None;
+    }
+    Some(wanted)
+}
+
+/// Pins one image field (or reports why it cannot).
+fn pin(
+    text: &str,
+    path: FieldPath,
+    platform: Option<&Platform>,
+    policy: &Policy,
+    out: &mut Findings,
+) {
+    let image = match ImageRef::parse(text) {
+        Ok(image) => image,
+        Err(e) => {
+            let error = ResolveError::BadReference {
+                image: text.to_string(),
+                detail: e.reason,
+            };
+            return unresolved(error, path, policy, out);
+        }
+    };
+    if let Some(digest) = image.digest() {
+        if policy.spec.images.verify_digests {
+            match exists(policy, &image, digest) {
+                Ok(true) => out.info(
+                    ID,
+                    Some(path),
+                    format!("{text}: the registry has this digest"),
+                ),
+                Ok(false) => out.error(
+                    ID,
+                    Some(path),
+                    format!(
+                        "{text}: the registry has no manifest with this digest (fix the digest, or drop it and let {ID} pin the tag)"
+                    ),
+                ),
+                Err(e) => unresolved(e, path, policy, out),
+            }
+        }
+        return;
+    }
+    match resolve(policy, &image, platform) {
+        Ok(digest) => {
+            let what = match platform {
+                Some(p) => format!("its {p} manifest"),
+                None => "its digest".to_string(),
+            };
+            let pinned = image.with_digest(&digest);
+            let message = if image.tag_is_implicit() {
+                format!("{text} has no tag: pins {what}, the image `latest` points to now")
+            } else {
+                format!("pins {text} to {what}")
+            };
+            out.replace(
+                ID,
+                path,
+                Value::String(text.to_string()),
+                Value::String(pinned),
+                message,
+            );
+        }
+        Err(e) => unresolved(e, path, policy, out),
+    }
+}
+
+fn resolve(
+    policy: &Policy,
+    image: &ImageRef,
+    platform: Option<&Platform>,
+) -> Result<String, ResolveError> {
+    match policy.images().inline.resolve(image, platform) {
+        Err(e) if e.is_unknown() => match &policy.digests {
+            Some(source) => source.0.resolve(image, platform),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+fn exists(policy: &Policy, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
+    match policy.images().inline.exists(image, digest) {
+        Err(e) if e.is_unknown() => match &policy.digests {
+            Some(source) => source.0.exists(image, digest),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+fn unresolved(error: ResolveError, path: FieldPath, policy: &Policy, out: &mut Findings) {
+    let message = format!("{error}; {}", error.hint());
+    match policy.spec.images.on_unresolved.unwrap_or_default() {
+        OnUnresolved::Fail => out.error(ID, Some(path), message),
+        OnUnresolved::Warn => out.findings.push(crate::change::Finding {
+            rule: ID,
+            severity: crate::change::Severity::Warning,
+            path: Some(path),
+            current: None,
+            proposed: None,
+            message: format!("keeps the tag: {message}"),
+        }),
+    }
+    out.unresolved.push(error);
+}
+
+/// True when the policy names image fields for this kind.
+pub fn has_fields(api_version: &str, kind: &str, policy: &Policy) -> bool {
+    policy
+        .images()
+        .fields
+        .iter()
+        .any(|(av, k, _)| k == kind && api_version_matches(av, api_version))
+}
+
+/// Pins the image fields the policy names for this object's kind, except the paths in `done`
+/// (container images the pod part already handled).
+pub fn check_fields(
+    object: &Value,
+    done: &HashSet<FieldPath>,
+    policy: &Policy,
+    out: &mut Findings,
+) {
+    let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
+    let (api_version, kind) = (s("apiVersion"), s("kind"));
+    if opted_out(object.pointer("/metadata/annotations"), ID) {
+        return;
+    }
+    let mut seen = HashSet::new();
+    for (av, k, steps) in &policy.images().fields {
+        if k != kind || !api_version_matches(av, api_version) {
+            continue;
+        }
+        let mut found = Vec::new();
+        walk(object, steps, FieldPath::root(), &mut found);
+        for (path, text) in found {
+            if done.contains(&path) || !seen.insert(path.clone()) {
+                continue;
+            }
+            pin(text, path, policy.images().platform.as_ref(), policy, out);
+        }
+    }
+}
+
+fn walk<'v>(
+    value: &'v Value,
+    steps: &[FieldStep],
+    at: FieldPath,
+    out: &mut Vec<(FieldPath, &'v str)>,
+) {
+    let Some((step, rest)) = steps.split_first() else {
+        if let Value::String(s) = value {
+            out.push((at, s));
+        }
+        return;
+    };
+    match (step, value) {
+        (FieldStep::Key(k), Value::Object(m)) => {
+            if let Some(v) = m.get(k) {
+                walk(v, rest, at.key(k), out);
+            }
+        }
+        (FieldStep::Index(i), Value::Array(items)) => {
+            if let Some(v) = items.get(*i) {
+                walk(v, rest, at.index(*i), out);
+            }
+        }
+        (FieldStep::Each, Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, rest, at.index(i), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The container image paths of a pod (so [`check_fields`] does not pin them twice).
+pub fn container_paths(pod: &PodView<'_>) -> HashSet<FieldPath> {
+    pod.containers.iter().map(|c| c.path.key("image")).collect()
+}
