@@ -197,7 +197,7 @@ fn argocd_generate_helm_chart() {
     );
     assert_eq!(
         pod["containers"][0]["image"],
-        "nginxinc/nginx-unprivileged:1.28"
+        common::pinned("nginxinc/nginx-unprivileged:1.28").as_str()
     );
     assert!(
         pod["volumes"]

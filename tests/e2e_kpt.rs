@@ -88,9 +88,13 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
         "configPath policy"
     );
     for comment in [
-        "# The web tier. Comments like this one survive kube-harden.",
-        "replicas: 3 # three replicas",
-        "image: nginxinc/nginx-unprivileged:1.27 # pinned minor",
+        "# The web tier. Comments like this one survive kube-harden.".to_string(),
+        "replicas: 3 # three replicas".to_string(),
+        // pin-image-digests appends the digest and keeps the comment.
+        format!(
+            "image: {} # pinned minor",
+            common::pinned("nginxinc/nginx-unprivileged:1.27")
+        ),
     ] {
         assert!(
             deployment.contains(comment),

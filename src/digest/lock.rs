@@ -491,11 +491,11 @@ mod tests {
         let text = lock.to_yaml_string();
         let expected = format!(
             "{HEADER}apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n\
-- image: alpha\n  digest: \"{}\"\n\
-- image: \"nginx:1.27\"\n  digest: \"{}\"\n\
-- image: \"nginx:1.27\"\n  platform: linux/arm64\n  digest: \"{}\"\n\
-- image: \"zeta:1\"\n  digest: \"{}\"\n\
-- image: \"ghcr.io/org/app:v2\"\n  digest: \"{}\"\n",
+- image: alpha\n  digest: {}\n\
+- image: nginx:1.27\n  digest: {}\n\
+- image: nginx:1.27\n  platform: linux/arm64\n  digest: {}\n\
+- image: zeta:1\n  digest: {}\n\
+- image: ghcr.io/org/app:v2\n  digest: {}\n",
             d('5'),
             d('4'),
             d('3'),

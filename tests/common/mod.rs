@@ -125,9 +125,27 @@ impl Run {
     }
 }
 
-/// Runs a command with stdin from `input` (or no stdin).
+/// The lock file with (synthetic) digests for every image the examples use.
+pub fn e2e_lock() -> PathBuf {
+    repo().join("tests/fixtures/e2e-images.lock")
+}
+
+/// `image` pinned with its digest from [`e2e_lock`], as kube-harden writes it.
+pub fn pinned(image: &str) -> String {
+    let lock = kube_harden::digest::ImageLock::load(&e2e_lock()).expect("e2e lock");
+    let r = kube_harden::digest::ImageRef::parse(image).expect("image reference");
+    let digest = lock.digest(&r, None).expect("image in the e2e lock");
+    r.with_digest(digest)
+}
+
+/// Runs a command with stdin from `input` (or no stdin). Unless the test sets it,
+/// `KUBE_HARDEN_LOCK` points at [`e2e_lock`], so kube-harden (run directly or by Helm, kpt,
+/// kustomize) pins images without asking a public registry.
 pub fn run(cmd: &mut Command, input: Option<&[u8]>) -> Run {
     use std::io::Write;
+    if !cmd.get_envs().any(|(k, _)| k == "KUBE_HARDEN_LOCK") {
+        cmd.env("KUBE_HARDEN_LOCK", e2e_lock());
+    }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if input.is_some() {
         Stdio::piped()
