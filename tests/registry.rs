@@ -928,3 +928,305 @@ fn get_fallback_without_digest_header_and_mismatch_detection() {
         .unwrap_err();
     assert!(matches!(e, ResolveError::Protocol { .. }), "{e:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pin-image-digests rule end to end: the kube-harden command against the real registry.
+
+/// Runs the kube-harden binary with only the pin rule, no lock from the environment, and a
+/// Docker config dir that holds nothing.
+fn harden(args: &[&str], input: &str, env: &[(String, String)]) -> (bool, String, String) {
+    use std::io::Write;
+    let empty = base_dir().join("no-docker-config");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kube-harden"));
+    cmd.args(args)
+        .env_remove("KUBE_HARDEN_LOCK")
+        .env("DOCKER_CONFIG", &empty)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const ONLY_PIN: &str = "--disable=run-as-non-root,seccomp,no-privilege-escalation,drop-capabilities,read-only-root-filesystem,writable-tmp,default-probes,pod-disruption-budget";
+
+fn pod(images: &[(&str, &str)], init: &[(&str, &str)]) -> String {
+    let list = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(n, i)| format!("  - name: {n}\n    image: {i}\n"))
+            .collect::<String>()
+    };
+    let mut text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: demo\nspec:\n  containers:\n{}",
+        list(images)
+    );
+    if !init.is_empty() {
+        text.push_str(&format!("  initContainers:\n{}", list(init)));
+    }
+    text
+}
+
+/// The image fields of the output's pod, in order (containers, then init containers).
+fn images_of(output: &str) -> Vec<String> {
+    let doc = kube_harden::yaml::tree::parse_document(output).unwrap();
+    let v = doc.root.unwrap().to_value();
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| v["spec"][k].as_array().cloned().unwrap_or_default())
+        .map(|c| c["image"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn cli_pins_every_image_to_the_digest_the_registry_serves() {
+    let Some(f) = fixture() else { return };
+    let single = format!("{}/demo/single:v1", f.open);
+    let multi = format!("{}/demo/multi:v1", f.open);
+    let implicit = format!("{}/demo/single", f.open);
+    let input = pod(&[("a", &single), ("b", &multi)], &[("init", &implicit)]);
+    let insecure = format!("--insecure-registry={}", f.open);
+    let (ok, out, err) = harden(&[ONLY_PIN, &insecure], &input, &[]);
+    assert!(ok, "{err}");
+    let pinned = images_of(&out);
+    assert_eq!(
+        pinned,
+        vec![
+            format!("{single}@{}", served(&single)),
+            format!("{multi}@{}", served(&multi)),
+            format!("{implicit}@{}", served(&format!("{implicit}:latest"))),
+        ]
+    );
+    // Every digest written is one the registry serves under that name.
+    for p in &pinned {
+        let (name, digest) = p.split_once('@').unwrap();
+        let repo = img(name).written_name();
+        assert_eq!(&served(&format!("{repo}@{digest}")), digest);
+    }
+    // A second run finds nothing to do (and needs no registry: the digests are written).
+    let (ok, again, err) = harden(&[ONLY_PIN, "--offline"], &out, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(again, out);
+
+    // Platform pin from the policy: the arm64 manifest inside the index.
+    let dir = base_dir();
+    let policy = dir.join("platform-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  images:\n    platform: linux/arm64\n",
+    )
+    .unwrap();
+    let input = pod(&[("b", &multi)], &[]);
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure, "--config", policy.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        images_of(&out),
+        vec![format!("{multi}@{}", served_platform(&multi, "arm64"))]
+    );
+}
+
+#[test]
+fn cli_lock_then_offline_and_fail_closed() {
+    let Some(f) = fixture() else { return };
+    let dir = base_dir().join(format!("lock-{}", nonce()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let single = format!("{}/demo/single:v1", f.open);
+    let multi = format!("{}/demo/multi:v1", f.open);
+    let manifest = dir.join("pod.yaml");
+    std::fs::write(&manifest, pod(&[("a", &single), ("b", &multi)], &[])).unwrap();
+    let lock = dir.join("images.lock");
+    let insecure = format!("--insecure-registry={}", f.open);
+    let (ok, _, err) = harden(
+        &[
+            "lock",
+            manifest.to_str().unwrap(),
+            "-o",
+            lock.to_str().unwrap(),
+            &insecure,
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("2 images (2 added"), "{err}");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let parsed = ImageLock::from_yaml_str(&text).unwrap();
+    assert_eq!(
+        parsed.digest(&img(&single), None),
+        Some(served(&single).as_str())
+    );
+    assert_eq!(
+        parsed.digest(&img(&multi), None),
+        Some(served(&multi).as_str())
+    );
+
+    // Offline with the lock: the same output as online, and no registry needed.
+    let input = std::fs::read_to_string(&manifest).unwrap();
+    let (ok, offline, err) = harden(
+        &[ONLY_PIN, "--offline", "--lock", lock.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert!(ok, "{err}");
+    let (ok, online, err) = harden(&[ONLY_PIN, &insecure], &input, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(offline, online);
+
+    // Updating the lock: unchanged when nothing changed (same bytes), new images added.
+    let (ok, _, err) = harden(
+        &[
+            "lock",
+            manifest.to_str().unwrap(),
+            "-o",
+            lock.to_str().unwrap(),
+            &insecure,
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("(0 added, 0 updated, 0 removed)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
+
+    // Offline without the image in the lock: fail closed, nothing on stdout, every image named
+    // with how to fix it.
+    let extra = format!("{}/demo/single:latest", f.open);
+    let input = pod(
+        &[
+            ("a", &single),
+            ("c", &extra),
+            ("d", "ghcr.io/acme/nothing:1"),
+        ],
+        &[],
+    );
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, "--offline", "--lock", lock.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert!(!ok);
+    assert!(out.is_empty(), "stdout must stay empty: {out}");
+    assert!(err.contains("2 images could not be pinned"), "{err}");
+    assert!(
+        err.contains(&extra) && err.contains("ghcr.io/acme/nothing:1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("How to fix") && err.contains("kube-harden lock"),
+        "{err}"
+    );
+
+    // onUnresolved: warn keeps the tag and says why; the rest is pinned.
+    let policy = dir.join("warn.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  images:\n    onUnresolved: warn\n",
+    )
+    .unwrap();
+    let input = pod(
+        &[
+            ("a", &single),
+            ("z", &format!("{}/demo/single:nope", f.open)),
+        ],
+        &[],
+    );
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure, "--config", policy.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        images_of(&out),
+        vec![
+            format!("{single}@{}", served(&single)),
+            format!("{}/demo/single:nope", f.open)
+        ]
+    );
+    assert!(
+        err.contains("warning") && err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_verify_digests_catches_a_digest_that_does_not_exist() {
+    let Some(f) = fixture() else { return };
+    let single = format!("{}/demo/single:v1", f.open);
+    let real = format!("{single}@{}", served(&single));
+    let made_up = format!("{single}@sha256:{}", "0".repeat(64));
+    let insecure = format!("--insecure-registry={}", f.open);
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure, "--verify-digests"],
+        &pod(&[("a", &real)], &[]),
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(images_of(&out), vec![real.clone()]);
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure, "--verify-digests"],
+        &pod(&[("a", &real), ("b", &made_up)], &[]),
+        &[],
+    );
+    assert!(!ok && out.is_empty(), "{err}");
+    assert!(
+        err.contains("no manifest with this digest") && err.contains(&made_up),
+        "{err}"
+    );
+    // Without --verify-digests an existing digest is never questioned.
+    let (ok, _, err) = harden(&[ONLY_PIN, "--offline"], &pod(&[("b", &made_up)], &[]), &[]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn cli_credentials_from_the_environment_never_appear_in_output() {
+    let Some(f) = fixture() else { return };
+    let reference = format!("{}/demo/single:v1", f.auth);
+    let want = served(&format!("{}/demo/single:v1", f.open));
+    let (u, p) = CredentialStore::env_var_names(&f.auth);
+    let dir = base_dir();
+    let results = dir.join(format!("creds-results-{}.yaml", nonce()));
+    let insecure = format!("--insecure-registry={}", f.auth);
+    let env = [
+        (u.clone(), USER.to_string()),
+        (p.clone(), f.password.clone()),
+    ];
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure, "--results", results.to_str().unwrap()],
+        &pod(&[("a", &reference)], &[]),
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(images_of(&out), vec![format!("{reference}@{want}")]);
+    let written = std::fs::read_to_string(&results).unwrap();
+    for text in [&out, &err, &written] {
+        assert_no_secret(text, &f.password);
+    }
+    // A wrong password: an error naming the registry and how to log in, not the password.
+    let wrong = [(u, USER.to_string()), (p, format!("{}x", f.password))];
+    let (ok, out, err) = harden(
+        &[ONLY_PIN, &insecure],
+        &pod(&[("a", &reference)], &[]),
+        &wrong,
+    );
+    assert!(!ok && out.is_empty());
+    assert!(err.contains("access denied"), "{err}");
+    assert_no_secret(&err, &f.password);
+}
