@@ -223,7 +223,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         Some(Command::Lock(args)) => {
             let spec = args.config.as_deref().map(read_policy).transpose()?;
             let input = read_input(&args.files)?;
-            let summary = pinning::lock(&input, spec, &args, &|l| log.line(l))?;
+            let summary = pinning::lock(&input, spec, &args)?;
             log.line(&format!(
                 "kube-harden: {}: {} images ({} added, {} updated, {} removed)",
                 args.output.display(),
@@ -277,7 +277,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
         );
     }
-    let output = pinning::process(&input, options, &args.digests, &|l| log.line(l))?;
+    let output = pinning::process(&input, options, &args.digests)?;
     if let Some(path) = &args.results {
         let doc = serde_json::json!({ "results": output.results.iter().map(|r| r.to_value()).collect::<Vec<_>>() });
         let text = kube_harden::yaml::emit::document(&doc, &Default::default());

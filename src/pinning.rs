@@ -1,8 +1,7 @@
-//! The CLI side of pin-image-digests: the lock file, the registry, and the two passes that keep
-//! the core free of I/O. The first pass runs with the lock behind a [`Recorder`]; whatever the
-//! lock could not answer is then resolved from the registry all at once (bounded concurrency, each
-//! image once), and a second pass runs with those answers. With everything in the lock (or
-//! `--offline`) there is only one pass.
+//! The CLI side of pin-image-digests: the lock file, the registry client and `kube-harden lock`.
+//! The two passes that keep the core free of I/O are
+//! [`process_prefetched`](kube_harden::digest::process_prefetched): the registry is asked only
+//! what the lock could not answer, all at once.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use anyhow::{Context, Result};
 
 use kube_harden::config::{DigestHandle, PolicySpec};
 use kube_harden::digest::{
-    Answers, ChainSource, ImageLock, ImageRef, LockSource, Recorder, Request, ResolveError,
+    process_prefetched, DigestSource, ImageLock, LockSource, Recorder, ResolveError,
 };
 use kube_harden::{engine, Options, Output};
 
@@ -53,122 +52,86 @@ fn load_lock(path: &Path) -> Result<ImageLock> {
 }
 
 /// Runs the core with digests from the policy, the lock, then (unless offline) the registry.
-pub fn process<'a>(
-    input: &'a [u8],
-    mut options: Options,
-    args: &DigestArgs,
-    log: &dyn Fn(&str),
-) -> Result<Output<'a>> {
+pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> Result<Output<'a>> {
     let lock = match args.lock_path() {
         Some(path) => load_lock(&path)?,
         None => ImageLock::new(),
     };
     options.overrides.verify_digests |= args.verify_digests;
-    let recorder = Arc::new(Recorder::new(LockSource::new(lock)));
-    options.overrides.digests = Some(DigestHandle(recorder.clone()));
-    let first = engine::process_bytes(input, &options)?;
-    let misses = recorder.misses();
-    let exists = recorder.exists_misses();
-    if args.offline || (misses.is_empty() && exists.is_empty()) {
-        return Ok(first);
-    }
-    let Some(answers) = ask_registry(&misses, &exists, &first.policy, args, log) else {
-        return Ok(first);
+    let progress = Progress::new("resolving image digests");
+    let remote = |policy: &PolicySpec| {
+        if args.offline {
+            None
+        } else {
+            registry(&args.insecure_registry, policy)
+        }
     };
-    let lock = recorder.inner().lock().clone();
-    options.overrides.digests = Some(DigestHandle(Arc::new(ChainSource::new(
-        LockSource::new(lock),
-        answers,
-    ))));
-    drop(first);
-    Ok(engine::process_bytes(input, &options)?)
+    let out = process_prefetched(input, &options, lock, &remote, &|done, total| {
+        progress.show(done, total)
+    })?;
+    progress.finish();
+    Ok(out)
 }
 
-/// Resolves `misses` and checks `exists` at the registries, concurrently. `None` when this
-/// build has no registry client (WASM).
+/// The registry client with the insecure registries of the flags and the policy; `None` in
+/// builds without one (WASM).
 #[allow(unused_variables)]
-fn ask_registry(
-    misses: &[Request],
-    exists: &[(ImageRef, String)],
-    policy: &PolicySpec,
-    args: &DigestArgs,
-    log: &dyn Fn(&str),
-) -> Option<Answers> {
+fn registry(flags: &[String], policy: &PolicySpec) -> Option<Box<dyn DigestSource>> {
     #[cfg(not(target_family = "wasm"))]
     {
-        use kube_harden::digest::{DigestSource, RegistryConfig, RegistrySource};
-        let mut config = RegistryConfig::default();
-        config.insecure_registries = args.insecure_registry.clone();
+        use kube_harden::digest::{RegistryConfig, RegistrySource};
+        let mut config = RegistryConfig {
+            insecure_registries: flags.to_vec(),
+            ..RegistryConfig::default()
+        };
         config
             .insecure_registries
             .extend(policy.images.insecure_registries.iter().cloned());
-        let registry = RegistrySource::new(config);
-        let mut answers = Answers::default();
-        let progress = Progress::new("resolving image digests", misses.len() + exists.len());
-        let replies = registry.resolve_all_with_progress(misses, &|done, _| progress.show(done));
-        for (request, reply) in misses.iter().zip(replies) {
-            answers.insert_resolved(request, reply);
+        if let Some(n) = std::env::var(CONCURRENCY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+        {
+            config.concurrency = n;
         }
-        let base = misses.len();
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let found = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..exists.len().min(registry.config().concurrency.max(1)) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some((image, digest)) = exists.get(i) else {
-                        break;
-                    };
-                    let reply = registry.exists(image, digest);
-                    found
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((i, reply));
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    progress.show(base + n);
-                });
-            }
-        });
-        for (i, reply) in found.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            answers.insert_exists(&exists[i].0, &exists[i].1, reply);
-        }
-        progress.finish();
-        Some(answers)
+        Some(Box::new(RegistrySource::new(config)))
     }
     #[cfg(target_family = "wasm")]
     {
-        log("kube-harden: note: this build has no registry client; digests come from the lock file and the policy only");
         None
     }
 }
 
+/// Environment variable capping registry requests in flight (default 16).
+pub const CONCURRENCY_ENV: &str = "KUBE_HARDEN_REGISTRY_CONCURRENCY";
+
 /// A one-line progress counter on stderr, shown only when stderr is a terminal.
 struct Progress {
     what: &'static str,
-    total: usize,
     tty: bool,
+    shown: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
-    fn new(what: &'static str, total: usize) -> Self {
+    fn new(what: &'static str) -> Self {
         Progress {
             what,
-            total,
-            tty: std::io::stderr().is_terminal() && total > 0,
+            tty: std::io::stderr().is_terminal(),
+            shown: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    fn show(&self, done: usize) {
+    fn show(&self, done: usize, total: usize) {
         if self.tty {
+            self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
             let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r{}: {done}/{}", self.what, self.total);
+            let _ = write!(e, "\r{}: {done}/{total}", self.what);
             let _ = e.flush();
         }
     }
 
     fn finish(&self) {
-        if self.tty {
+        if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
             eprintln!();
         }
     }
@@ -211,12 +174,7 @@ pub struct LockSummary {
 }
 
 /// Writes or updates the lock file. Nothing is written when an image cannot be resolved.
-pub fn lock(
-    input: &[u8],
-    spec: Option<PolicySpec>,
-    args: &LockArgs,
-    log: &dyn Fn(&str),
-) -> Result<LockSummary> {
+pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<LockSummary> {
     let existing = if args.output.exists() {
         load_lock(&args.output)?
     } else {
@@ -238,22 +196,23 @@ pub fn lock(
     let out = engine::process_bytes(input, &options)?;
     let requests = recorder.requests();
     let misses = recorder.misses();
-    let digest_args = DigestArgs {
-        insecure_registry: args.insecure_registry.clone(),
-        ..DigestArgs::default()
-    };
     let answers = if misses.is_empty() {
-        Answers::default()
+        Vec::new()
     } else {
-        ask_registry(&misses, &[], &out.policy, &digest_args, log).ok_or_else(|| {
+        let remote = registry(&args.insecure_registry, &out.policy).ok_or_else(|| {
             anyhow::anyhow!("this build has no registry client: `kube-harden lock` needs one")
-        })?
+        })?;
+        let progress = Progress::new("resolving image digests");
+        let replies =
+            remote.resolve_all_with_progress(&misses, &|done, total| progress.show(done, total));
+        progress.finish();
+        replies
     };
     let mut lock = existing.clone();
     let mut failed: Vec<ResolveError> = Vec::new();
     let (mut added, mut updated) = (0, 0);
-    for request in &misses {
-        match answers.resolve_request(request) {
+    for (request, reply) in misses.iter().zip(answers) {
+        match reply {
             Ok(digest) => match lock.set(&request.0, request.1.as_ref(), &digest) {
                 None => added += 1,
                 Some(old) if old != digest => updated += 1,

@@ -97,7 +97,7 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
         ),
     ] {
         assert!(
-            deployment.contains(comment),
+            deployment.contains(comment.as_str()),
             "lost `{comment}`:\n{deployment}"
         );
     }

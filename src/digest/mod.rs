@@ -32,6 +32,7 @@
 //! [`ResolveError::hint`] on how to fix them (lock file, credentials, `--offline`).
 
 mod lock;
+mod prefetch;
 mod reference;
 mod session;
 
@@ -41,6 +42,7 @@ pub mod auth;
 pub mod registry;
 
 pub use lock::{ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_KIND};
+pub use prefetch::{process_prefetched, RemoteFactory};
 pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };
@@ -340,6 +342,25 @@ pub trait DigestSource: Send + Sync {
             .collect()
     }
 
+    /// Answers many `exists` questions; results in question order. The default asks one by
+    /// one; network sources override it with bounded concurrency.
+    fn exists_all(
+        &self,
+        questions: &[(ImageRef, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Vec<Result<bool, ResolveError>> {
+        let total = questions.len();
+        questions
+            .iter()
+            .enumerate()
+            .map(|(i, (image, digest))| {
+                let r = self.exists(image, digest);
+                progress(i + 1, total);
+                r
+            })
+            .collect()
+    }
+
     /// [`DigestSource::resolve_all_with_progress`] without progress reports.
     fn resolve_all(&self, requests: &[Request]) -> Vec<Result<String, ResolveError>> {
         self.resolve_all_with_progress(requests, &|_, _| {})
@@ -363,6 +384,13 @@ impl<T: DigestSource + ?Sized> DigestSource for Box<T> {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Vec<Result<String, ResolveError>> {
         (**self).resolve_all_with_progress(requests, progress)
+    }
+    fn exists_all(
+        &self,
+        questions: &[(ImageRef, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Vec<Result<bool, ResolveError>> {
+        (**self).exists_all(questions, progress)
     }
 }
 

@@ -757,31 +757,57 @@ impl DigestSource for RegistrySource {
             })
             .collect();
         let total = unique.len();
-        let answers: Vec<Mutex<Option<Result<String, ResolveError>>>> =
-            (0..total).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        let done = AtomicUsize::new(0);
-        let workers = self.config.concurrency.max(1).min(total);
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= total {
-                        break;
-                    }
-                    let (image, platform) = &requests[unique[n]];
-                    let r = self.resolve(image, platform.as_ref());
-                    *answers[n].lock().unwrap() = Some(r);
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                });
-            }
+        let answers = fan_out(total, self.config.concurrency, progress, |n| {
+            let (image, platform) = &requests[unique[n]];
+            self.resolve(image, platform.as_ref())
         });
-        let answers: Vec<Result<String, ResolveError>> = answers
-            .into_iter()
-            .map(|m| m.into_inner().unwrap().expect("every slot answered"))
-            .collect();
         slots.into_iter().map(|s| answers[s].clone()).collect()
     }
+
+    /// Asks with up to [`RegistryConfig::concurrency`] requests in flight.
+    fn exists_all(
+        &self,
+        questions: &[(ImageRef, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Vec<Result<bool, ResolveError>> {
+        fan_out(questions.len(), self.config.concurrency, progress, |n| {
+            self.exists(&questions[n].0, &questions[n].1)
+        })
+    }
+}
+
+/// Runs `job(0..total)` on up to `workers` threads; results in index order.
+fn fan_out<R: Send>(
+    total: usize,
+    workers: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    job: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    let answers: Vec<Mutex<Option<R>>> = (0..total).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let workers = workers.max(1).min(total);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let r = job(n);
+                *answers[n].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            });
+        }
+    });
+    answers
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every slot answered")
+        })
+        .collect()
 }
 
 #[cfg(test)]

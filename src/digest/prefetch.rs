@@ -1,0 +1,56 @@
+//! One run of the core in which every digest question reaches the slow source (the registry)
+//! at once: a first pass asks only the lock (through a [`Recorder`]), the questions it could not
+//! answer go to the remote source in one batch (its `resolve_all` brings the concurrency), and a
+//! second pass runs with the answers. With everything in the lock there is one pass only.
+
+use std::sync::Arc;
+
+use super::{Answers, ChainSource, DigestSource, ImageLock, LockSource, Recorder};
+use crate::config::{DigestHandle, PolicySpec};
+use crate::engine::{process_bytes, Options, Output};
+use crate::error::Error;
+
+/// Builds the remote source once the settings in effect are known (a ResourceList's
+/// functionConfig may name insecure registries); `None` when there is none (offline).
+pub type RemoteFactory<'f> = &'f dyn Fn(&PolicySpec) -> Option<Box<dyn DigestSource>>;
+
+/// Processes `input` with digests from the policy, then `lock`, then the remote source.
+/// `progress(done, total)` reports the remote questions as they finish.
+pub fn process_prefetched<'a>(
+    input: &'a [u8],
+    options: &Options,
+    lock: ImageLock,
+    remote: RemoteFactory<'_>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Output<'a>, Error> {
+    let mut options = options.clone();
+    let recorder = Arc::new(Recorder::new(LockSource::new(lock)));
+    options.overrides.digests = Some(DigestHandle(recorder.clone()));
+    let first = process_bytes(input, &options)?;
+    let misses = recorder.misses();
+    let exists = recorder.exists_misses();
+    if misses.is_empty() && exists.is_empty() {
+        return Ok(first);
+    }
+    let Some(remote) = remote(&first.policy) else {
+        return Ok(first);
+    };
+    drop(first);
+    let total = misses.len() + exists.len();
+    let mut answers = Answers::default();
+    let replies = remote.resolve_all_with_progress(&misses, &|done, _| progress(done, total));
+    for (request, reply) in misses.iter().zip(replies) {
+        answers.insert_resolved(request, reply);
+    }
+    let base = misses.len();
+    let replies = remote.exists_all(&exists, &|done, _| progress(base + done, total));
+    for ((image, digest), reply) in exists.iter().zip(replies) {
+        answers.insert_exists(image, digest, reply);
+    }
+    let lock = recorder.inner().lock().clone();
+    options.overrides.digests = Some(DigestHandle(Arc::new(ChainSource::new(
+        LockSource::new(lock),
+        answers,
+    ))));
+    process_bytes(input, &options)
+}
