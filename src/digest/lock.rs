@@ -30,6 +30,7 @@
 //! This module does no network I/O and builds for WASM.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -422,21 +423,49 @@ fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
 
 /// A [`DigestSource`] backed by an [`ImageLock`] alone: never touches the network. Unknown
 /// images give [`ResolveError::NotInLock`]; `exists` answers `true` only for digests the lock
-/// records for that repository and otherwise [`ResolveError::Offline`].
+/// records for that repository and otherwise [`ResolveError::Offline`]. Lookups are hashed, so
+/// a lock with thousands of entries costs no more per image than a small one.
 #[derive(Debug, Clone, Default)]
 pub struct LockSource {
     lock: ImageLock,
+    spelled: HashMap<(String, Option<Platform>), usize>,
+    normalized: HashMap<(String, Option<Platform>), usize>,
+    digests: HashSet<(String, String)>,
 }
 
 impl LockSource {
     /// Wraps a lock.
     pub fn new(lock: ImageLock) -> Self {
-        LockSource { lock }
+        let mut source = LockSource {
+            lock,
+            ..LockSource::default()
+        };
+        for (i, e) in source.lock.entries.iter().enumerate() {
+            source
+                .spelled
+                .entry((e.image.original().to_string(), e.platform.clone()))
+                .or_insert(i);
+            source
+                .normalized
+                .entry((e.image.normalized_tag(), e.platform.clone()))
+                .or_insert(i);
+            source.digests.insert((e.image.name(), e.digest.clone()));
+        }
+        source
     }
 
     /// The lock.
     pub fn lock(&self) -> &ImageLock {
         &self.lock
+    }
+
+    fn entry(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&LockEntry> {
+        let platform = platform.cloned();
+        let i = self
+            .spelled
+            .get(&(image.without_digest().to_string(), platform.clone()))
+            .or_else(|| self.normalized.get(&(image.normalized_tag(), platform)))?;
+        self.lock.entries.get(*i)
     }
 }
 
@@ -446,9 +475,8 @@ impl DigestSource for LockSource {
         image: &ImageRef,
         platform: Option<&Platform>,
     ) -> Result<String, ResolveError> {
-        self.lock
-            .digest(image, platform)
-            .map(str::to_string)
+        self.entry(image, platform)
+            .map(|e| e.digest.clone())
             .ok_or_else(|| ResolveError::NotInLock {
                 image: image.to_string(),
                 platform: platform.map(Platform::to_string),
@@ -456,7 +484,7 @@ impl DigestSource for LockSource {
     }
 
     fn exists(&self, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
-        if self.lock.has_digest(image, digest) {
+        if self.digests.contains(&(image.name(), digest.to_string())) {
             Ok(true)
         } else {
             Err(ResolveError::Offline {
