@@ -29,7 +29,6 @@
 //!
 //! This module does no network I/O and builds for WASM.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -173,10 +172,20 @@ impl ImageLock {
             Some(Value::Array(items)) => items.as_slice(),
             Some(_) => return Err(LockError::Document("images must be a list".into())),
         };
+        // Sort once (stable: among entries for the same image the first comes first), then keep
+        // one entry per key, refusing two that disagree.
+        let mut parsed: Vec<(usize, LockEntry)> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| parse_entry(index, item).map(|e| (index, e)))
+            .collect::<Result<_, _>>()?;
+        parsed.sort_by_cached_key(|(_, e)| e.sort_key());
         let mut lock = ImageLock::new();
-        for (index, item) in items.iter().enumerate() {
-            let entry = parse_entry(index, item)?;
-            if let Some(prev) = lock.get_exact_key(&entry.image, entry.platform.as_ref()) {
+        let mut last_key = None;
+        for (index, entry) in parsed {
+            let key = entry.sort_key();
+            if last_key.as_ref() == Some(&key) {
+                let prev = lock.entries.last().expect("an entry with this key");
                 if prev.digest != entry.digest {
                     return Err(LockError::Entry {
                         index,
@@ -196,7 +205,8 @@ impl ImageLock {
                 }
                 continue;
             }
-            lock.insert_sorted(entry);
+            last_key = Some(key);
+            lock.entries.push(entry);
         }
         Ok(lock)
     }
@@ -316,19 +326,23 @@ impl ImageLock {
             is_sha256_digest(digest),
             "ImageLock::set: not a sha256 digest"
         );
-        if let Some(e) = self
-            .entries
-            .iter_mut()
-            .find(|e| e.same_key(image, platform))
-        {
-            return Some(std::mem::replace(&mut e.digest, digest.to_string()));
+        match self.position(image, platform) {
+            Ok(i) => Some(std::mem::replace(
+                &mut self.entries[i].digest,
+                digest.to_string(),
+            )),
+            Err(at) => {
+                self.entries.insert(
+                    at,
+                    LockEntry {
+                        image: image.tag_only(),
+                        platform: platform.cloned(),
+                        digest: digest.to_string(),
+                    },
+                );
+                None
+            }
         }
-        self.insert_sorted(LockEntry {
-            image: image.tag_only(),
-            platform: platform.cloned(),
-            digest: digest.to_string(),
-        });
-        None
     }
 
     /// Removes the entry for `image`'s tag and `platform`, returning it.
@@ -355,19 +369,20 @@ impl ImageLock {
     }
 
     fn get_exact_key(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&LockEntry> {
-        self.entries.iter().find(|e| e.same_key(image, platform))
+        self.position(image, platform)
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
-    fn insert_sorted(&mut self, entry: LockEntry) {
-        let key = entry.sort_key();
-        let at = self
-            .entries
-            .binary_search_by(|e| match e.sort_key().cmp(&key) {
-                Ordering::Equal => Ordering::Less,
-                o => o,
-            })
-            .unwrap_or_else(|i| i);
-        self.entries.insert(at, entry);
+    /// Where the entry for this key is (`Ok`) or would go (`Err`): entries are sorted and unique
+    /// by (normalised name, tag, platform), the same identity as [`LockEntry::same_key`].
+    fn position(&self, image: &ImageRef, platform: Option<&Platform>) -> Result<usize, usize> {
+        let key = (
+            image.name(),
+            image.effective_tag().to_string(),
+            platform.map(Platform::to_string).unwrap_or_default(),
+        );
+        self.entries.binary_search_by(|e| e.sort_key().cmp(&key))
     }
 }
 
