@@ -103,6 +103,7 @@ fn registry(flags: &[String], policy: &PolicySpec) -> Option<Box<dyn DigestSourc
 }
 
 /// Environment variable capping registry requests in flight (default 16).
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
 pub const CONCURRENCY_ENV: &str = "KUBE_HARDEN_REGISTRY_CONCURRENCY";
 
 /// A one-line progress counter on stderr, shown only when stderr is a terminal.

@@ -28,15 +28,28 @@ export interface HardeningPolicyInput {
     tmpSizeLimit?: string;
     writablePaths?: string[];
     workloads?: { apiVersion: string; kind: string; podTemplatePath?: string; podSpecPath?: string }[];
+    probes?: Record<string, unknown>;
+    podDisruptionBudget?: Record<string, unknown>;
+    images?: {
+      platform?: string;
+      onUnresolved?: "fail" | "warn";
+      verifyDigests?: boolean;
+      insecureRegistries?: string[];
+      digests?: { image: string; digest: string; platform?: string }[];
+      fields?: { apiVersion: string; kind: string; path: string }[];
+    };
   };
   data?: Record<string, string>;
 }
 
-/** The CLI's `--enable`, `--disable` and `--enforce`, applied on top of the policy. */
+/** The CLI's `--enable`, `--disable`, `--enforce` and `--lock`, applied on top of the policy. */
 export interface HardenOptions {
   enable?: string[];
   disable?: string[];
   enforce?: boolean;
+  /** The text of an `ImageLock` file (`kube-harden lock`): digests for pin-image-digests, which
+   * has no network in WASM (the policy's `spec.images.digests` is the other source). */
+  lock?: string;
 }
 
 /** One result in the KRM result shape (what `--results FILE` and a ResourceList carry). */
@@ -237,13 +250,26 @@ fn overrides(options: &Value) -> Result<Overrides, String> {
     };
     if let Some(key) = m
         .keys()
-        .find(|k| !["enable", "disable", "enforce"].contains(&k.as_str()))
+        .find(|k| !["enable", "disable", "enforce", "lock"].contains(&k.as_str()))
     {
         return Err(format!(
-            "options: unknown key `{key}` (enable, disable, enforce)"
+            "options: unknown key `{key}` (enable, disable, enforce, lock)"
         ));
     }
+    // `lock`: an ImageLock's text, the only digest source besides the policy (no network here).
+    let digests = match m.get("lock") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => {
+            let lock = kube_harden::digest::ImageLock::from_yaml_str(text)
+                .map_err(|e| format!("options.lock: {e}"))?;
+            Some(kube_harden::config::DigestHandle(std::sync::Arc::new(
+                kube_harden::digest::LockSource::new(lock),
+            )))
+        }
+        Some(_) => return Err("options.lock: expected the text of an ImageLock file".into()),
+    };
     Ok(Overrides {
+        digests,
         enable: list("enable")?,
         disable: list("disable")?,
         enforce: match m.get("enforce") {
@@ -251,6 +277,7 @@ fn overrides(options: &Value) -> Result<Overrides, String> {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err("options.enforce: expected true or false".into()),
         },
+        ..Overrides::default()
     })
 }
 
@@ -287,18 +314,29 @@ mod tests {
     use super::*;
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n";
+    const DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const LOCK: &str = "apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n- image: nginx\n  digest: sha256:2222222222222222222222222222222222222222222222222222222222222222\n";
 
     #[test]
     fn spec_only_object_is_a_policy() {
         let config = Config::Object(
             json!({"spec": {"disable": ["writable-tmp", "read-only-root-filesystem"]}}),
         );
-        let out = run(POD, &config, &Value::Null).unwrap();
+        let out = run(POD, &config, &json!({"lock": LOCK})).unwrap();
         let text = out["output"].as_str().unwrap();
         assert!(text.contains("allowPrivilegeEscalation: false"));
         assert!(!text.contains("readOnlyRootFilesystem"));
+        assert!(text.contains(&format!("image: nginx@{DIGEST}")));
         assert_eq!(out["form"], "stream");
         assert_eq!(out["hasErrors"], false);
+    }
+
+    #[test]
+    fn without_a_lock_an_image_fails_closed() {
+        let out = run(POD, &Config::None, &Value::Null).unwrap();
+        assert_eq!(out["hasErrors"], true);
+        let err = run(POD, &Config::None, &json!({"lock": "kind: Nope"})).unwrap_err();
+        assert!(err.contains("options.lock"), "{err}");
     }
 
     #[test]

@@ -110,14 +110,31 @@ items:
           image: nginx
 ";
 
+    const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
     #[test]
     fn hardens_a_resource_list_and_keeps_comments() {
-        let a = answer(DEPLOYMENT);
+        // No network here: the digest comes from the functionConfig.
+        let input = format!("{DEPLOYMENT}functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  spec:\n    images:\n      digests:\n      - image: nginx\n        digest: {DIGEST}\n");
+        let a = answer(&input);
         assert!(!a.failed, "{}", a.errors);
         assert!(a.output.contains("kind: ResourceList"));
         assert!(a.output.contains("name: web # keep me"));
         assert!(a.output.contains("allowPrivilegeEscalation: false"));
+        assert!(a.output.contains(&format!("image: nginx@{DIGEST}")));
         assert!(a.output.contains("results:"));
+    }
+
+    #[test]
+    fn an_image_without_a_digest_source_fails_closed() {
+        let a = answer(DEPLOYMENT);
+        assert!(a.failed);
+        assert!(
+            a.errors.contains("nginx: not in the lock file"),
+            "{}",
+            a.errors
+        );
+        assert!(a.output.contains("image: nginx\n"), "the tag stays");
     }
 
     #[test]
