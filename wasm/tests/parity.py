@@ -69,6 +69,15 @@ def main() -> int:
         if (case_dir / "config.yaml").exists():
             files["config.yaml"] = case_dir / "config.yaml"
             config = ["--config", "config.yaml"]
+        # Digests as in tests/golden.rs: the case's lock, never the network; cases about other
+        # rules without a lock run without pin-image-digests.
+        if (case_dir / "images.lock").exists():
+            files["images.lock"] = case_dir / "images.lock"
+            config += ["--offline", "--lock", "images.lock"]
+        elif case_dir.parent.name == "pin-image-digests":
+            config += ["--offline"]
+        else:
+            config += ["--disable", "pin-image-digests"]
         runs.append((f"testdata/{label} (file, --results)", files, config + ["--results", "results.out", "input.yaml"], b""))
         runs.append((f"testdata/{label} (stdin)", files, config, case.read_bytes()))
     corpus = root.parent / "shared" / "corpus"
@@ -76,8 +85,10 @@ def main() -> int:
     if not corpus_files:
         print(f"parity: note: no corpus at {corpus}; testdata only")
     for f in corpus_files:
-        runs.append((f"corpus/{f.name} (stdin)", {}, [], f.read_bytes()))
-        runs.append((f"corpus/{f.name} (file, --results, --quiet)", {f.name: f}, ["--quiet", "--results", "results.out", f.name], b""))
+        # The corpus has no lock: digests are compared on testdata (pin-image-digests cases).
+        nopin = ["--disable", "pin-image-digests"]
+        runs.append((f"corpus/{f.name} (stdin)", {}, nopin, f.read_bytes()))
+        runs.append((f"corpus/{f.name} (file, --results, --quiet)", {f.name: f}, nopin + ["--quiet", "--results", "results.out", f.name], b""))
     if corpus_files:
         # One big stream (every corpus file twice, ~21 MB) on stdin: large wasm memories are where
         # runtimes break (node 20's GC crashed on every input above ~8 MB without the runner's flags).
@@ -89,8 +100,10 @@ def main() -> int:
             if big:
                 big += b"---\n"
             big += data
-        runs.append((f"corpus, every file twice as one stream ({len(big) / 1e6:.0f} MB, stdin)", {}, ["--quiet"], big))
+        runs.append((f"corpus, every file twice as one stream ({len(big) / 1e6:.0f} MB, stdin)", {}, ["--quiet", "--disable", "pin-image-digests"], big))
     example = root / "examples" / "basic" / "deployment.yaml"
+    lock = {"images.lock": root / "examples" / "basic" / "images.lock"}
+    offline = ["--offline", "--lock", "images.lock"]
     bad_config = b"apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  disable: [no-such-rule]\n"
     cli = [
         ("rules", {}, ["rules"], b""),
@@ -102,11 +115,13 @@ def main() -> int:
         ("--help", {}, ["--help"], b""),
         ("--version", {}, ["--version"], b""),
         ("unknown flag", {}, ["--no-such-flag"], b""),
-        ("--disable unknown rule", {}, ["--disable", "nope"], example.read_bytes()),
-        ("--disable/--enforce", {}, ["--disable", "writable-tmp,seccomp", "--enforce"], example.read_bytes()),
-        ("bad config", {"bad.yaml": bad_config}, ["--config", "bad.yaml"], example.read_bytes()),
+        ("--disable unknown rule", lock, offline + ["--disable", "nope"], example.read_bytes()),
+        ("--disable/--enforce", lock, offline + ["--disable", "writable-tmp,seccomp", "--enforce"], example.read_bytes()),
+        ("bad config", {"bad.yaml": bad_config, **lock}, offline + ["--config", "bad.yaml"], example.read_bytes()),
         ("missing file", {}, ["missing.yaml"], b""),
-        ("two files and stdin", {"a.yaml": example}, ["a.yaml", "-", "a.yaml"], example.read_bytes()),
+        ("two files and stdin", {"a.yaml": example, **lock}, offline + ["a.yaml", "-", "a.yaml"], example.read_bytes()),
+        ("offline without a lock: fail closed", {}, ["--offline"], example.read_bytes()),
+        ("missing lock file", {}, ["--lock", "nope.lock"], example.read_bytes()),
         ("malformed YAML", {}, [], b"apiVersion: v1\nkind: Pod\nmetadata: {name: x\n"),
         ("not UTF-8", {}, [], b"apiVersion: v1\nkind: ConfigMap\ndata: {a: \"\xff\"}\n"),
         ("empty input", {}, [], b""),
