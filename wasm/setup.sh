@@ -6,16 +6,36 @@
 # Prints the tools' directory on the last line of stdout; the other scripts put it on PATH.
 #
 #   KUBE_HARDEN_TOOLS   where wasm-bindgen-cli is installed (default /work/tools if it exists,
-#                       else ~/.cache/kube-harden-tools)
+#                       else ~/.cache/kube-harden-tools); an empty or missing directory is fine
+#   KUBE_HARDEN_E2E_REQUIRED  set (not empty, not 0; .ci/run sets it): whatever cannot be installed
+#                       fails setup, instead of the part of wasm/test.sh that needs it being skipped
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "wasm/setup: $*" >&2; }
+strict=
+case ${KUBE_HARDEN_E2E_REQUIRED:-0} in 0 | '') ;; *) strict=1 ;; esac
+# missing WHAT CONSEQUENCE: fatal under KUBE_HARDEN_E2E_REQUIRED, else a warning.
+missing() {
+  if [ -n "$strict" ]; then
+    log "FAILED: $1 (KUBE_HARDEN_E2E_REQUIRED is set, so the tests that need it may not be skipped)"
+    exit 1
+  fi
+  log "$1; $2"
+}
+sudo=()
+[ "$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || sudo=(sudo -n)
+
+for tool in node npm python3; do
+  command -v "$tool" >/dev/null 2>&1 || { log "$tool is not on PATH; wasm/build.sh and wasm/test.sh need it"; exit 1; }
+done
+command -v kpt >/dev/null 2>&1 || missing "kpt is not on PATH (install kpt 1.0.0-beta.x)" "the kpt test will be skipped"
 
 if command -v rustup >/dev/null 2>&1; then
   installed=$(rustup target list --installed)
   for t in wasm32-wasip1 wasm32-unknown-unknown; do
     grep -qx "$t" <<<"$installed" || { log "rustup target add $t"; rustup target add "$t" >&2; }
   done
+  cargo clippy --version >/dev/null 2>&1 || { log "rustup component add clippy"; rustup component add clippy >&2; }
 fi
 
 version=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' "$here/Cargo.toml")
@@ -41,22 +61,34 @@ fi
 
 if ! python3 -c 'import wasmtime' >/dev/null 2>&1; then
   log "pip install wasmtime"
-  python3 -m pip install --quiet 'wasmtime==50.0.1' >&2 || log "could not install the wasmtime Python package; WASI tests will use node only"
+  python3 -m pip install --quiet 'wasmtime==50.0.1' >&2 && python3 -c 'import wasmtime' >/dev/null 2>&1 ||
+    missing "could not install the wasmtime Python package" "WASI tests will use node only"
 fi
 
-if [ ! -d "$here/tests/node_modules/playwright-core" ] || [ ! -d "$here/tests/node_modules/typescript" ]; then
+# npm ci when a package is missing or is not the version package.json pins (a stale node_modules).
+npm_current() {
+  (cd "$here/tests" && node -e '
+    const want = require("./package.json").devDependencies;
+    for (const [name, version] of Object.entries(want)) {
+      if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
+    }' 2>/dev/null)
+}
+if ! npm_current || [ ! -x "$here/tests/node_modules/.bin/tsc" ]; then
   log "npm ci (wasm/tests: playwright-core, typescript)"
-  (cd "$here/tests" && npm ci --no-audit --no-fund --silent >&2) || log "npm ci failed; the TypeScript and playground tests will be skipped"
+  (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error >&2) && npm_current ||
+    missing "npm ci in wasm/tests failed" "the TypeScript and playground tests will be skipped"
 fi
 
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+has_chromium() { [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+if ! has_chromium; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ ${#sudo[@]} -gt 0 ]; }; then
     log "apt-get install chromium"
-    (apt-get install -y -qq chromium >&2 || { apt-get update -qq >&2 && apt-get install -y -qq chromium >&2; }) ||
-      log "could not install chromium; the playground test will be skipped"
-  else
-    log "no chromium and no way to install it; the playground test will be skipped"
+    export DEBIAN_FRONTEND=noninteractive
+    # Without `update` first when the package lists are current; with it when they are stale or absent.
+    "${sudo[@]}" apt-get install -y -qq chromium >&2 2>/dev/null ||
+      { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq chromium >&2; } || true
   fi
+  has_chromium || missing "no chromium, and it could not be installed (Debian: apt-get install chromium)" "the playground test will be skipped"
 fi
 
 echo "$bindgen_dir"

@@ -9,7 +9,14 @@ set -euo pipefail
 dist=$(cd "$1" && pwd)
 native=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# KUBE_HARDEN_E2E_REQUIRED set (not empty, not 0): whatever would be skipped fails instead.
+strict=
+case ${KUBE_HARDEN_E2E_REQUIRED:-0} in 0 | '') ;; *) strict=1 ;; esac
 if ! command -v kpt >/dev/null 2>&1; then
+  if [ -n "$strict" ]; then
+    echo "kpt test: FAILED: no kpt on PATH (install kpt 1.0.0-beta.x; KUBE_HARDEN_E2E_REQUIRED is set)"
+    exit 1
+  fi
   echo "kpt test: SKIPPED: no kpt on PATH (install kpt 1.0.0-beta.x)"
   exit 0
 fi
@@ -118,6 +125,7 @@ else
       lists+=("corpus-lists/$(basename "$f")")
     else
       echo "kpt test: note: kpt fn source cannot read $(basename "$f"); not compared"
+      [ -z "$strict" ] || { echo "kpt test: FAILED: a corpus file was not compared (KUBE_HARDEN_E2E_REQUIRED is set)"; fail=1; }
     fi
   done
   # ...and all of them as one ResourceList, twice over (~22 MB).

@@ -83,6 +83,9 @@ def main() -> int:
     corpus = root.parent / "shared" / "corpus"
     corpus_files = sorted(corpus.glob("*.yaml")) + sorted(corpus.glob("*.json"))
     if not corpus_files:
+        if os.environ.get("KUBE_HARDEN_E2E_REQUIRED", "0") not in ("", "0"):
+            print(f"parity: FAILED: no corpus at {corpus} (KUBE_HARDEN_E2E_REQUIRED is set)")
+            return 1
         print(f"parity: note: no corpus at {corpus}; testdata only")
     for f in corpus_files:
         # The corpus has no lock: digests are compared on testdata (pin-image-digests cases).

@@ -28,18 +28,25 @@ function findChromium() {
   return null;
 }
 
+// KUBE_HARDEN_E2E_REQUIRED set (not empty, not 0): a missing browser or driver fails the test.
+const strict = !["", "0", undefined].includes(process.env.KUBE_HARDEN_E2E_REQUIRED);
+function skip(reason) {
+  if (strict) {
+    console.log(`playground test: FAILED: ${reason} (KUBE_HARDEN_E2E_REQUIRED is set, so it may not be skipped)`);
+    process.exit(1);
+  }
+  console.log(`playground test: SKIPPED: ${reason}`);
+  process.exit(0);
+}
+
 let chromium;
 try {
   ({ chromium } = require("playwright-core"));
 } catch {
-  console.log("playground test: SKIPPED: playwright-core is not installed (bash wasm/setup.sh installs it)");
-  process.exit(0);
+  skip("playwright-core is not installed (bash wasm/setup.sh installs it)");
 }
 const executablePath = findChromium();
-if (!executablePath) {
-  console.log("playground test: SKIPPED: no chromium on PATH (Debian: apt-get install chromium)");
-  process.exit(0);
-}
+if (!executablePath) skip("no chromium on PATH (Debian: apt-get install chromium)");
 
 // The npm package computes the expected answers.
 const kh = require(path.join(dist, "npm"));
