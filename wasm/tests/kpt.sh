@@ -53,11 +53,15 @@ spec:
 YAML
 }
 
+# pin-image-digests has no registry in WASM: both images' digests come with the config (the
+# memcached one is its published digest, examples/basic/images.lock; migrate's is made up).
+DIGESTS='{digests: [{image: "memcached:1.6.45-alpine", digest: "sha256:c29847751abb41f4c268c84fb3087fee05d4edcbda44409ccb5086e26148e8a7"}, {image: "migrate:1.0", digest: "sha256:36aa57af013ed7f7d5eda4d65f8161c933cabadf7c96e7463838711e1d846155"}]}'
+
 # 1. eval: WASM module vs the native binary as an exec function, with `-- key=value` config.
 new_pkg native
 new_pkg wasm
-kpt fn eval native --exec "$native" -- disable=writable-tmp runAsUser=10001 > native.log 2>&1
-kpt fn eval wasm --allow-alpha-wasm --truncate-output=false --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 > wasm.log 2>&1
+kpt fn eval native --exec "$native" -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > native.log 2>&1
+kpt fn eval wasm --allow-alpha-wasm --truncate-output=false --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > wasm.log 2>&1
 check grep -q '\[PASS\] "./kube-harden-kpt.wasm"' wasm.log
 check diff -r native wasm
 check grep -q 'runAsUser: 10001' wasm/app.yaml
@@ -70,7 +74,7 @@ check grep -q '\[warning\]' wasm.log
 check grep -q '\[info\]' wasm.log
 # Idempotent: a second run changes nothing.
 cp -r wasm wasm-again
-kpt fn eval wasm-again --allow-alpha-wasm --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 > again.log 2>&1
+kpt fn eval wasm-again --allow-alpha-wasm --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > again.log 2>&1
 check diff -r wasm wasm-again
 
 # 2. eval with an error: a bad functionConfig fails the function, shows the error, writes nothing.
@@ -90,7 +94,7 @@ check diff -r bad-before bad
 for variant in native wasm; do
   new_pkg "render-$variant"
   if [ "$variant" = wasm ]; then fn=kube-harden-kpt.wasm; else fn=$native; fi
-  printf 'pipeline:\n  mutators:\n  - exec: %s\n    configMap:\n      disable: read-only-root-filesystem\n' "$fn" >> "render-$variant/Kptfile"
+  printf 'pipeline:\n  mutators:\n  - exec: %s\n    configMap:\n      disable: read-only-root-filesystem\n      images: %s\n' "$fn" "'$DIGESTS'" >> "render-$variant/Kptfile"
 done
 kpt fn render render-native --allow-exec > render-native.log 2>&1
 kpt fn render render-wasm --allow-alpha-wasm --allow-exec > render-wasm.log 2>&1
@@ -101,7 +105,7 @@ if grep -q 'readOnlyRootFilesystem' render-wasm/app.yaml; then echo "kpt test: F
 
 # 4. The WASI build through its runner as an ordinary exec function (no alpha flags).
 new_pkg wasi
-kpt fn eval wasi --exec ./kube-harden-wasi -- disable=writable-tmp runAsUser=10001 > wasi.log 2>&1
+kpt fn eval wasi --exec ./kube-harden-wasi -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > wasi.log 2>&1
 check diff -r native wasi
 
 # 5. The glue kpt itself ran (kpt leaves it in $TMPDIR), driven directly for parity with the native

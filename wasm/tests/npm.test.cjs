@@ -22,6 +22,9 @@ const load = (spec) => require(require.resolve(spec, { paths: [project] }));
 const kh = load("kube-harden");
 
 const deployment = fs.readFileSync(path.join(root, "examples/basic/deployment.yaml"), "utf8");
+// Its image's digest (WASM has no registry client: digests come from a lock or the policy).
+const lockPath = path.join(root, "examples/basic/images.lock");
+const lock = fs.readFileSync(lockPath, "utf8");
 
 function goldenCases() {
   const cases = [];
@@ -54,17 +57,23 @@ test("every golden case: output equals expected.yaml, results match results.yaml
     const read = (f) => fs.readFileSync(path.join(c.dir, f), "utf8");
     const hasConfig = fs.existsSync(path.join(c.dir, "config.yaml"));
     const config = hasConfig ? read("config.yaml") : null;
-    const out = kh.harden(read("input.yaml"), config);
+    // Digests as in tests/golden.rs: the case's lock, else pin-image-digests off outside its own
+    // cases.
+    const hasLock = fs.existsSync(path.join(c.dir, "images.lock"));
+    const pinCase = path.basename(path.dirname(c.dir)) === "pin-image-digests";
+    const options = hasLock ? { lock: read("images.lock") } : pinCase ? {} : { disable: ["pin-image-digests"] };
+    const cliPin = hasLock ? ["--offline", "--lock", path.join(c.dir, "images.lock")] : pinCase ? ["--offline"] : ["--disable", "pin-image-digests"];
+    const out = kh.harden(read("input.yaml"), config, options);
     assert.equal(out.output, read("expected.yaml"), `${c.name}: output`);
     const mine = out.results
       .filter((r) => r.severity !== "info")
       .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${r.field ? r.field.path : "-"}`)
       .sort();
     assert.deepEqual(mine, problemKeys(read("results.yaml").split("\n")), `${c.name}: warnings and errors`);
-    assert.equal(kh.harden(out.output, config).output, out.output, `${c.name}: idempotent`);
+    assert.equal(kh.harden(out.output, config, options).output, out.output, `${c.name}: idempotent`);
     if (native) {
       // Every result, info included, exactly as the CLI writes them with --results.
-      const args = ["--quiet", "--results", path.join(work, "results.yaml")];
+      const args = ["--quiet", ...cliPin, "--results", path.join(work, "results.yaml")];
       if (hasConfig) args.push("--config", path.join(c.dir, "config.yaml"));
       spawnSync(native, [...args, path.join(c.dir, "input.yaml")], { stdio: "ignore" });
       assert.equal(out.resultsYaml, fs.readFileSync(path.join(work, "results.yaml"), "utf8"), `${c.name}: resultsYaml vs the CLI's --results`);
@@ -74,11 +83,12 @@ test("every golden case: output equals expected.yaml, results match results.yaml
 });
 
 test("harden: result shape, stats and info results", () => {
-  const out = kh.harden(deployment);
+  const out = kh.harden(deployment, null, { lock });
   assert.equal(out.form, "stream");
   assert.equal(out.hasErrors, false);
   assert.match(out.output, /allowPrivilegeEscalation: false/);
-  assert.match(out.output, /# Source: web\/templates\/deployment.yaml/);
+  assert.match(out.output, /image: memcached:1\.6\.45-alpine@sha256:c29847751abb/);
+  assert.match(out.output, /# Source: cache\/templates\/deployment.yaml/);
   assert.deepEqual(Object.keys(out.stats).sort(), ["changed", "changes", "reemitted", "workloads"]);
   assert.equal(out.stats.workloads, 1);
   assert.equal(out.stats.changes, out.results.filter((r) => r.severity === "info").length);
@@ -115,6 +125,15 @@ test("harden: options are the CLI's --enable/--disable/--enforce, on top of the 
   assert.equal(kh.harden(explicit, { spec: { enforce: true } }).output, enforced.output);
   const both = kh.harden(deployment, { spec: { disable: ["seccomp"] } }, { disable: ["writable-tmp"] }).output;
   assert.doesNotMatch(both, /seccompProfile|emptyDir/);
+});
+
+test("harden: without a digest for an image, pin-image-digests fails closed", () => {
+  const out = kh.harden(deployment);
+  assert.equal(out.hasErrors, true);
+  const e = out.results.find((r) => r.severity === "error");
+  assert.equal(e.tags.rule, "pin-image-digests");
+  assert.match(e.message, /memcached:1\.6\.45-alpine: not in the lock file/);
+  assert.throws(() => kh.harden(deployment, null, { lock: "kind: Nope\n" }), /options\.lock/);
 });
 
 test("harden: malformed input and bad policies throw Errors naming the problem", () => {
@@ -181,7 +200,9 @@ test("the package's bin is the CLI (WASI build) and matches the native binary", 
   const bin = path.join(project, "node_modules/kube-harden/bin/kube-harden.cjs");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "kube-harden-bin-"));
   fs.writeFileSync(path.join(work, "d.yaml"), deployment);
-  for (const args of [["d.yaml"], ["--disable", "seccomp", "-"], ["--no-such-flag"], ["--version"]]) {
+  fs.writeFileSync(path.join(work, "images.lock"), lock);
+  const offline = ["--offline", "--lock", "images.lock"];
+  for (const args of [[...offline, "d.yaml"], [...offline, "--disable", "seccomp", "-"], ["--offline", "d.yaml"], ["--no-such-flag"], ["--version"]]) {
     const a = spawnSync(native, args, { cwd: work, input: deployment });
     const b = spawnSync(process.execPath, [bin, ...args], { cwd: work, input: deployment });
     assert.equal(b.status, a.status, `${args}: exit status`);

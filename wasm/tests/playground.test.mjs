@@ -126,7 +126,7 @@ try {
   await page.click("[data-tab=results]");
   const rows = await page.$$eval("#results tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.equal(rows.length, withUser.results.length);
-  assert.ok(rows.some((r) => r[1] === "run-as-non-root" && r[2] === "Deployment/web"));
+  assert.ok(rows.some((r) => r[1] === "run-as-non-root" && r[2] === "Deployment/cache"));
   assert.match(await page.textContent("#summary"), /1 of 1 workloads changed/);
   await page.screenshot({ path: path.join(shots, "playground-results.png") });
 
