@@ -2,10 +2,14 @@
 """WASM numbers (a benchmark, not a test): the size of each .wasm, and the WASI build's time on the
 throughput benchmark's stream under wasmtime and node relative to the native binary, in one run.
 
-Usage: bench.py STREAM NATIVE_BINARY DIST_DIR [RUNS]
+Usage: bench.py STREAM NATIVE_BINARY DIST_DIR [RUNS] [LOCK]
 Each command reads STREAM on stdin and writes to a pipe that is drained; best wall time of RUNS
 (default 3) after one warm-up run (which also fills wasmtime's compilation cache). All outputs must
 be byte-identical to the native one. Target: at most 2.5x native.
+With LOCK (an ImageLock for the stream's images, as benches/throughput.rs writes with
+BENCH_SAVE_LOCK) every command runs `--offline --lock` in a scratch directory holding a copy of it
+(the WASI module sees only its current directory), as the native benchmark does; without it,
+pin-image-digests is disabled for every command.
 """
 
 import gzip
@@ -15,17 +19,18 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 TARGET = 2.5
 
 
-def measure(argv, stream, env):
+def measure(argv, stream, env, cwd):
     with open(stream, "rb") as stdin:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
         seconds = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -37,6 +42,14 @@ def measure(argv, stream, env):
 def main():
     stream, native, dist = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    lock = Path(sys.argv[5]).resolve() if len(sys.argv) > 5 else None
+    stream = stream.resolve()
+    work = tempfile.mkdtemp(prefix="kube-harden-wasm-bench-")
+    if lock:
+        shutil.copyfile(lock, Path(work, "bench.lock"))
+        flags = ["--quiet", "--offline", "--lock", "bench.lock"]
+    else:
+        flags = ["--quiet", "--disable", "pin-image-digests"]
     mb = stream.stat().st_size / 1e6
     print(f"stream: {stream} ({mb:.1f} MB)")
     print()
@@ -45,26 +58,27 @@ def main():
         data = wasm.read_bytes()
         print(f"{str(wasm.relative_to(dist)):<36} {len(data):>10} {len(gzip.compress(data, 9)):>10}")
     print()
-    runner = str(dist / "kube-harden-wasi")
-    commands = [("native (all cores)", [native, "--quiet"], {})]
+    runner = str(dist.resolve() / "kube-harden-wasi")
+    native = str(Path(native).resolve())
+    commands = [("native (all cores)", [native] + flags, {})]
     if shutil.which("taskset"):
         # WASM runs documents on one thread; this is the like-for-like comparison.
-        commands.append(("native (one core: taskset -c 0)", ["taskset", "-c", "0", native, "--quiet"], {}))
+        commands.append(("native (one core: taskset -c 0)", ["taskset", "-c", "0", native] + flags, {}))
     try:
         import wasmtime  # noqa: F401
 
-        commands.append(("WASI, wasmtime (Python package)", [runner, "--quiet"], {"KUBE_HARDEN_WASI_RUNTIME": "wasmtime"}))
+        commands.append(("WASI, wasmtime (Python package)", [runner] + flags, {"KUBE_HARDEN_WASI_RUNTIME": "wasmtime"}))
     except ImportError:
         print("bench: note: no wasmtime Python package; wasmtime not measured")
-    commands.append(("WASI, node " + subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(), [runner, "--quiet"], {"KUBE_HARDEN_WASI_RUNTIME": "node"}))
+    commands.append(("WASI, node " + subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip(), [runner] + flags, {"KUBE_HARDEN_WASI_RUNTIME": "node"}))
     results = []
     for name, argv, extra in commands:
         env = dict(os.environ, **extra)
-        measure(argv, stream, env)  # warm-up (and wasmtime's compile cache)
+        measure(argv, stream, env, work)  # warm-up (and wasmtime's compile cache)
         best = None
         digest = None
         for _ in range(runs):
-            seconds, digest, _ = measure(argv, stream, env)
+            seconds, digest, _ = measure(argv, stream, env, work)
             best = seconds if best is None else min(best, seconds)
         results.append((name, best, digest))
     native_seconds, native_digest = results[0][1], results[0][2]
@@ -80,6 +94,7 @@ def main():
         extra = f" {seconds / one_core:>8.2f}x" if one_core else ""
         print(f"{name:<36} {seconds:>8.2f} {mb / seconds:>8.1f} {ratio:>8.2f}x{extra}  {same}{flag}")
     print(f"(target: WASI at most {TARGET}x native; native uses every core for a stream, the WASM builds one)")
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
 
 
