@@ -104,10 +104,6 @@ impl LockEntry {
                 .unwrap_or_default(),
         )
     }
-
-    fn same_key(&self, image: &ImageRef, platform: Option<&Platform>) -> bool {
-        self.platform.as_ref() == platform && self.image.normalized_tag() == image.normalized_tag()
-    }
 }
 
 /// An image lock: the parsed `kind: ImageLock` document. Entries are kept sorted and unique per
@@ -347,10 +343,7 @@ impl ImageLock {
 
     /// Removes the entry for `image`'s tag and `platform`, returning it.
     pub fn remove(&mut self, image: &ImageRef, platform: Option<&Platform>) -> Option<LockEntry> {
-        let i = self
-            .entries
-            .iter()
-            .position(|e| e.same_key(image, platform))?;
+        let i = self.position(image, platform).ok()?;
         Some(self.entries.remove(i))
     }
 
@@ -375,7 +368,7 @@ impl ImageLock {
     }
 
     /// Where the entry for this key is (`Ok`) or would go (`Err`): entries are sorted and unique
-    /// by (normalised name, tag, platform), the same identity as [`LockEntry::same_key`].
+    /// by (normalised name, tag, platform): [`LockEntry`]'s sort key.
     fn position(&self, image: &ImageRef, platform: Option<&Platform>) -> Result<usize, usize> {
         let key = (
             image.name(),

@@ -48,11 +48,6 @@ impl Answers {
             .insert((image.name(), digest.to_string()), reply);
     }
 
-    /// The reply recorded for `request`, if any (unknown otherwise).
-    pub fn resolve_request(&self, request: &Request) -> Result<String, ResolveError> {
-        self.resolve(&request.0, request.1.as_ref())
-    }
-
     /// Number of replies held.
     pub fn len(&self) -> usize {
         self.resolved.len() + self.exists.len()
