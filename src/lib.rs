@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod openapi;
 pub mod rules;
+pub mod wasm_alloc;
 pub mod yaml;
 
 pub use engine::{process, process_bytes, InputForm, Options, Output, Stats};

@@ -17,6 +17,11 @@ use kube_harden::{openapi, rules, InputForm, Options};
 mod argocd;
 mod pinning;
 
+// On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::WasmAlloc::new();
+
 const EXAMPLES: &str = "\
 Examples:
   kube-harden deploy.yaml > hardened.yaml

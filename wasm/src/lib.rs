@@ -10,6 +10,11 @@ use kube_harden::{rules, InputForm, Options};
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
 
+// On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::WasmAlloc::new();
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** A HardeningPolicy: the full object (`apiVersion: kube-harden.dev/v1alpha1`, `kind:

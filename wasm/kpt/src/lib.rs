@@ -12,6 +12,11 @@ use kube_harden::change::{KrmResult, Severity};
 use kube_harden::{InputForm, Options};
 use serde_json::Value;
 
+// On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::WasmAlloc::new();
+
 /// What one `processResourceList` call returns.
 #[derive(Debug)]
 pub struct Answer {

@@ -1,0 +1,166 @@
+//! The WASM builds' global allocator: std's own allocator on wasm (dlmalloc), except that the
+//! linear memory grows in large steps.
+//!
+//! Why: std's allocator grows the memory by about what each request needs (64 KiB pages at a
+//! time), so hardening a 26 MB stream meant hundreds of `memory.grow`s. V8 (node, browsers, kpt's
+//! `nodejs` WASM runtime) counts every grow as external memory and, past a threshold, answers it
+//! with a full mark-compact GC: about 600 of them, a third of the run's time under node. Growing
+//! by half the current size (at least 1 MiB, at most 256 MiB per step) makes that a handful.
+//! Pages the program never touches are never committed by the runtimes, so the cost of growing
+//! ahead is address space, not memory.
+//!
+//! Every artifact declares it (`#[global_allocator]`) itself, so that a library user's own
+//! allocator stays possible. Only for single-threaded WASM (no `atomics` target feature).
+
+/// A WASM page.
+pub const PAGE: usize = 64 * 1024;
+/// Smallest step: 1 MiB.
+pub const MIN_STEP_PAGES: usize = 16;
+/// Largest step beyond what a request needs: 256 MiB.
+pub const MAX_STEP_PAGES: usize = 4096;
+
+/// How many pages to grow by when `needed` more pages are required and the memory has `current`
+/// pages: half the current size, within [`MIN_STEP_PAGES`, `MAX_STEP_PAGES`], and never less than
+/// `needed`.
+pub fn step_pages(needed: usize, current: usize) -> usize {
+    needed.max((current / 2).clamp(MIN_STEP_PAGES, MAX_STEP_PAGES))
+}
+
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+pub use imp::WasmAlloc;
+
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+mod imp {
+    use super::{step_pages, PAGE};
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::arch::wasm32;
+    use core::cell::UnsafeCell;
+    use core::ptr;
+    use dlmalloc::{Allocator, Dlmalloc};
+
+    /// The system side of dlmalloc: fresh pages from `memory.grow`, in steps of [`step_pages`].
+    pub struct Grow;
+
+    // SAFETY: `alloc` hands out fresh, zeroed pages nobody else owns; nothing is ever given back
+    // (WASM memory cannot shrink), which the other methods say.
+    unsafe impl Allocator for Grow {
+        fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+            let needed = size.div_ceil(PAGE);
+            let current = wasm32::memory_size(0);
+            let mut pages = step_pages(needed, current);
+            let mut previous = wasm32::memory_grow(0, pages);
+            if previous == usize::MAX && pages > needed {
+                // Near the 4 GiB limit: take only what this request needs.
+                pages = needed;
+                previous = wasm32::memory_grow(0, pages);
+            }
+            if previous == usize::MAX {
+                return (ptr::null_mut(), 0, 0);
+            }
+            let base = previous * PAGE;
+            let mut bytes = pages * PAGE;
+            if base.wrapping_add(bytes) == 0 {
+                // The very end of the address space: a pointer one past the region would wrap.
+                bytes -= 16;
+            }
+            (base as *mut u8, bytes, 0)
+        }
+
+        fn remap(&self, _ptr: *mut u8, _old: usize, _new: usize, _can_move: bool) -> *mut u8 {
+            ptr::null_mut()
+        }
+
+        fn free_part(&self, _ptr: *mut u8, _old: usize, _new: usize) -> bool {
+            false
+        }
+
+        fn free(&self, _ptr: *mut u8, _size: usize) -> bool {
+            false
+        }
+
+        fn can_release_part(&self, _flags: u32) -> bool {
+            false
+        }
+
+        fn allocates_zeros(&self) -> bool {
+            true
+        }
+
+        fn page_size(&self) -> usize {
+            PAGE
+        }
+    }
+
+    /// `#[global_allocator] static ALLOC: WasmAlloc = WasmAlloc::new();`
+    pub struct WasmAlloc(UnsafeCell<Dlmalloc<Grow>>);
+
+    // SAFETY: without the `atomics` target feature a WASM module has one thread, so the allocator
+    // is never entered twice at once.
+    unsafe impl Sync for WasmAlloc {}
+
+    impl WasmAlloc {
+        #[allow(clippy::new_without_default)]
+        pub const fn new() -> Self {
+            WasmAlloc(UnsafeCell::new(Dlmalloc::new_with_allocator(Grow)))
+        }
+    }
+
+    // SAFETY: forwards to dlmalloc with the layout's size and alignment, as std's wasm allocator
+    // does. Not inlined: under LTO every allocation site would otherwise carry a copy of
+    // dlmalloc's entry code (+15 % module size).
+    unsafe impl GlobalAlloc for WasmAlloc {
+        #[inline(never)]
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            (*self.0.get()).malloc(layout.size(), layout.align())
+        }
+
+        #[inline(never)]
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            (*self.0.get()).calloc(layout.size(), layout.align())
+        }
+
+        #[inline(never)]
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            (*self.0.get()).free(ptr, layout.size(), layout.align())
+        }
+
+        #[inline(never)]
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_by_half_the_memory_within_bounds() {
+        // A small memory still grows by 1 MiB.
+        assert_eq!(step_pages(1, 17), MIN_STEP_PAGES);
+        // Half the current size.
+        assert_eq!(step_pages(1, 1000), 500);
+        // Never more than 256 MiB beyond the request...
+        assert_eq!(step_pages(1, 40_000), MAX_STEP_PAGES);
+        // ...and never less than the request.
+        assert_eq!(step_pages(10_000, 1000), 10_000);
+        assert_eq!(step_pages(10_000, 40_000), 10_000);
+    }
+
+    #[test]
+    fn a_stream_of_small_requests_grows_a_few_times() {
+        // 200 MB of 64 KiB requests: std's allocator grew ~3,200 times, this one a dozen.
+        let (mut current, mut free, mut grows) = (17usize, 0usize, 0);
+        for _ in 0..3200 {
+            if free == 0 {
+                let step = step_pages(1, current);
+                current += step;
+                free += step;
+                grows += 1;
+            }
+            free -= 1;
+        }
+        assert!(grows <= 16, "{grows} grows");
+    }
+}
