@@ -189,6 +189,7 @@ function update(ruleList) {
     // the other settings replace the base's values.
     const s = policy.spec;
     const options = { disable: s.disable ?? [], enable: s.enable ?? [], enforce: !!s.enforce };
+    if ($("lock").value.trim()) options.lock = $("lock").value;
     const settings = Object.fromEntries(Object.entries(s).filter(([k]) => !["disable", "enable", "enforce"].includes(k)));
     let base = { spec: settings };
     if (extra.trim()) {
@@ -256,10 +257,15 @@ async function main() {
     if (!ex) return;
     $("input").value = ex.input;
     $("policy-extra").value = ex.config ?? "";
+    $("lock").value = ex.lock ?? "";
+    // No registry here: an example without a lock starts with pin-image-digests off.
+    const pin = $("rule-pin-image-digests");
+    if (pin) pin.checked = !!ex.lock;
     run();
   });
   $("input").addEventListener("input", later);
   $("policy-extra").addEventListener("input", later);
+  $("lock").addEventListener("input", later);
   $("settings").addEventListener("change", run);
   for (const id of ["runAsUser", "runAsGroup", "fsGroup", "tmpSizeLimit", "writablePaths"]) $(id).addEventListener("input", later);
   for (const b of document.querySelectorAll("[role=tab]")) b.addEventListener("click", () => selectTab(b.dataset.tab));

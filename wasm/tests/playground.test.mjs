@@ -85,40 +85,49 @@ try {
   const examples = await page.$$eval("#example option", (os) => os.map((o) => o.textContent));
   assert.ok(examples.length > 3, "examples are listed");
 
-  // 1. Load the first example: the output is the npm package's answer with the default policy.
+  // 1. Load the first example (the basic example, with its image lock): the output is the npm
+  // package's answer with the default policy and that lock, images pinned.
   await page.selectOption("#example", "0");
   const input = await page.inputValue("#input");
   assert.match(input, /kind: Deployment/);
-  const defaults = kh.harden(input, { spec: {} }, { disable: [], enable: [], enforce: false });
+  const lock = fs.readFileSync(path.resolve(here, "../../examples/basic/images.lock"), "utf8");
+  assert.equal(await page.inputValue("#lock"), lock, "the example's lock is loaded with it");
+  assert.equal(await page.isChecked("#rule-pin-image-digests"), true);
+  const defaults = kh.harden(input, { spec: {} }, { disable: [], enable: [], enforce: false, lock });
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, defaults.output);
   assert.match(defaults.output, /readOnlyRootFilesystem: true/);
+  assert.match(defaults.output, /image: .*@sha256:[0-9a-f]{64}/);
   await page.screenshot({ path: path.join(shots, "playground-output.png") });
 
   // 2. Toggle a rule off: the output changes exactly as the package says it should.
   await page.uncheck("#rule-read-only-root-filesystem");
-  const withoutRo = kh.harden(input, { spec: {} }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false });
+  const withoutRo = kh.harden(input, { spec: {} }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false, lock });
   assert.doesNotMatch(withoutRo.output, /readOnlyRootFilesystem/);
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, withoutRo.output);
   assert.match(await page.textContent("#output"), /allowPrivilegeEscalation: false/);
   // The policy shown is a valid --config file with the same effect.
   const policyText = await page.textContent("#policy");
   assert.match(policyText, /disable:\n  - read-only-root-filesystem/);
-  assert.equal(kh.harden(input, policyText).output, withoutRo.output);
+  assert.equal(kh.harden(input, policyText, { lock }).output, withoutRo.output);
 
   // 3. A setting: runAsUser appears in the output.
   await page.fill("#runAsUser", "10001");
   await page.waitForFunction(() => document.getElementById("output").textContent.includes("runAsUser: 10001"));
-  const withUser = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false });
+  const withUser = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false, lock });
   assert.equal(await page.textContent("#output"), withUser.output);
 
-  // 4. The diff shows the added lines, and only additions (kube-harden never rewrites what it keeps).
+  // 4. The diff shows the added lines, and only additions (kube-harden never rewrites what it keeps)
+  // except the image line, which gains its digest.
   await page.click("[data-tab=diff]");
   assert.equal(await page.isVisible("#diff"), true);
   const added = await page.$$eval("#diff .add", (els) => els.map((e) => e.textContent));
-  const removed = await page.$$eval("#diff .del", (els) => els.length);
-  const expectedAdded = withUser.output.split("\n").length - input.split("\n").length;
+  const removed = await page.$$eval("#diff .del", (els) => els.map((e) => e.textContent));
+  const expectedAdded = withUser.output.split("\n").length - input.split("\n").length + 1;
   assert.equal(added.length, expectedAdded, "every added line is in the diff");
-  assert.equal(removed, 0);
+  assert.equal(removed.length, 1, JSON.stringify(removed));
+  const image = removed[0].replace(/^- /, "");
+  assert.match(image, /^ +image: /);
+  assert.ok(added.some((l) => new RegExp(`^\\+ ${image.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}@sha256:[0-9a-f]{64}$`).test(l)), JSON.stringify(added));
   assert.ok(added.includes("+         runAsUser: 10001") || added.some((l) => /^\+ +runAsUser: 10001$/.test(l)));
   await page.screenshot({ path: path.join(shots, "playground-diff.png") });
 
@@ -131,14 +140,37 @@ try {
   await page.screenshot({ path: path.join(shots, "playground-results.png") });
 
   // 6. A policy file underneath: its settings apply, the switches above still win.
-  await page.click("#settings summary");
+  await page.click("#policy-box summary");
   await page.fill("#policy-extra", "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  tmpSizeLimit: 32Mi\n  disable: [seccomp]\n");
-  const layered = kh.harden(input, { spec: { tmpSizeLimit: "32Mi", disable: ["seccomp"], runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"] });
+  const layered = kh.harden(input, { spec: { tmpSizeLimit: "32Mi", disable: ["seccomp"], runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], lock });
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, layered.output);
   assert.doesNotMatch(layered.output, /seccompProfile/);
   await page.fill("#policy-extra", "");
 
-  // 7. Malformed input is reported, not thrown.
+  // 7. Without the lock the image cannot be pinned (no registry in a browser): it fails closed, as
+  // the CLI does offline, and the results say which image.
+  await page.click("#lock-box summary");
+  await page.fill("#lock", "");
+  const noLock = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"] });
+  assert.ok(noLock.hasErrors);
+  await page.waitForFunction((want) => document.getElementById("output").textContent === want, noLock.output);
+  const noLockErrors = noLock.results.filter((r) => r.severity === "error").length;
+  assert.ok(noLockErrors >= 1);
+  assert.match(await page.textContent("#summary"), new RegExp(` ${noLockErrors} errors \\(the CLI would write nothing and exit 1\\)`));
+  const pinRows = await page.$$eval("#results tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.ok(pinRows.some((r) => r[0] === "error" && r[1] === "pin-image-digests" && r[4].includes("memcached")), JSON.stringify(pinRows));
+  await page.fill("#lock", lock);
+
+  // 8. An example without a lock starts with pin-image-digests off, and no pin errors.
+  await page.selectOption("#example", "1");
+  assert.equal(await page.inputValue("#lock"), "");
+  assert.equal(await page.isChecked("#rule-pin-image-digests"), false);
+  await page.waitForFunction(() => document.body.dataset.state === "done");
+  assert.match(await page.textContent("#summary"), / 0 errors$/);
+  const exampleRules = await page.$$eval("#results tbody tr", (trs) => trs.map((tr) => tr.children[1].textContent));
+  assert.ok(!exampleRules.includes("pin-image-digests"), JSON.stringify(exampleRules));
+
+  // 9. Malformed input is reported, not thrown.
   await page.fill("#input", "apiVersion: v1\nkind: Pod\nmetadata: {name: x\n");
   await page.waitForSelector("#error:not([hidden])");
   assert.match(await page.textContent("#error"), /document 1/);
