@@ -1,7 +1,7 @@
-//! The WASM builds' global allocator: std's own allocator on wasm (dlmalloc), except that the
-//! linear memory grows in large steps.
+//! The WASM builds' global allocator: dlmalloc (what std uses on `wasm32-unknown-unknown`, and
+//! wasi-libc's malloc on `wasm32-wasip1`), except that the linear memory grows in large steps.
 //!
-//! Why: std's allocator grows the memory by about what each request needs (64 KiB pages at a
+//! Why: those allocators grow the memory by about what each request needs (64 KiB pages at a
 //! time), so hardening a 26 MB stream meant hundreds of `memory.grow`s. V8 (node, browsers, kpt's
 //! `nodejs` WASM runtime) counts every grow as external memory and, past a threshold, answers it
 //! with a full mark-compact GC: about 600 of them, a third of the run's time under node. Growing
