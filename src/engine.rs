@@ -17,7 +17,7 @@ use crate::rules;
 use crate::rules::pin_image_digests as pin;
 use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, StreamIndex};
 use crate::yaml::emit::{self, Layout};
-use crate::yaml::patch::{layout_of, patch_document};
+use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
 use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
 
@@ -81,8 +81,9 @@ impl Stats {
 /// The result of a run.
 #[derive(Debug)]
 pub struct Output<'a> {
-    /// The output text, in pieces: untouched documents borrow the input.
-    pub chunks: Vec<Cow<'a, str>>,
+    /// The output text, in pieces: untouched documents borrow the input, documents edited in
+    /// place hold only their edits.
+    pub chunks: Vec<Chunk<'a>>,
     /// Every result (info, warning, error).
     pub results: Vec<KrmResult>,
     /// The input's form.
@@ -104,20 +105,63 @@ impl Output<'_> {
 
     /// Writes the output text.
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        for c in &self.chunks {
-            w.write_all(c.as_bytes())?;
-        }
-        Ok(())
+        self.pieces().try_for_each(|p| w.write_all(p.as_bytes()))
     }
 
     /// The output text as one string.
     pub fn text(&self) -> String {
-        self.chunks.concat()
+        let mut text = String::with_capacity(self.chunks.iter().map(Chunk::len).sum());
+        self.pieces().for_each(|p| text.push_str(p));
+        text
+    }
+
+    /// The output text in pieces, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &str> + '_ {
+        self.chunks.iter().flat_map(Chunk::pieces)
     }
 
     /// Results that are warnings or errors.
     pub fn problems(&self) -> impl Iterator<Item = &KrmResult> {
         self.results.iter().filter(|r| r.severity != Severity::Info)
+    }
+}
+
+/// A piece of the output: a document or a budget.
+#[derive(Debug)]
+pub enum Chunk<'a> {
+    /// Text borrowed from the input (untouched documents) or written anew.
+    Text(Cow<'a, str>),
+    /// A document edited in place.
+    Patched(Patched<'a>),
+}
+
+impl Chunk<'_> {
+    /// The chunk's text in pieces.
+    pub fn pieces(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Chunk::Text(t) => Box::new(std::iter::once(t.as_ref())),
+            Chunk::Patched(p) => Box::new(p.pieces()),
+        }
+    }
+
+    /// The length of its text in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Text(t) => t.len(),
+            Chunk::Patched(p) => p.len(),
+        }
+    }
+
+    /// True when its text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn ends_with_newline(&self) -> bool {
+        match self {
+            Chunk::Text(t) => t.ends_with('\n'),
+            Chunk::Patched(p) => p.last_byte() == Some(b'\n'),
+        }
     }
 }
 
@@ -274,7 +318,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             if !out
                 .chunks
                 .last()
-                .is_some_and(|c| c.is_empty() || c.ends_with('\n'))
+                .is_some_and(|c| c.is_empty() || c.ends_with_newline())
             {
                 text.push_str(nl);
             }
@@ -286,7 +330,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 text.push_str(nl);
             }
             text.push_str(&emit::document(&object, &pending.layout));
-            out.chunks.push(Cow::Owned(text));
+            out.chunks.push(Chunk::Text(Cow::Owned(text)));
         }
     }
     out.results = sink.results;
@@ -320,7 +364,7 @@ type WorkerOutput<'a> = (Vec<SegmentOut<'a>>, Sink);
 /// One document's output.
 struct SegmentOut<'a> {
     /// Its text.
-    text: Cow<'a, str>,
+    text: Chunk<'a>,
     /// For the first document: the input's form.
     form: Option<InputForm>,
     /// Budgets to place right after it.
@@ -373,7 +417,7 @@ fn process_segment<'a>(
 ) -> Result<SegmentOut<'a>, Error> {
     let keep = || {
         Ok(SegmentOut {
-            text: Cow::Borrowed(seg.text),
+            text: Chunk::Text(Cow::Borrowed(seg.text)),
             form: None,
             budgets: Vec::new(),
         })
@@ -467,6 +511,8 @@ fn process_segment<'a>(
     } else {
         let changed = harden_object(&mut value, policy, source.as_deref(), sink);
         if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink) {
+            // One budget at most: an exact allocation (a first push reserves four).
+            budgets.reserve_exact(1);
             budgets.push(PendingBudget {
                 planned,
                 source: source.clone(),
@@ -478,17 +524,20 @@ fn process_segment<'a>(
     };
     if !changed {
         return Ok(SegmentOut {
-            text: Cow::Borrowed(seg.text),
+            text: Chunk::Text(Cow::Borrowed(seg.text)),
             form,
             budgets,
         });
     }
-    let (text, mode) = patch_document(seg.text, &doc, &value);
-    if mode == crate::yaml::patch::PatchMode::Reemitted {
-        sink.stats.reemitted += 1;
-    }
+    let text = match patch(seg.text, &doc, &value) {
+        Written::Edited(patched) => Chunk::Patched(patched),
+        Written::Reemitted(text) => {
+            sink.stats.reemitted += 1;
+            Chunk::Text(Cow::Owned(text))
+        }
+    };
     Ok(SegmentOut {
-        text: Cow::Owned(text),
+        text,
         form,
         budgets,
     })

@@ -192,7 +192,7 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
         ..Options::default()
     };
     options.overrides.enable = vec![kube_harden::rules::pin_image_digests::ID.to_string()];
-    let recorder = Arc::new(Recorder::new(LockSource::new(known)));
+    let recorder = Arc::new(Recorder::recording_all(LockSource::new(known)));
     options.overrides.digests = Some(DigestHandle(recorder.clone()));
     let out = engine::process_bytes(input, &options)?;
     let requests = recorder.requests();

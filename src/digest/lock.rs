@@ -448,6 +448,8 @@ impl LockSource {
             lock,
             ..LockSource::default()
         };
+        // It lives for the whole run: give back the slack of the vector's growth.
+        source.lock.entries.shrink_to_fit();
         for (i, e) in source.lock.entries.iter().enumerate() {
             source
                 .spelled

@@ -88,8 +88,9 @@ impl DigestSource for Answers {
     }
 }
 
-/// Wraps a source and records every question (and which ones it could not answer), each
-/// distinct question once, in the order first asked.
+/// Wraps a source and records the questions it could not answer (with
+/// [`Recorder::recording_all`], every question), each distinct question once, in the order first
+/// asked.
 #[derive(Debug, Default)]
 pub struct Recorder<S> {
     inner: S,
@@ -98,6 +99,8 @@ pub struct Recorder<S> {
 
 #[derive(Debug, Default)]
 struct Log {
+    /// Also record questions the source answered (`asked`).
+    all: bool,
     seen: HashSet<(String, Option<Platform>)>,
     asked: Vec<Request>,
     misses: Vec<Request>,
@@ -106,11 +109,22 @@ struct Log {
 }
 
 impl<S: DigestSource> Recorder<S> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, recording what it could not answer.
     pub fn new(inner: S) -> Self {
         Recorder {
             inner,
             log: Mutex::new(Log::default()),
+        }
+    }
+
+    /// Wraps `inner`, recording every question as well ([`Recorder::requests`]).
+    pub fn recording_all(inner: S) -> Self {
+        Recorder {
+            inner,
+            log: Mutex::new(Log {
+                all: true,
+                ..Log::default()
+            }),
         }
     }
 
@@ -119,7 +133,8 @@ impl<S: DigestSource> Recorder<S> {
         &self.inner
     }
 
-    /// Every distinct resolve request, answered or not.
+    /// Every distinct resolve request, answered or not (empty unless made with
+    /// [`Recorder::recording_all`]).
     pub fn requests(&self) -> Vec<Request> {
         self.lock().asked.clone()
     }
@@ -146,13 +161,18 @@ impl<S: DigestSource> DigestSource for Recorder<S> {
         platform: Option<&Platform>,
     ) -> Result<String, ResolveError> {
         let reply = self.inner.resolve(image, platform);
+        let miss = matches!(&reply, Err(e) if e.is_unknown());
         let mut log = self.lock();
-        let request = (image.tag_only(), platform.cloned());
-        if log.seen.insert((image.normalized_tag(), platform.cloned())) {
-            if matches!(&reply, Err(e) if e.is_unknown()) {
+        // Answered questions are not kept unless asked for: a 10,000-image lock would otherwise
+        // be copied once more for nothing.
+        if (miss || log.all) && log.seen.insert((image.normalized_tag(), platform.cloned())) {
+            let request = (image.tag_only(), platform.cloned());
+            if miss {
                 log.misses.push(request.clone());
             }
-            log.asked.push(request);
+            if log.all {
+                log.asked.push(request);
+            }
         }
         reply
     }
@@ -183,7 +203,7 @@ mod tests {
         let mut lock = ImageLock::new();
         let known = ImageRef::parse("nginx:1.27").unwrap();
         lock.set(&known, None, &d('a'));
-        let rec = Recorder::new(LockSource::new(lock));
+        let rec = Recorder::recording_all(LockSource::new(lock));
         let other = ImageRef::parse("docker.io/library/redis:7").unwrap();
         let same_other = ImageRef::parse("redis:7").unwrap();
         assert_eq!(rec.resolve(&known, None).unwrap(), d('a'));
@@ -196,6 +216,13 @@ mod tests {
         assert_eq!(rec.exists_misses().len(), 1);
         assert!(rec.exists(&known, &d('a')).unwrap());
         assert_eq!(rec.exists_misses().len(), 1);
+        // By default only the misses are kept.
+        let lean = Recorder::new(LockSource::new(ImageLock::new()));
+        assert!(lean.resolve(&known, None).is_err());
+        assert!(lean.resolve(&other, None).is_err());
+        assert!(lean.resolve(&same_other, None).is_err());
+        assert!(lean.requests().is_empty());
+        assert_eq!(lean.misses().len(), 2);
     }
 
     #[test]

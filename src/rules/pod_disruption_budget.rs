@@ -236,8 +236,10 @@ pub struct PlannedBudget {
     pub namespace: Option<String>,
     /// The workload's name: the budget's name unless taken.
     pub base_name: String,
-    /// The budget without `metadata.name` (set by [`PlannedBudget::finish`]).
-    pub object: Value,
+    /// The budget without `metadata.name` (set by [`PlannedBudget::finish`]), as compact JSON:
+    /// budgets wait for the whole stream before they are named, and a `Value` of small maps
+    /// costs about five times the text (17 MB for 10,000 budgets).
+    object: Box<str>,
     /// The KRM path of the workload, if it has one.
     pub workload_path: Option<String>,
     /// `Deployment web (3 replicas)` for the result message.
@@ -439,7 +441,7 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
     Decision::Add(Box::new(PlannedBudget {
         namespace,
         base_name: name.to_string(),
-        object: Value::Object(pdb),
+        object: Value::Object(pdb).to_string().into_boxed_str(),
         workload_path,
         reason: format!("{kind} {name} runs {reason}"),
     }))
@@ -509,10 +511,15 @@ pub fn choose_name(
 }
 
 impl PlannedBudget {
+    /// The budget without `metadata.name`.
+    pub fn object(&self) -> Value {
+        serde_json::from_str(&self.object).expect("a budget's own JSON reads back")
+    }
+
     /// The budget named `name`, with KRM path annotations (its own file next to the workload's)
     /// when the workload has a path.
     pub fn finish(&self, name: &str) -> Value {
-        let mut object = self.object.clone();
+        let mut object = self.object();
         if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
             let mut with_name = Map::new();
             with_name.insert("name".into(), Value::String(name.to_string()));

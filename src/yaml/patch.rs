@@ -54,6 +54,82 @@ pub fn layout_of(text: &str, doc: &Document<'_>) -> Layout {
 
 /// Writes `new` as the content of the document `text` (parsed as `doc`).
 pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, PatchMode) {
+    match patch(text, doc, new) {
+        Written::Edited(p) => (p.to_string(), PatchMode::Edited),
+        Written::Reemitted(out) => (out, PatchMode::Reemitted),
+    }
+}
+
+/// A changed document as [`patch`] writes it.
+#[derive(Debug)]
+pub enum Written<'a> {
+    /// Edited in place: the original text and the edits.
+    Edited(Patched<'a>),
+    /// Re-emitted in block style.
+    Reemitted(String),
+}
+
+/// A document edited in place, held as its original text plus the edits rather than a copy:
+/// the original stays in memory anyway (the output borrows it for untouched documents), so a
+/// stream's edited documents cost what was added, not their whole size again.
+#[derive(Debug)]
+pub struct Patched<'a> {
+    base: &'a str,
+    /// Every edit's new text, one after the other.
+    added: String,
+    /// Per edit, in text order: where it starts in `base`, how many bytes of `base` it replaces,
+    /// and where its new text ends in `added`.
+    edits: Vec<(usize, usize, usize)>,
+}
+
+impl<'a> Patched<'a> {
+    /// The document's text in pieces, in order: slices of the original and new text.
+    pub fn pieces(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut cursor = 0;
+        let mut added_from = 0;
+        self.edits
+            .iter()
+            .flat_map(move |&(at, len, added_to)| {
+                let kept = &self.base[cursor..at];
+                let new = &self.added[added_from..added_to];
+                cursor = at + len;
+                added_from = added_to;
+                [kept, new]
+            })
+            .chain(std::iter::once_with(move || {
+                let last = self.edits.last().map_or(0, |&(at, len, _)| at + len);
+                &self.base[last..]
+            }))
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The length of the text in bytes.
+    pub fn len(&self) -> usize {
+        self.base.len() + self.added.len() - self.edits.iter().map(|e| e.1).sum::<usize>()
+    }
+
+    /// True when the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The last byte of the text.
+    pub fn last_byte(&self) -> Option<u8> {
+        self.pieces()
+            .last()
+            .and_then(|p| p.as_bytes().last().copied())
+    }
+}
+
+impl std::fmt::Display for Patched<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.pieces().try_for_each(|p| f.write_str(p))
+    }
+}
+
+/// Writes `new` as the content of the document `text` (parsed as `doc`): edited in place when
+/// the edit reads back as `new`, else re-emitted.
+pub fn patch<'a>(text: &'a str, doc: &Document<'_>, new: &Value) -> Written<'a> {
     let layout = layout_of(text, doc);
     if let (Some(root), false) = (&doc.root, doc.uses_aliases) {
         let mut edits = Vec::new();
@@ -63,14 +139,14 @@ pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, P
             edits: &mut edits,
         };
         if patcher.walk(root, new, Slot::Root).is_ok() {
-            if let Some(out) = apply(text, edits) {
-                if reads_back_as(&out, new) {
-                    return (out, PatchMode::Edited);
+            if let Some(patched) = apply(text, edits) {
+                if reads_back_as(&patched.to_string(), new) {
+                    return Written::Edited(patched);
                 }
             }
         }
     }
-    (reemit(text, doc, new, &layout), PatchMode::Reemitted)
+    Written::Reemitted(reemit(text, doc, new, &layout))
 }
 
 fn reads_back_as(text: &str, expected: &Value) -> bool {
@@ -106,22 +182,25 @@ fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> Strin
     out
 }
 
-fn apply(text: &str, mut edits: Vec<Edit>) -> Option<String> {
+fn apply(text: &str, mut edits: Vec<Edit>) -> Option<Patched<'_>> {
     // Stable: edits at one position keep the order they were made in (inner content first).
     edits.sort_by_key(|e| e.at);
-    let mut out =
-        String::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut added = String::with_capacity(edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut spans = Vec::with_capacity(edits.len());
     let mut cursor = 0;
     for e in edits {
         if e.at < cursor || e.at + e.len > text.len() {
             return None;
         }
-        out.push_str(&text[cursor..e.at]);
-        out.push_str(&e.text);
+        added.push_str(&e.text);
+        spans.push((e.at, e.len, added.len()));
         cursor = e.at + e.len;
     }
-    out.push_str(&text[cursor..]);
-    Some(out)
+    Some(Patched {
+        base: text,
+        added,
+        edits: spans,
+    })
 }
 
 struct Patcher<'t, 'l, 'e> {
@@ -363,6 +442,28 @@ mod tests {
         let mut v = doc.root.as_ref().unwrap().to_value();
         f(&mut v);
         patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn an_edited_document_holds_only_its_edits() {
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: x\n";
+        let doc = parse_document(text).unwrap();
+        let mut v = doc.root.as_ref().unwrap().to_value();
+        v["spec"]["containers"][0]["image"] = json!("x@sha256:0");
+        v["spec"]["hostNetwork"] = json!(false);
+        let Written::Edited(p) = patch(text, &doc, &v) else {
+            panic!("not edited in place")
+        };
+        let whole = p.to_string();
+        assert_eq!(whole, patched(text, |n| *n = v.clone()).0);
+        assert_eq!(p.len(), whole.len());
+        assert_eq!(p.last_byte(), Some(b'\n'));
+        assert!(p.pieces().all(|piece| !piece.is_empty()));
+        // Only the new text is owned; the rest borrows the original.
+        assert!(p.added.len() < 40, "{:?}", p.added);
+        assert!(p
+            .pieces()
+            .any(|piece| std::ptr::eq(piece.as_ptr(), text.as_ptr())));
     }
 
     #[test]
