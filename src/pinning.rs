@@ -5,15 +5,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use kube_harden::config::{DigestHandle, PolicySpec};
-use kube_harden::digest::{
-    process_prefetched, DigestSource, ImageLock, LockSource, Recorder, ResolveError,
-};
-use kube_harden::{engine, Options, Output};
+use kube_harden::config::PolicySpec;
+use kube_harden::digest::{process_prefetched, survey, DigestSource, ImageLock, ResolveError};
+use kube_harden::{Options, Output};
 
 /// Environment variable naming the lock file when `--lock` is not given.
 pub const LOCK_ENV: &str = "KUBE_HARDEN_LOCK";
@@ -192,9 +189,7 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
         ..Options::default()
     };
     options.overrides.enable = vec![kube_harden::rules::pin_image_digests::ID.to_string()];
-    let recorder = Arc::new(Recorder::recording_all(LockSource::new(known)));
-    options.overrides.digests = Some(DigestHandle(recorder.clone()));
-    let out = engine::process_bytes(input, &options)?;
+    let (out, recorder) = survey(input, &options, known, true)?;
     let requests = recorder.requests();
     let misses = recorder.misses();
     let answers = if misses.is_empty() {
@@ -229,21 +224,11 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
             args.output.display()
         );
     }
-    let mut removed = 0;
-    if args.prune {
-        let before = lock.len();
-        let used: std::collections::HashSet<(String, Option<String>)> = requests
-            .iter()
-            .map(|(i, p)| (i.normalized_tag(), p.as_ref().map(|p| p.to_string())))
-            .collect();
-        lock.retain(|e| {
-            used.contains(&(
-                e.image.normalized_tag(),
-                e.platform.as_ref().map(|p| p.to_string()),
-            ))
-        });
-        removed = before - lock.len();
-    }
+    let removed = if args.prune {
+        lock.retain_requested(&requests)
+    } else {
+        0
+    };
     if lock != existing || !args.output.exists() {
         lock.save(&args.output)
             .map_err(|e| anyhow::anyhow!("{e}"))

@@ -1105,6 +1105,38 @@ fn cli_lock_then_offline_and_fail_closed() {
     assert!(err.contains("(0 added, 0 updated, 0 removed)"), "{err}");
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
 
+    // --prune drops the entries no input asks for any more (here: the multi-arch image), keeping
+    // the others as they were; without --prune they stay.
+    let pruned = dir.join("pruned.lock");
+    std::fs::copy(&lock, &pruned).unwrap();
+    let only_single = dir.join("single.yaml");
+    std::fs::write(&only_single, pod(&[("a", &single)], &[])).unwrap();
+    let lock_single = |extra: &[&str]| {
+        let mut args = vec![
+            "lock",
+            only_single.to_str().unwrap(),
+            "-o",
+            pruned.to_str().unwrap(),
+            &insecure,
+        ];
+        args.extend_from_slice(extra);
+        harden(&args, "", &[])
+    };
+    let (ok, _, err) = lock_single(&[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(0 added, 0 updated, 0 removed)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&pruned).unwrap(), text);
+    let (ok, _, err) = lock_single(&["--prune"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("1 removed"), "{err}");
+    let after = ImageLock::from_yaml_str(&std::fs::read_to_string(&pruned).unwrap()).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after.digest(&img(&single), None),
+        Some(served(&single).as_str())
+    );
+    assert_eq!(after.digest(&img(&multi), None), None);
+
     // Offline without the image in the lock: fail closed, nothing on stdout, every image named
     // with how to fix it.
     let extra = format!("{}/demo/single:latest", f.open);

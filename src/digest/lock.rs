@@ -95,15 +95,18 @@ pub struct LockEntry {
 
 impl LockEntry {
     fn sort_key(&self) -> (String, String, String) {
-        (
-            self.image.name(),
-            self.image.effective_tag().to_string(),
-            self.platform
-                .as_ref()
-                .map(Platform::to_string)
-                .unwrap_or_default(),
-        )
+        entry_key(&self.image, self.platform.as_ref())
     }
+}
+
+/// The identity of a lock entry, by which entries are sorted and looked up: repository, tag
+/// (`latest` when none) and platform.
+fn entry_key(image: &ImageRef, platform: Option<&Platform>) -> (String, String, String) {
+    (
+        image.name(),
+        image.effective_tag().to_string(),
+        platform.map(Platform::to_string).unwrap_or_default(),
+    )
 }
 
 /// An image lock: the parsed `kind: ImageLock` document. Entries are kept sorted and unique per
@@ -353,6 +356,18 @@ impl ImageLock {
         self.entries.retain(keep);
     }
 
+    /// Keeps only the entries one of `requests` asks for (`kube-harden lock --prune`); returns
+    /// how many were removed.
+    pub fn retain_requested(&mut self, requests: &[super::Request]) -> usize {
+        let used: HashSet<_> = requests
+            .iter()
+            .map(|(image, platform)| entry_key(image, platform.as_ref()))
+            .collect();
+        let before = self.entries.len();
+        self.entries.retain(|e| used.contains(&e.sort_key()));
+        before - self.entries.len()
+    }
+
     /// True when some entry for `image`'s repository records `digest` (any tag or platform).
     pub fn has_digest(&self, image: &ImageRef, digest: &str) -> bool {
         let name = image.name();
@@ -370,11 +385,7 @@ impl ImageLock {
     /// Where the entry for this key is (`Ok`) or would go (`Err`): entries are sorted and unique
     /// by (normalised name, tag, platform): [`LockEntry`]'s sort key.
     fn position(&self, image: &ImageRef, platform: Option<&Platform>) -> Result<usize, usize> {
-        let key = (
-            image.name(),
-            image.effective_tag().to_string(),
-            platform.map(Platform::to_string).unwrap_or_default(),
-        );
+        let key = entry_key(image, platform);
         self.entries.binary_search_by(|e| e.sort_key().cmp(&key))
     }
 }
@@ -515,6 +526,31 @@ mod tests {
 
     fn r(s: &str) -> ImageRef {
         ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn retain_requested_keeps_what_is_asked_for_however_spelled() {
+        let mut lock = ImageLock::new();
+        let amd = Platform::parse("linux/amd64").unwrap();
+        lock.set(&r("nginx:1.27"), None, &d('1'));
+        lock.set(&r("redis:7"), None, &d('2'));
+        lock.set(&r("redis:7"), Some(&amd), &d('3'));
+        lock.set(&r("alpine"), None, &d('4'));
+        let requests = vec![
+            (r("docker.io/library/nginx:1.27"), None),
+            (r("redis:7"), Some(amd.clone())),
+            (r("alpine:latest"), None),
+        ];
+        assert_eq!(lock.retain_requested(&requests), 1);
+        assert_eq!(lock.len(), 3);
+        assert_eq!(lock.digest(&r("redis:7"), None), None);
+        assert_eq!(
+            lock.digest(&r("redis:7"), Some(&amd)),
+            Some(d('3').as_str())
+        );
+        assert_eq!(lock.digest(&r("alpine"), None), Some(d('4').as_str()));
+        assert_eq!(lock.retain_requested(&[]), 3);
+        assert_eq!(lock.len(), 0);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub mod auth;
 pub mod registry;
 
 pub use lock::{ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_KIND};
-pub use prefetch::{process_prefetched, RemoteFactory};
+pub use prefetch::{process_prefetched, survey, RemoteFactory};
 pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };

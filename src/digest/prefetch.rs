@@ -14,6 +14,26 @@ use crate::error::Error;
 /// functionConfig may name insecure registries); `None` when there is none (offline).
 pub type RemoteFactory<'f> = &'f dyn Fn(&PolicySpec) -> Option<Box<dyn DigestSource>>;
 
+/// A first pass over `input` that asks only `lock`: its output, and the [`Recorder`] holding the
+/// questions the lock could not answer (with `record_all`, every question as well, as
+/// `kube-harden lock` needs to prune).
+pub fn survey<'a>(
+    input: &'a [u8],
+    options: &Options,
+    lock: ImageLock,
+    record_all: bool,
+) -> Result<(Output<'a>, Arc<Recorder<LockSource>>), Error> {
+    let source = LockSource::new(lock);
+    let recorder = Arc::new(if record_all {
+        Recorder::recording_all(source)
+    } else {
+        Recorder::new(source)
+    });
+    let mut options = options.clone();
+    options.overrides.digests = Some(DigestHandle(recorder.clone()));
+    Ok((process_bytes(input, &options)?, recorder))
+}
+
 /// Processes `input` with digests from the policy, then `lock`, then the remote source.
 /// `progress(done, total)` reports the remote questions as they finish.
 pub fn process_prefetched<'a>(
@@ -23,10 +43,7 @@ pub fn process_prefetched<'a>(
     remote: RemoteFactory<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Output<'a>, Error> {
-    let mut options = options.clone();
-    let recorder = Arc::new(Recorder::new(LockSource::new(lock)));
-    options.overrides.digests = Some(DigestHandle(recorder.clone()));
-    let first = process_bytes(input, &options)?;
+    let (first, recorder) = survey(input, options, lock, false)?;
     let misses = recorder.misses();
     let exists = recorder.exists_misses();
     if misses.is_empty() && exists.is_empty() {
@@ -48,6 +65,7 @@ pub fn process_prefetched<'a>(
         answers.insert_exists(image, digest, reply);
     }
     let lock = recorder.inner().lock().clone();
+    let mut options = options.clone();
     options.overrides.digests = Some(DigestHandle(Arc::new(ChainSource::new(
         LockSource::new(lock),
         answers,

@@ -151,19 +151,22 @@ fn resolve(
     image: &ImageRef,
     platform: Option<&Platform>,
 ) -> Result<String, ResolveError> {
-    match policy.images().inline.resolve(image, platform) {
-        Err(e) if e.is_unknown() => match &policy.digests {
-            Some(source) => source.0.resolve(image, platform),
-            None => Err(e),
-        },
-        other => other,
-    }
+    ask(policy, |source| source.resolve(image, platform))
 }
 
 fn exists(policy: &Policy, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
-    match policy.images().inline.exists(image, digest) {
+    ask(policy, |source| source.exists(image, digest))
+}
+
+/// Puts one question to the policy's own digests (`spec.images.digests`), then, when they do not
+/// know, to the run's source (lock file, registry).
+fn ask<T>(
+    policy: &Policy,
+    question: impl Fn(&dyn DigestSource) -> Result<T, ResolveError>,
+) -> Result<T, ResolveError> {
+    match question(&policy.images().inline) {
         Err(e) if e.is_unknown() => match &policy.digests {
-            Some(source) => source.0.exists(image, digest),
+            Some(source) => question(source.0.as_ref()),
             None => Err(e),
         },
         other => other,
