@@ -55,7 +55,7 @@ pub fn layout_of(text: &str, doc: &Document<'_>) -> Layout {
 /// Writes `new` as the content of the document `text` (parsed as `doc`).
 pub fn patch_document(text: &str, doc: &Document<'_>, new: &Value) -> (String, PatchMode) {
     match patch(text, doc, new) {
-        Written::Edited(p) => (p.to_string(), PatchMode::Edited),
+        Written::Edited(p) => (p.text(), PatchMode::Edited),
         Written::Reemitted(out) => (out, PatchMode::Reemitted),
     }
 }
@@ -113,17 +113,18 @@ impl<'a> Patched<'a> {
         self.len() == 0
     }
 
+    /// The whole text.
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(self.len());
+        self.pieces().for_each(|p| text.push_str(p));
+        text
+    }
+
     /// The last byte of the text.
     pub fn last_byte(&self) -> Option<u8> {
         self.pieces()
             .last()
             .and_then(|p| p.as_bytes().last().copied())
-    }
-}
-
-impl std::fmt::Display for Patched<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.pieces().try_for_each(|p| f.write_str(p))
     }
 }
 
@@ -140,7 +141,7 @@ pub fn patch<'a>(text: &'a str, doc: &Document<'_>, new: &Value) -> Written<'a> 
         };
         if patcher.walk(root, new, Slot::Root).is_ok() {
             if let Some(patched) = apply(text, edits) {
-                if reads_back_as(&patched.to_string(), new) {
+                if reads_back_as(&patched.text(), new) {
                     return Written::Edited(patched);
                 }
             }
@@ -454,7 +455,7 @@ mod tests {
         let Written::Edited(p) = patch(text, &doc, &v) else {
             panic!("not edited in place")
         };
-        let whole = p.to_string();
+        let whole = p.text();
         assert_eq!(whole, patched(text, |n| *n = v.clone()).0);
         assert_eq!(p.len(), whole.len());
         assert_eq!(p.last_byte(), Some(b'\n'));
