@@ -124,7 +124,8 @@ pub type SpannedEvent<'a> = (Event<'a>, Span);
 /// Runs the parser over `text`, returning every event or the first syntax error.
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
-    let mut events = Vec::new();
+    // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
+    let mut events = Vec::with_capacity(text.len() / 8 + 8);
     let mut docs = 0usize;
     while let Some(item) = parser.next_event() {
         match item {
