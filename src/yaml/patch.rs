@@ -133,13 +133,20 @@ impl<'a> Patched<'a> {
 pub fn patch<'a>(text: &'a str, doc: &Document<'_>, new: &Value) -> Written<'a> {
     let layout = layout_of(text, doc);
     if let (Some(root), false) = (&doc.root, doc.uses_aliases) {
-        let mut edits = Vec::new();
-        let mut patcher = Patcher {
-            text,
-            layout: &layout,
-            edits: &mut edits,
-        };
-        if patcher.walk(root, new, Slot::Root).is_ok() {
+        // Lines are inserted right after the content they follow. When that does not read back
+        // (the blank lines after a `|+`/`>+` block scalar are part of its value), once more with
+        // inserted lines placed after any blank lines.
+        for past_blank_lines in [false, true] {
+            let mut edits = Vec::new();
+            let mut patcher = Patcher {
+                text,
+                layout: &layout,
+                edits: &mut edits,
+                past_blank_lines,
+            };
+            if patcher.walk(root, new, Slot::Root).is_err() {
+                break;
+            }
             if let Some(patched) = apply(text, edits) {
                 if reads_back_as(&patched.text(), new) {
                     return Written::Edited(patched);
@@ -208,6 +215,8 @@ struct Patcher<'t, 'l, 'e> {
     text: &'t str,
     layout: &'l Layout,
     edits: &'e mut Vec<Edit>,
+    /// Insert new lines after the blank lines that follow the content, not before them.
+    past_blank_lines: bool,
 }
 
 impl Patcher<'_, '_, '_> {
@@ -225,7 +234,16 @@ impl Patcher<'_, '_, '_> {
     }
 
     fn insert_lines_after(&mut self, pos: usize, lines: String) {
-        let (at, needs_newline) = self.after_line(pos);
+        let (mut at, needs_newline) = self.after_line(pos);
+        if self.past_blank_lines && !needs_newline {
+            // Only whole blank lines, each ending in a line break.
+            while let Some(len) = self.text[at..].find('\n') {
+                if !self.text[at..at + len].trim().is_empty() {
+                    break;
+                }
+                at += len + 1;
+            }
+        }
         let text = if needs_newline {
             format!("{}{}", self.layout.newline, lines)
         } else {
@@ -366,19 +384,32 @@ impl Patcher<'_, '_, '_> {
                 return self.replace_in_slot(node, new, slot);
             }
         }
-        let close = node.end.checked_sub(1).ok_or(Unsupported)?;
-        if !matches!(self.text.as_bytes().get(close), Some(b'}' | b']')) {
-            return Err(Unsupported);
+        let is_close = |i: usize| matches!(self.text.as_bytes().get(i), Some(b'}' | b']'));
+        let mut close = node.end.checked_sub(1).ok_or(Unsupported)?;
+        if !is_close(close) {
+            // After a trailing comma (`{a: 1, }`) the parser's span stops at the comma; the
+            // bracket follows after blanks.
+            let rest = self.text.get(node.end..).ok_or(Unsupported)?;
+            close = node.end + (rest.len() - rest.trim_start().len());
+            if !is_close(close) {
+                return Err(Unsupported);
+            }
         }
         // Insert right after the last non-blank character before the closing bracket, so a
         // multi-line JSON object keeps its closing line.
-        let inner = &self.text[node.start + 1..close];
-        let at = node.start + 1 + inner.trim_end().len();
+        let kept = self.text[node.start + 1..close].trim_end();
+        let at = node.start + 1 + kept.len();
+        let trailing_comma = kept.ends_with(',');
         let mut text = String::new();
-        if !empty {
+        if trailing_comma {
+            text.push(' ');
+        } else if !empty {
             text.push_str(", ");
         }
         write(&mut text);
+        if trailing_comma {
+            text.push(',');
+        }
         self.insert(at, text);
         Ok(())
     }
@@ -443,6 +474,49 @@ mod tests {
         let mut v = doc.root.as_ref().unwrap().to_value();
         f(&mut v);
         patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn appends_to_an_indented_block_sequence_in_place() {
+        // The parser's span of an indented sequence starts at its first dash.
+        let text = "spec:\n  volumes:\n    - name: a # first\n      emptyDir: {}\n";
+        let (out, mode) = patched(text, |v| {
+            v["spec"]["volumes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "tmp", "emptyDir": {}}));
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(
+            out,
+            "spec:\n  volumes:\n    - name: a # first\n      emptyDir: {}\n    - name: tmp\n      emptyDir: {}\n"
+        );
+    }
+
+    #[test]
+    fn adds_to_a_flow_mapping_with_a_trailing_comma_in_place() {
+        let text = "{\n  kind: \"Pod\", # json-ish\n  metadata: {\n    name: \"p\",\n  },\n}\n";
+        let (out, mode) = patched(text, |v| {
+            v["metadata"]["labels"] = json!({"a": "b"});
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(
+            out,
+            "{\n  kind: \"Pod\", # json-ish\n  metadata: {\n    name: \"p\", \"labels\": {\"a\":\"b\"},\n  },\n}\n"
+        );
+    }
+
+    #[test]
+    fn inserts_after_the_blank_lines_a_keep_block_scalar_owns() {
+        let text = "a:\n  s: |+\n    text\n\n# note\nb: 1\n";
+        let (out, mode) = patched(text, |v| {
+            v["a"]["t"] = json!(1);
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(out, "a:\n  s: |+\n    text\n\n  t: 1\n# note\nb: 1\n");
+        // Elsewhere new lines go right after the content, before blank lines.
+        let (out, _) = patched("a:\n  s: x\n\nb: 1\n", |v| v["a"]["t"] = json!(1));
+        assert_eq!(out, "a:\n  s: x\n  t: 1\n\nb: 1\n");
     }
 
     #[test]

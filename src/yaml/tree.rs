@@ -434,6 +434,12 @@ pub fn after_colon(text: &str, key_end: usize) -> usize {
 /// Column of the `-` that introduces the block sequence item starting at `item_start`.
 pub fn dash_column(text: &str, item_start: usize) -> Option<usize> {
     let line_start = text[..item_start].rfind('\n').map_or(0, |i| i + 1);
+    // An indented sequence (`key:` then `  - item`) starts at its first dash; an indentless one
+    // after it.
+    let at_dash = text[item_start..].strip_prefix('-');
+    if at_dash.is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n'])) {
+        return Some(text[line_start..item_start].chars().count());
+    }
     let before = &text[line_start..item_start];
     let dash = before.rfind('-')?;
     Some(before[..dash].chars().count())
