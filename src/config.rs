@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
-use crate::digest::{is_sha256_digest, DigestSource, ImageLock, ImageRef, LockSource, Platform};
+use crate::digest::{DigestSource, ImageLock, LockEntry, LockSource, Platform};
 use crate::error::Error;
 use crate::rules;
 
@@ -529,27 +529,9 @@ fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
     let mut lock = ImageLock::new();
     for (i, entry) in images.digests.iter().enumerate() {
         let at = format!("{key}.digests[{i}]");
-        let image =
-            ImageRef::parse(&entry.image).map_err(|e| Error::Config(format!("{at}.image: {e}")))?;
-        if image.digest().is_some() {
-            return Err(Error::Config(format!(
-                "{at}.image: `{}` already has a digest; give the tag only",
-                entry.image
-            )));
-        }
-        if !is_sha256_digest(&entry.digest) {
-            return Err(Error::Config(format!(
-                "{at}.digest: `{}` is not sha256: and 64 lowercase hex digits",
-                entry.digest
-            )));
-        }
-        let platform = match &entry.platform {
-            None => None,
-            Some(p) => {
-                Some(Platform::parse(p).map_err(|e| Error::Config(format!("{at}.platform: {e}")))?)
-            }
-        };
-        if let Some(old) = lock.set(&image, platform.as_ref(), &entry.digest) {
+        let parsed = LockEntry::from_parts(&entry.image, entry.platform.as_deref(), &entry.digest)
+            .map_err(|(field, reason)| Error::Config(format!("{at}.{field}: {reason}")))?;
+        if let Some(old) = lock.set(&parsed.image, parsed.platform.as_ref(), &parsed.digest) {
             if old != entry.digest {
                 return Err(Error::Config(format!(
                     "{at}: `{}` is given two different digests",

@@ -94,6 +94,38 @@ pub struct LockEntry {
 }
 
 impl LockEntry {
+    /// An entry from its written parts, checked the same wherever entries come from (a lock
+    /// file, the policy's `spec.images.digests`): `image` a reference without digest, `digest`
+    /// sha256, `platform` `os/arch[/variant]`. An error names the field at fault.
+    pub(crate) fn from_parts(
+        image: &str,
+        platform: Option<&str>,
+        digest: &str,
+    ) -> Result<LockEntry, (&'static str, String)> {
+        let image = ImageRef::parse(image).map_err(|e| ("image", e.to_string()))?;
+        if image.digest().is_some() {
+            return Err((
+                "image",
+                "image must be a tag without @digest; put the digest in `digest`".into(),
+            ));
+        }
+        if !is_sha256_digest(digest) {
+            return Err((
+                "digest",
+                format!("digest {digest:?} is not sha256: followed by 64 lowercase hex digits"),
+            ));
+        }
+        let platform = platform
+            .map(Platform::parse)
+            .transpose()
+            .map_err(|e| ("platform", e))?;
+        Ok(LockEntry {
+            image,
+            platform,
+            digest: digest.to_string(),
+        })
+    }
+
     fn sort_key(&self) -> (String, String, String) {
         entry_key(&self.image, self.platform.as_ref())
     }
@@ -413,31 +445,16 @@ fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
     let text = image_text
         .as_deref()
         .ok_or_else(|| fail("missing image (a string)".into()))?;
-    let image = ImageRef::parse(text).map_err(|e| fail(e.reason))?;
-    if image.digest().is_some() {
-        return Err(fail(
-            "image must be a tag without @digest; put the digest in `digest`".into(),
-        ));
-    }
     let digest = map
         .get("digest")
         .and_then(Value::as_str)
         .ok_or_else(|| fail("missing digest (a string)".into()))?;
-    if !is_sha256_digest(digest) {
-        return Err(fail(format!(
-            "digest {digest:?} is not sha256: followed by 64 lowercase hex digits"
-        )));
-    }
     let platform = match map.get("platform") {
         None | Some(Value::Null) => None,
-        Some(Value::String(p)) => Some(Platform::parse(p).map_err(fail)?),
+        Some(Value::String(p)) => Some(p.as_str()),
         Some(_) => return Err(fail("platform must be a string like linux/amd64".into())),
     };
-    Ok(LockEntry {
-        image,
-        platform,
-        digest: digest.to_string(),
-    })
+    LockEntry::from_parts(text, platform, digest).map_err(|(_, reason)| fail(reason))
 }
 
 /// A [`DigestSource`] backed by an [`ImageLock`] alone: never touches the network. Unknown

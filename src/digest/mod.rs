@@ -330,16 +330,9 @@ pub trait DigestSource: Send + Sync {
         requests: &[Request],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Vec<Result<String, ResolveError>> {
-        let total = requests.len();
-        requests
-            .iter()
-            .enumerate()
-            .map(|(i, (image, platform))| {
-                let r = self.resolve(image, platform.as_ref());
-                progress(i + 1, total);
-                r
-            })
-            .collect()
+        one_by_one(requests, progress, |(image, platform)| {
+            self.resolve(image, platform.as_ref())
+        })
     }
 
     /// Answers many `exists` questions; results in question order. The default asks one by
@@ -349,22 +342,34 @@ pub trait DigestSource: Send + Sync {
         questions: &[(ImageRef, String)],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Vec<Result<bool, ResolveError>> {
-        let total = questions.len();
-        questions
-            .iter()
-            .enumerate()
-            .map(|(i, (image, digest))| {
-                let r = self.exists(image, digest);
-                progress(i + 1, total);
-                r
-            })
-            .collect()
+        one_by_one(questions, progress, |(image, digest)| {
+            self.exists(image, digest)
+        })
     }
 
     /// [`DigestSource::resolve_all_with_progress`] without progress reports.
     fn resolve_all(&self, requests: &[Request]) -> Vec<Result<String, ResolveError>> {
         self.resolve_all_with_progress(requests, &|_, _| {})
     }
+}
+
+/// Asks `ask` each question in turn, reporting `progress(done, total)` after each: the
+/// sequential counterpart of the registry client's concurrent fan-out.
+fn one_by_one<Q, R>(
+    questions: &[Q],
+    progress: &(dyn Fn(usize, usize) + Sync),
+    ask: impl Fn(&Q) -> R,
+) -> Vec<R> {
+    let total = questions.len();
+    questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let r = ask(q);
+            progress(i + 1, total);
+            r
+        })
+        .collect()
 }
 
 impl<T: DigestSource + ?Sized> DigestSource for Box<T> {

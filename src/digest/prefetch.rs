@@ -64,11 +64,13 @@ pub fn process_prefetched<'a>(
     for ((image, digest), reply) in exists.iter().zip(replies) {
         answers.insert_exists(image, digest, reply);
     }
-    let lock = recorder.inner().lock().clone();
+    // The first pass is over, so the recorder is ours alone: its lock (and the lock's index)
+    // serves the second pass as it is.
+    let lock = Arc::try_unwrap(recorder).map_or_else(
+        |shared| LockSource::new(shared.inner().lock().clone()),
+        Recorder::into_inner,
+    );
     let mut options = options.clone();
-    options.overrides.digests = Some(DigestHandle(Arc::new(ChainSource::new(
-        LockSource::new(lock),
-        answers,
-    ))));
+    options.overrides.digests = Some(DigestHandle(Arc::new(ChainSource::new(lock, answers))));
     process_bytes(input, &options)
 }

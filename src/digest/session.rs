@@ -133,6 +133,11 @@ impl<S: DigestSource> Recorder<S> {
         &self.inner
     }
 
+    /// The wrapped source, the recording dropped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     /// Every distinct resolve request, answered or not (empty unless made with
     /// [`Recorder::recording_all`]).
     pub fn requests(&self) -> Vec<Request> {
