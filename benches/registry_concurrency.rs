@@ -81,14 +81,18 @@ fn main() {
         })
         .collect();
 
-    let run = |concurrency: usize| -> Duration {
-        let src = RegistrySource::new(RegistryConfig {
+    // The client under test: plain HTTP to the local endpoint, no credentials, no proxy.
+    let client = |concurrency: usize| {
+        RegistrySource::new(RegistryConfig {
             concurrency,
             insecure_registries: vec![host.clone()],
             credentials: CredentialStore::none(),
             env_proxy: false,
             ..RegistryConfig::default()
-        });
+        })
+    };
+    let run = |concurrency: usize| -> Duration {
+        let src = client(concurrency);
         let started = Instant::now();
         let results = src.resolve_all(&requests);
         let elapsed = started.elapsed();
@@ -135,15 +139,8 @@ fn main() {
     let mut options = Options::default();
     options.overrides.enable = vec!["pin-image-digests".into()];
     let pipeline = |concurrency: usize| -> Duration {
-        let host = host.clone();
-        let factory = move |_: &kube_harden::config::PolicySpec| -> Option<Box<dyn DigestSource>> {
-            Some(Box::new(RegistrySource::new(RegistryConfig {
-                concurrency,
-                insecure_registries: vec![host.clone()],
-                credentials: CredentialStore::none(),
-                env_proxy: false,
-                ..RegistryConfig::default()
-            })))
+        let factory = |_: &kube_harden::config::PolicySpec| -> Option<Box<dyn DigestSource>> {
+            Some(Box::new(client(concurrency)))
         };
         let started = Instant::now();
         let out = process_prefetched(

@@ -1053,17 +1053,19 @@ fn cli_lock_then_offline_and_fail_closed() {
     std::fs::write(&manifest, pod(&[("a", &single), ("b", &multi)], &[])).unwrap();
     let lock = dir.join("images.lock");
     let insecure = format!("--insecure-registry={}", f.open);
-    let (ok, _, err) = harden(
-        &[
+    // `kube-harden lock MANIFEST -o OUT --insecure-registry … EXTRA…`
+    let lock_cmd = |manifest: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
             "lock",
             manifest.to_str().unwrap(),
             "-o",
-            lock.to_str().unwrap(),
+            out.to_str().unwrap(),
             &insecure,
-        ],
-        "",
-        &[],
-    );
+        ];
+        args.extend_from_slice(extra);
+        harden(&args, "", &[])
+    };
+    let (ok, _, err) = lock_cmd(&manifest, &lock, &[]);
     assert!(ok, "{err}");
     assert!(err.contains("2 images (2 added"), "{err}");
     let text = std::fs::read_to_string(&lock).unwrap();
@@ -1090,17 +1092,7 @@ fn cli_lock_then_offline_and_fail_closed() {
     assert_eq!(offline, online);
 
     // Updating the lock: unchanged when nothing changed (same bytes), new images added.
-    let (ok, _, err) = harden(
-        &[
-            "lock",
-            manifest.to_str().unwrap(),
-            "-o",
-            lock.to_str().unwrap(),
-            &insecure,
-        ],
-        "",
-        &[],
-    );
+    let (ok, _, err) = lock_cmd(&manifest, &lock, &[]);
     assert!(ok, "{err}");
     assert!(err.contains("(0 added, 0 updated, 0 removed)"), "{err}");
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
@@ -1111,22 +1103,11 @@ fn cli_lock_then_offline_and_fail_closed() {
     std::fs::copy(&lock, &pruned).unwrap();
     let only_single = dir.join("single.yaml");
     std::fs::write(&only_single, pod(&[("a", &single)], &[])).unwrap();
-    let lock_single = |extra: &[&str]| {
-        let mut args = vec![
-            "lock",
-            only_single.to_str().unwrap(),
-            "-o",
-            pruned.to_str().unwrap(),
-            &insecure,
-        ];
-        args.extend_from_slice(extra);
-        harden(&args, "", &[])
-    };
-    let (ok, _, err) = lock_single(&[]);
+    let (ok, _, err) = lock_cmd(&only_single, &pruned, &[]);
     assert!(ok, "{err}");
     assert!(err.contains("(0 added, 0 updated, 0 removed)"), "{err}");
     assert_eq!(std::fs::read_to_string(&pruned).unwrap(), text);
-    let (ok, _, err) = lock_single(&["--prune"]);
+    let (ok, _, err) = lock_cmd(&only_single, &pruned, &["--prune"]);
     assert!(ok, "{err}");
     assert!(err.contains("1 removed"), "{err}");
     let after = ImageLock::from_yaml_str(&std::fs::read_to_string(&pruned).unwrap()).unwrap();
