@@ -8,6 +8,7 @@ pub mod config;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod facts;
 pub mod model;
 pub mod openapi;
 pub mod rules;

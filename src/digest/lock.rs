@@ -20,6 +20,10 @@
 //! - every entry has `image` (a tag reference without digest) and `digest` (`sha256:` and 64
 //!   lowercase hex digits), optionally `platform` (`os/arch[/variant]`); other keys are errors,
 //!   so typos do not silently drop entries;
+//! - version 2 (`kube-harden.dev/v1alpha2`, written whenever an entry carries facts) adds an
+//!   optional `facts` mapping per entry ([`crate::facts::ImageFacts`]: the image's user, ports,
+//!   volumes, healthcheck, command and filesystem facts); version 1 files still load, and a lock
+//!   without facts is still written as version 1, byte for byte as before;
 //! - two entries for the same normalised image (`nginx:1.27` and `docker.io/library/nginx:1.27`
 //!   are the same) and platform must agree on the digest;
 //! - entries are written sorted by normalised name, tag, platform, so updates give small diffs.
@@ -31,15 +35,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::reference::{is_sha256_digest, ImageRef};
 use super::{DigestSource, Platform, ResolveError};
+use crate::facts::ImageFacts;
 use crate::yaml::{emit, split, tree};
 
-/// `apiVersion` of lock files.
+/// `apiVersion` of lock files without image facts (version 1).
 pub const LOCK_API_VERSION: &str = "kube-harden.dev/v1alpha1";
+/// `apiVersion` of lock files whose entries carry image facts (version 2).
+pub const LOCK_API_VERSION_FACTS: &str = "kube-harden.dev/v1alpha2";
 /// `kind` of lock files.
 pub const LOCK_KIND: &str = "ImageLock";
 
@@ -91,6 +99,8 @@ pub struct LockEntry {
     pub platform: Option<Platform>,
     /// `sha256:<64 hex>`.
     pub digest: String,
+    /// What is known about the image behind `digest` (version 2 locks), `None` when nothing is.
+    pub facts: Option<Arc<ImageFacts>>,
 }
 
 impl LockEntry {
@@ -123,6 +133,7 @@ impl LockEntry {
             image,
             platform,
             digest: digest.to_string(),
+            facts: None,
         })
     }
 
@@ -185,12 +196,15 @@ impl ImageLock {
                 field("kind")
             )));
         }
-        if field("apiVersion") != LOCK_API_VERSION {
-            return Err(LockError::Document(format!(
-                "apiVersion must be {LOCK_API_VERSION}, found {:?}",
-                field("apiVersion")
-            )));
-        }
+        let with_facts = match field("apiVersion") {
+            LOCK_API_VERSION => false,
+            LOCK_API_VERSION_FACTS => true,
+            other => {
+                return Err(LockError::Document(format!(
+                    "apiVersion must be {LOCK_API_VERSION} or {LOCK_API_VERSION_FACTS}, found {other:?}"
+                )))
+            }
+        };
         for key in map.keys() {
             if !matches!(key.as_str(), "apiVersion" | "kind" | "images" | "metadata") {
                 return Err(LockError::Document(format!(
@@ -208,7 +222,7 @@ impl ImageLock {
         let mut parsed: Vec<(usize, LockEntry)> = items
             .iter()
             .enumerate()
-            .map(|(index, item)| parse_entry(index, item).map(|e| (index, e)))
+            .map(|(index, item)| parse_entry(index, item, with_facts).map(|e| (index, e)))
             .collect::<Result<_, _>>()?;
         parsed.sort_by_cached_key(|(_, e)| e.sort_key());
         let mut lock = ImageLock::new();
@@ -217,12 +231,12 @@ impl ImageLock {
             let key = entry.sort_key();
             if last_key.as_ref() == Some(&key) {
                 let prev = lock.entries.last().expect("an entry with this key");
-                if prev.digest != entry.digest {
+                if prev.digest != entry.digest || prev.facts != entry.facts {
                     return Err(LockError::Entry {
                         index,
                         image: entry.image.to_string(),
                         reason: format!(
-                            "conflicts with entry {} for the same image{}: {} vs {}",
+                            "conflicts with entry {} for the same image{}: {} vs {} (or different facts)",
                             prev.image,
                             entry
                                 .platform
@@ -271,7 +285,12 @@ impl ImageLock {
     /// Writing the same lock twice gives the same bytes.
     pub fn to_yaml_string(&self) -> String {
         let mut root = Map::new();
-        root.insert("apiVersion".into(), Value::from(LOCK_API_VERSION));
+        let version = if self.entries.iter().any(|e| e.facts.is_some()) {
+            LOCK_API_VERSION_FACTS
+        } else {
+            LOCK_API_VERSION
+        };
+        root.insert("apiVersion".into(), Value::from(version));
         root.insert("kind".into(), Value::from(LOCK_KIND));
         let images: Vec<Value> = self
             .entries
@@ -283,6 +302,12 @@ impl ImageLock {
                     m.insert("platform".into(), Value::from(p.to_string()));
                 }
                 m.insert("digest".into(), Value::from(e.digest.as_str()));
+                if let Some(f) = &e.facts {
+                    m.insert(
+                        "facts".into(),
+                        serde_json::to_value(f.as_ref()).expect("facts serialize"),
+                    );
+                }
                 Value::Object(m)
             })
             .collect();
@@ -369,10 +394,28 @@ impl ImageLock {
                         image: image.tag_only(),
                         platform: platform.cloned(),
                         digest: digest.to_string(),
+                        facts: None,
                     },
                 );
                 None
             }
+        }
+    }
+
+    /// Records `facts` on the entry for `image`'s tag and `platform` (which must exist); returns
+    /// false when there is no such entry.
+    pub fn set_facts(
+        &mut self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+        facts: Option<ImageFacts>,
+    ) -> bool {
+        match self.position(image, platform) {
+            Ok(i) => {
+                self.entries[i].facts = facts.map(Arc::new);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -422,7 +465,7 @@ impl ImageLock {
     }
 }
 
-fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
+fn parse_entry(index: usize, item: &Value, with_facts: bool) -> Result<LockEntry, LockError> {
     let image_text = item
         .get("image")
         .and_then(Value::as_str)
@@ -436,10 +479,14 @@ fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
         .as_object()
         .ok_or_else(|| fail("expected a mapping with image and digest".into()))?;
     for key in map.keys() {
-        if !matches!(key.as_str(), "image" | "digest" | "platform") {
-            return Err(fail(format!(
-                "unknown key {key:?} (allowed: image, platform, digest)"
-            )));
+        let allowed = matches!(key.as_str(), "image" | "digest" | "platform")
+            || (with_facts && key == "facts");
+        if !allowed {
+            return Err(fail(if key == "facts" {
+                format!("`facts` needs apiVersion {LOCK_API_VERSION_FACTS}")
+            } else {
+                format!("unknown key {key:?} (allowed: image, platform, digest, facts)")
+            }));
         }
     }
     let text = image_text
@@ -454,7 +501,17 @@ fn parse_entry(index: usize, item: &Value) -> Result<LockEntry, LockError> {
         Some(Value::String(p)) => Some(p.as_str()),
         Some(_) => return Err(fail("platform must be a string like linux/amd64".into())),
     };
-    LockEntry::from_parts(text, platform, digest).map_err(|(_, reason)| fail(reason))
+    let mut entry =
+        LockEntry::from_parts(text, platform, digest).map_err(|(_, reason)| fail(reason))?;
+    match map.get("facts") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            let facts: ImageFacts = serde_path_to_error::deserialize(v)
+                .map_err(|e| fail(format!("facts.{}: {}", e.path(), e.inner())))?;
+            entry.facts = Some(Arc::new(facts));
+        }
+    }
+    Ok(entry)
 }
 
 /// A [`DigestSource`] backed by an [`ImageLock`] alone: never touches the network. Unknown
@@ -467,6 +524,8 @@ pub struct LockSource {
     spelled: HashMap<(String, Option<Platform>), usize>,
     normalized: HashMap<(String, Option<Platform>), usize>,
     digests: HashSet<(String, String)>,
+    /// (repository, digest) → the first entry with facts for it (else the first entry).
+    by_digest: HashMap<(String, String), usize>,
 }
 
 impl LockSource {
@@ -488,6 +547,13 @@ impl LockSource {
                 .entry((e.image.normalized_tag(), e.platform.clone()))
                 .or_insert(i);
             source.digests.insert((e.image.name(), e.digest.clone()));
+            let key = (e.image.name(), e.digest.clone());
+            match source.by_digest.get(&key) {
+                Some(&j) if source.lock.entries[j].facts.is_some() || e.facts.is_none() => {}
+                _ => {
+                    source.by_digest.insert(key, i);
+                }
+            }
         }
         source
     }
@@ -507,7 +573,30 @@ impl LockSource {
     }
 }
 
+impl LockSource {
+    /// The facts recorded for the image `image` names: by its digest when it has one (a pinned
+    /// image, on a second run), else by its tag for `platform`, then for the index.
+    pub fn facts_for(
+        &self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Option<Arc<ImageFacts>> {
+        if let Some(digest) = image.digest() {
+            let i = self.by_digest.get(&(image.name(), digest.to_string()))?;
+            return self.lock.entries[*i].facts.clone();
+        }
+        platform
+            .and_then(|p| self.entry(image, Some(p)))
+            .and_then(|e| e.facts.clone())
+            .or_else(|| self.entry(image, None)?.facts.clone())
+    }
+}
+
 impl DigestSource for LockSource {
+    fn facts(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<Arc<ImageFacts>> {
+        self.facts_for(image, platform)
+    }
+
     fn resolve(
         &self,
         image: &ImageRef,

@@ -41,7 +41,10 @@ pub mod auth;
 #[cfg(all(feature = "registry", not(target_family = "wasm")))]
 pub mod registry;
 
-pub use lock::{ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_KIND};
+pub use lock::{
+    ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_API_VERSION_FACTS,
+    LOCK_KIND,
+};
 pub use prefetch::{process_prefetched, survey, RemoteFactory};
 pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
@@ -347,6 +350,16 @@ pub trait DigestSource: Send + Sync {
         })
     }
 
+    /// What is known about the image (`image`'s digest if it has one, else its tag for
+    /// `platform`): the lock's recorded facts. `None` when this source knows nothing.
+    fn facts(
+        &self,
+        _image: &ImageRef,
+        _platform: Option<&Platform>,
+    ) -> Option<std::sync::Arc<crate::facts::ImageFacts>> {
+        None
+    }
+
     /// [`DigestSource::resolve_all_with_progress`] without progress reports.
     fn resolve_all(&self, requests: &[Request]) -> Vec<Result<String, ResolveError>> {
         self.resolve_all_with_progress(requests, &|_, _| {})
@@ -382,6 +395,13 @@ impl<T: DigestSource + ?Sized> DigestSource for Box<T> {
     }
     fn exists(&self, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
         (**self).exists(image, digest)
+    }
+    fn facts(
+        &self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Option<std::sync::Arc<crate::facts::ImageFacts>> {
+        (**self).facts(image, platform)
     }
     fn resolve_all_with_progress(
         &self,
@@ -441,6 +461,16 @@ impl<A: DigestSource, B: DigestSource> DigestSource for ChainSource<A, B> {
             Err(e) if e.is_unknown() => self.first.exists(image, digest),
             other => other,
         }
+    }
+
+    fn facts(
+        &self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Option<std::sync::Arc<crate::facts::ImageFacts>> {
+        self.first
+            .facts(image, platform)
+            .or_else(|| self.second.facts(image, platform))
     }
 
     fn resolve_all_with_progress(

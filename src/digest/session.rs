@@ -182,6 +182,14 @@ impl<S: DigestSource> DigestSource for Recorder<S> {
         reply
     }
 
+    fn facts(
+        &self,
+        image: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Option<std::sync::Arc<crate::facts::ImageFacts>> {
+        self.inner.facts(image, platform)
+    }
+
     fn exists(&self, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
         let reply = self.inner.exists(image, digest);
         if matches!(&reply, Err(e) if e.is_unknown()) {
