@@ -20,6 +20,7 @@ const KEYS: &[(&str, &str)] = &[
     ("fsGroup", "FS_GROUP"),
     ("tmpSizeLimit", "TMP_SIZE_LIMIT"),
     ("writablePaths", "WRITABLE_PATHS"),
+    ("unknownImages", "UNKNOWN_IMAGES"),
 ];
 
 /// The policy file used when none is named: `kube-harden.yaml` in the application directory.
@@ -60,6 +61,7 @@ impl SpecOverlay {
                 "fsGroup" => base.fs_group = self.spec.fs_group,
                 "tmpSizeLimit" => base.tmp_size_limit = self.spec.tmp_size_limit.clone(),
                 "writablePaths" => base.writable_paths = self.spec.writable_paths.clone(),
+                "unknownImages" => base.unknown_images = self.spec.unknown_images,
                 _ => {}
             }
         }

@@ -148,6 +148,25 @@ impl Findings {
         });
     }
 
+    /// Reports a change left out because it could stop the workload (or the facts that would
+    /// make it safe are unknown): a warning at `path` with the value it would have set.
+    pub fn withheld(
+        &mut self,
+        rule: &'static str,
+        path: FieldPath,
+        proposed: Value,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            rule,
+            severity: Severity::Warning,
+            path: Some(path),
+            current: None,
+            proposed: Some(proposed),
+            message: message.into(),
+        });
+    }
+
     /// Reports a deliberate decision.
     pub fn info(
         &mut self,

@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
-use crate::digest::{DigestSource, ImageLock, LockEntry, LockSource, Platform};
+use crate::digest::{DigestSource, ImageLock, ImageRef, LockEntry, LockSource, Platform};
 use crate::error::Error;
+use crate::facts::ImageFacts;
 use crate::rules;
 
 /// API version of the policy kind.
@@ -76,6 +77,34 @@ pub struct PolicySpec {
     /// How pin-image-digests resolves images.
     #[serde(default)]
     pub images: ImageSettings,
+    /// What rules do for a container whose image kube-harden has no facts about (no lock entry
+    /// with facts, nothing in `images.facts`): `skip` (default) leaves out every change that could
+    /// stop it from starting (runAsNonRoot without a known non-zero runAsUser, capabilities.drop
+    /// ALL, allowPrivilegeEscalation false for a non-root user, a read-only root filesystem) and
+    /// reports each with the fix; `harden` makes them anyway.
+    #[serde(default)]
+    pub unknown_images: Option<UnknownImages>,
+}
+
+/// What to do for a container whose image facts are unknown.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownImages {
+    /// Leave out changes that could stop the container; report them.
+    #[default]
+    Skip,
+    /// Harden as if the image ran as a non-root user that writes only to /tmp.
+    Harden,
+}
+
+/// Facts about an image stated in the policy: they fill in or override what the lock records.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatedFacts {
+    /// The image: `name:tag` (that tag), `name@sha256:…` (that digest) or `name` (every tag).
+    pub image: String,
+    /// The facts; each field given replaces the lock's.
+    pub facts: crate::facts::ImageFacts,
 }
 
 /// Settings of pin-image-digests.
@@ -105,6 +134,10 @@ pub struct ImageSettings {
     /// Image fields of custom resources to pin, besides every container image of every pod.
     #[serde(default)]
     pub fields: Vec<ImageField>,
+    /// Image facts stated in the policy (for images that cannot be pulled, or to correct what the
+    /// lock records). See `docs/image-facts.md`.
+    #[serde(default)]
+    pub facts: Vec<StatedFacts>,
 }
 
 /// What to do with an image that cannot be pinned.
@@ -316,6 +349,8 @@ pub struct ImagePolicy {
     pub inline: LockSource,
     /// Image fields of custom resources, parsed.
     pub fields: Vec<(String, String, Vec<FieldStep>)>,
+    /// `spec.images.facts`, parsed: the reference and its facts.
+    pub facts: Vec<(ImageRef, Arc<ImageFacts>)>,
 }
 
 /// One step of an image field path.
@@ -470,6 +505,48 @@ impl Policy {
         &self.images
     }
 
+    /// What is known about the image `text` (as written in a container): the lock's facts (by
+    /// digest when pinned, else by tag for the policy's platform, then the index), with the
+    /// policy's `images.facts` laid over them. `None` when nothing is known.
+    pub fn image_facts(&self, text: &str) -> Option<Arc<ImageFacts>> {
+        let image = ImageRef::parse(text).ok()?;
+        let platform = self.images.platform.as_ref();
+        let recorded = self
+            .digests
+            .as_ref()
+            .and_then(|d| d.0.facts(&image, platform));
+        let name = image.name();
+        let stated = self.images.facts.iter().find(|(r, _)| {
+            r.name() == name
+                && match (r.digest(), r.tag()) {
+                    (Some(d), _) => image.digest() == Some(d),
+                    (None, None) => true,
+                    (None, Some(t)) => {
+                        let written = match (image.tag(), image.digest()) {
+                            (Some(tag), _) => tag,
+                            (None, None) => "latest",
+                            (None, Some(_)) => "",
+                        };
+                        t == written
+                    }
+                }
+        });
+        match (recorded, stated) {
+            (Some(r), Some((_, s))) => {
+                let mut merged = (*r).clone();
+                merged.overlay(s);
+                Some(Arc::new(merged))
+            }
+            (None, Some((_, s))) => Some(s.clone()),
+            (r, None) => r,
+        }
+    }
+
+    /// `spec.unknownImages`, defaulted.
+    pub fn unknown_images(&self) -> UnknownImages {
+        self.spec.unknown_images.unwrap_or_default()
+    }
+
     /// The `sizeLimit` for added emptyDirs.
     pub fn tmp_size_limit(&self) -> &str {
         self.spec
@@ -555,10 +632,37 @@ fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
         }
         fields.push((f.api_version.clone(), f.kind.clone(), steps));
     }
+    let mut facts = Vec::new();
+    for (i, f) in images.facts.iter().enumerate() {
+        let image = ImageRef::parse(&f.image)
+            .map_err(|e| Error::Config(format!("{key}.facts[{i}].image: {e}")))?;
+        if let Some(fs) = &f.facts.filesystem {
+            for (j, d) in fs.dirs.iter().enumerate() {
+                let ok_mode = d
+                    .mode
+                    .as_deref()
+                    .is_none_or(|m| u32::from_str_radix(m, 8).is_ok_and(|v| v <= 0o7777));
+                if !d.path.starts_with('/') || !ok_mode {
+                    return Err(Error::Config(format!(
+                        "{key}.facts[{i}].facts.filesystem.dirs[{j}]: path must be absolute and mode octal (\"0755\")"
+                    )));
+                }
+            }
+        }
+        let mut stated = f.facts.clone();
+        if let Some(fs) = &mut stated.filesystem {
+            for d in &mut fs.dirs {
+                d.path = crate::facts::normalize_path(&d.path);
+            }
+            fs.dirs.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        facts.push((image, Arc::new(stated)));
+    }
     Ok(ImagePolicy {
         platform,
         inline: LockSource::new(lock),
         fields,
+        facts,
     })
 }
 

@@ -225,7 +225,12 @@ fn argocd_generate_kustomize_directory() {
         return;
     };
     let app = common::repo().join("examples/argocd/kustomize");
-    let out = generate(&app, &path, &[]).ok("generate (kustomize)");
+    // The example's image is in no lock: the plugin env vouches for it (unknownImages).
+    let env = [(
+        "ARGOCD_ENV_KUBE_HARDEN_UNKNOWN_IMAGES".to_string(),
+        "harden".to_string(),
+    )];
+    let out = generate(&app, &path, &env).ok("generate (kustomize)");
     let docs = common::split_stream(&out.stdout);
     let deployment = find(&docs, "Deployment");
     assert_eq!(deployment.name(), "shop-web");

@@ -150,7 +150,10 @@ fn helm3_disable_via_post_renderer_args() {
     let docs = split_stream(&out.stdout);
     let pod = common::pod_spec(&find(&docs, "Deployment").value);
     let sc = &pod["containers"][0]["securityContext"];
-    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert!(
         sc["readOnlyRootFilesystem"].is_null(),
         "disabled rule ran: {sc}"

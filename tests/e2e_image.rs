@@ -189,7 +189,9 @@ fn image_is_minimal_static_non_root_and_runs_from_the_registry() {
 
     // The entrypoint as a KRM function: a ResourceList in, hardened items out.
     let list = format!(
-        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}",
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n\
+         functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  \
+         spec:\n    unknownImages: harden\nitems:\n{}",
         std::fs::read_to_string(common::repo().join("examples/kustomize/kubectl/deployment.yaml"))
             .unwrap()
             .lines()

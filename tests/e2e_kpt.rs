@@ -142,6 +142,7 @@ fn kpt_eval_exec_takes_key_values() {
             "--",
             "disable=writable-tmp",
             "runAsUser=20000",
+            "unknownImages=harden",
         ],
     )
     .ok("kpt fn eval --exec kube-harden");

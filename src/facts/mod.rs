@@ -289,12 +289,12 @@ impl ImageFacts {
     }
 
     /// The privileged file (setuid/setgid/file capabilities) that a container's command runs,
-    /// when there is one: `Ok(None)` when the command's binary has none, `Err(())` when the facts
+    /// when there is one: `Some(None)` when the command's binary has none, `None` when the facts
     /// cannot tell (no filesystem facts, or no command known). `command` is the container's
     /// `command` (else the image's `Entrypoint`) followed by `args` (else `Cmd`).
-    pub fn privileged_command(&self, command: &[String]) -> Result<Option<&PrivilegedFile>, ()> {
-        let fs = self.filesystem.as_ref().ok_or(())?;
-        let exe = command.first().ok_or(())?;
+    pub fn privileged_command(&self, command: &[String]) -> Option<Option<&PrivilegedFile>> {
+        let fs = self.filesystem.as_ref()?;
+        let exe = command.first()?;
         let path = self.path.as_deref().unwrap_or(DEFAULT_PATH);
         let candidates: Vec<String> = if exe.contains('/') {
             vec![exe.clone()]
@@ -308,7 +308,7 @@ impl ImageFacts {
         // Paths match exactly; the basename matches too, because a symlink (/bin → /usr/bin,
         // /usr/bin/ping → /bin/ping) may lead to it, and saying "relies on it" when unsure is the
         // side that keeps the container working.
-        Ok(fs.privileged_files.iter().find(|f| {
+        Some(fs.privileged_files.iter().find(|f| {
             candidates.iter().any(|c| c == &f.path) || f.path.rsplit('/').next() == Some(base)
         }))
     }
@@ -489,9 +489,9 @@ mod tests {
             .unwrap()
             .is_some());
         assert!(f.privileged_command(&["/bin/sh".into()]).unwrap().is_none());
-        assert!(f.privileged_command(&[]).is_err());
+        assert!(f.privileged_command(&[]).is_none());
         f.filesystem = None;
-        assert!(f.privileged_command(&["httpd".into()]).is_err());
+        assert!(f.privileged_command(&["httpd".into()]).is_none());
     }
 
     #[test]

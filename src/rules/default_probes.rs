@@ -4,9 +4,11 @@
 
 use serde_json::{Map, Value};
 
+use super::evidence::Evidence;
 use super::Rule;
 use crate::change::Findings;
 use crate::config::{Policy, ProbeTiming};
+use crate::facts::Healthcheck;
 use crate::model::workload::{is_long_running, Container, ContainerGroup, PodView};
 
 const ID: &str = "default-probes";
@@ -118,6 +120,46 @@ fn http_path(pod: &PodView<'_>, container: &str, policy: &Policy) -> Option<Stri
         .map(|e| e.path.clone())
 }
 
+/// The exec handler for a HEALTHCHECK: `CMD` runs its arguments, `CMD-SHELL` runs them through
+/// `/bin/sh -c` as Docker does.
+fn exec_handler(hc: &Healthcheck) -> Option<(String, Value)> {
+    let (kind, rest) = hc.test.split_first()?;
+    let command: Vec<Value> = match kind.as_str() {
+        "CMD" if !rest.is_empty() => rest.iter().map(|a| Value::String(a.clone())).collect(),
+        "CMD-SHELL" if rest.len() == 1 => ["/bin/sh", "-c", rest[0].as_str()]
+            .into_iter()
+            .map(|a| Value::String(a.to_string()))
+            .collect(),
+        _ => return None,
+    };
+    let mut exec = Map::new();
+    exec.insert("command".into(), Value::Array(command));
+    Some(("exec".to_string(), Value::Object(exec)))
+}
+
+/// Probe timings from a HEALTHCHECK (Docker's defaults: interval 30 s, timeout 30 s, 3 retries):
+/// readiness and liveness check every interval and fail after `retries`; the startup probe
+/// covers the start period (`None`: no start period, the rule's own startup timing applies).
+fn image_timing(hc: &Healthcheck, startup: bool) -> Option<Timing> {
+    let interval = hc.interval_seconds.filter(|&s| s > 0).unwrap_or(30);
+    let timeout = hc.timeout_seconds.filter(|&s| s > 0).unwrap_or(30);
+    let retries = hc.retries.filter(|&r| r > 0).unwrap_or(3);
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX).max(1);
+    if startup {
+        let start = hc.start_period_seconds.filter(|&s| s > 0)?;
+        return Some(Timing {
+            period: clamp(interval),
+            timeout: clamp(timeout),
+            failures: clamp(start.div_ceil(interval) + retries),
+        });
+    }
+    Some(Timing {
+        period: clamp(interval),
+        timeout: clamp(timeout),
+        failures: clamp(retries),
+    })
+}
+
 fn probe(handler: &(String, Value), timing: &ProbeTiming, defaults: &Timing) -> Value {
     let mut m = Map::new();
     m.insert(handler.0.clone(), handler.1.clone());
@@ -180,9 +222,37 @@ impl Rule for DefaultProbes {
             if missing.is_empty() {
                 continue;
             }
-            let target = match target(c) {
-                Ok(t) => t,
-                Err(why) => {
+            let ev = Evidence::of(c, pod, policy, None);
+            let facts = ev.facts.as_deref();
+            let path = http_path(pod, &c.name, policy);
+            let healthcheck = facts
+                .and_then(|f| f.healthcheck.as_ref())
+                .and_then(|h| exec_handler(h).map(|handler| (h, handler)));
+            if let (None, Some((hc, handler))) = (&path, healthcheck) {
+                for (field, timing, defaults) in missing {
+                    let from_image = image_timing(hc, field == "startupProbe");
+                    let defaults = from_image.as_ref().unwrap_or(defaults);
+                    out.add(
+                        ID,
+                        c.path.key(field),
+                        probe(&handler, timing, defaults),
+                        format!(
+                            "container {:?} gets an exec {field} from its image's HEALTHCHECK",
+                            c.name
+                        ),
+                    );
+                }
+                continue;
+            }
+            let declared = target(c);
+            let exposed = facts.and_then(|f| f.tcp_ports().first().copied());
+            let target = match (declared, exposed) {
+                (Ok(t), _) => t,
+                (Err(_), Some(port)) => Target {
+                    port: Value::from(port),
+                    https: false,
+                },
+                (Err(why), None) => {
                     out.info(
                         ID,
                         Some(c.path.clone()),
@@ -194,7 +264,7 @@ impl Rule for DefaultProbes {
                     continue;
                 }
             };
-            let handler = match http_path(pod, &c.name, policy) {
+            let handler = match path {
                 Some(path) => {
                     let mut get = Map::new();
                     get.insert("path".into(), Value::String(path));

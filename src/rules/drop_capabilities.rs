@@ -2,9 +2,12 @@
 
 use serde_json::{json, Value};
 
+use super::evidence::{self, Evidence};
 use super::{skip_windows, Rule};
 use crate::change::Findings;
 use crate::config::Policy;
+use crate::facts::RuntimeUser;
+use crate::model::workload::Container;
 use crate::model::workload::PodView;
 
 const ID: &str = "drop-capabilities";
@@ -51,7 +54,26 @@ impl Rule for DropCapabilities {
                     format!("container {:?} adds {}; Pod Security restricted allows only NET_BIND_SERVICE", c.name, extra.join(", ")));
             }
             let drop_path = c.path.key("securityContext").keys("capabilities.drop");
-            match drop_path.get(pod.object).filter(|v| !v.is_null()) {
+            let current = drop_path.get(pod.object).filter(|v| !v.is_null());
+            let lacks_all = !matches!(current, Some(Value::Array(list)) if list.iter().any(|v| v.as_str() == Some("ALL")));
+            let unsafe_why = if lacks_all {
+                why_not_drop(c, pod, policy)
+            } else {
+                None
+            };
+            if let Some(why) = unsafe_why {
+                out.withheld(
+                    ID,
+                    drop_path,
+                    json!(["ALL"]),
+                    format!(
+                        "container {:?}: capabilities.drop ALL not added, {why}",
+                        c.name
+                    ),
+                );
+                continue;
+            }
+            match current {
                 None => out.add(
                     ID,
                     drop_path,
@@ -74,5 +96,46 @@ impl Rule for DropCapabilities {
                 }
             }
         }
+    }
+}
+
+/// Why dropping ALL could stop this container, or `None` when the evidence says it is safe: it
+/// runs as a known non-root uid (a non-root process holds no capabilities to lose), and, where
+/// the image's filesystem facts are known, its binary gains none from setuid or file
+/// capabilities (which drop ALL takes from the bounding set, so the exec fails or the privilege
+/// is gone).
+fn why_not_drop(c: &Container<'_>, pod: &PodView<'_>, policy: &Policy) -> Option<String> {
+    if let Some(node) = evidence::node_agent(pod, c) {
+        return Some(format!("{node}: system daemons keep their capabilities"));
+    }
+    let ev = Evidence::of(c, pod, policy, None);
+    let trust = Evidence::trust_unknown(policy);
+    match &ev.user {
+        RuntimeUser::Uid(0) => {
+            return Some(format!(
+                "it runs as {}: root needs capabilities such as CHOWN, DAC_OVERRIDE, SETUID or NET_BIND_SERVICE, and dropping them can stop it. Fix: run it as a non-root uid, then drop ALL (add back only what it needs, e.g. NET_BIND_SERVICE)",
+                ev.describe_user()
+            ))
+        }
+        RuntimeUser::Uid(_) => {}
+        _ if trust => return None,
+        _ => {
+            return Some(format!(
+                "it runs as {}; if that is root, dropping ALL can stop it. Fix: set securityContext.runAsUser, or {}",
+                ev.describe_user(),
+                ev.facts_fix()
+            ))
+        }
+    }
+    match ev.privileged_binary() {
+        Ok(None) => None,
+        // The manifest adds capabilities back: its author has decided what the binary needs.
+        Ok(Some(_)) if !c.added_capabilities().is_empty() => None,
+        Ok(Some(file)) => Some(format!(
+            "its command runs {file}, which gains privileges that drop ALL would take away. Fix: drop ALL and add back what the binary needs (capabilities.add, e.g. NET_BIND_SERVICE)"
+        )),
+        // A known non-root uid holds no capabilities to lose; only a binary that gains them
+        // from the file could, which the filesystem facts show when they are known.
+        Err(_) => None,
     }
 }

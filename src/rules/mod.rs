@@ -9,6 +9,7 @@ use crate::model::workload::PodView;
 
 pub mod default_probes;
 pub mod drop_capabilities;
+pub mod evidence;
 pub mod no_privilege_escalation;
 pub mod pin_image_digests;
 pub mod pod_disruption_budget;

@@ -2,9 +2,12 @@
 
 use serde_json::{json, Value};
 
+use super::evidence::Evidence;
 use super::{skip_windows, Rule};
 use crate::change::Findings;
 use crate::config::Policy;
+use crate::facts::RuntimeUser;
+use crate::model::workload::Container;
 use crate::model::workload::PodView;
 
 const ID: &str = "no-privilege-escalation";
@@ -52,6 +55,38 @@ impl Rule for NoPrivilegeEscalation {
             } else {
                 false
             };
+            // no_new_privs (allowPrivilegeEscalation: false) makes the kernel ignore setuid bits
+            // and file capabilities: a binary that relies on them stops working.
+            let conflict = if blocked || current == Some(&Value::Bool(false)) {
+                None
+            } else {
+                why_not(c, pod, policy)
+            };
+            if let Some((why, _)) = conflict {
+                match current {
+                    None => out.withheld(
+                        ID,
+                        c.sc_path("allowPrivilegeEscalation"),
+                        json!(false),
+                        format!(
+                            "container {:?}: allowPrivilegeEscalation false not set, {why}",
+                            c.name
+                        ),
+                    ),
+                    Some(v) => out.warn(
+                        ID,
+                        c.sc_path("allowPrivilegeEscalation"),
+                        v.clone(),
+                        Some(json!(false)),
+                        format!(
+                            "container {:?} allows privilege escalation; Pod Security restricted requires false{}, but {why}",
+                            c.name,
+                            if policy.spec.enforce { " (not enforced)" } else { "" }
+                        ),
+                    ),
+                }
+                continue;
+            }
             match current {
                 Some(Value::Bool(false)) => {}
                 None if !blocked => {
@@ -82,5 +117,35 @@ impl Rule for NoPrivilegeEscalation {
                 }
             }
         }
+    }
+}
+
+/// Why setting allowPrivilegeEscalation false could stop this container, or `None` when the
+/// evidence says it cannot; the flag is true when the binary is known to rely on privileges
+/// (then not even enforce sets it).
+fn why_not(c: &Container<'_>, pod: &PodView<'_>, policy: &Policy) -> Option<(String, bool)> {
+    let ev = Evidence::of(c, pod, policy, None);
+    match ev.privileged_binary() {
+        Ok(None) => None,
+        Ok(Some(file)) => Some((
+            format!(
+                "its command runs {file}: with no_new_privs the kernel ignores setuid and file capabilities, so it would lose what it relies on. This conflicts with Pod Security restricted; fix the image (grant the capability through capabilities.add instead of the file, or drop the setuid bit), then set allowPrivilegeEscalation: false"
+            ),
+            true,
+        )),
+        // Facts about the binary unknown: a known uid decides. Root gains nothing from setuid
+        // or file capabilities, so no_new_privs takes nothing from it; a non-root uid is the
+        // ordinary case, and the filesystem facts, where known, catch the binaries that need
+        // them.
+        Err(_) if matches!(ev.user, RuntimeUser::Uid(_)) => None,
+        Err(_) if Evidence::trust_unknown(policy) => None,
+        Err(_) => Some((
+            format!(
+                "it runs as {}; a binary that relies on setuid or file capabilities would stop working. Fix: set securityContext.runAsUser, or {}",
+                ev.describe_user(),
+                ev.facts_fix()
+            ),
+            false,
+        )),
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::writable_tmp::{self, WritePlan};
 use super::{skip_windows, Rule};
 use crate::change::Findings;
 use crate::config::Policy;
@@ -25,7 +26,7 @@ impl Rule for ReadOnlyRootFilesystem {
         include_str!("../../docs/rules/read-only-root-filesystem.md")
     }
 
-    fn check(&self, pod: &PodView<'_>, _policy: &Policy, out: &mut Findings) {
+    fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
         if pod.skips(ID) || skip_windows(ID, pod, out) {
             return;
         }
@@ -48,12 +49,23 @@ impl Rule for ReadOnlyRootFilesystem {
                         c.name
                     ),
                 ),
-                None => out.add(
-                    ID,
-                    c.sc_path("readOnlyRootFilesystem"),
-                    json!(true),
-                    format!("container {:?} gets a read-only root filesystem", c.name),
-                ),
+                None => match writable_tmp::plan(c, pod, policy) {
+                    WritePlan::Cover(_) => out.add(
+                        ID,
+                        c.sc_path("readOnlyRootFilesystem"),
+                        json!(true),
+                        format!("container {:?} gets a read-only root filesystem", c.name),
+                    ),
+                    WritePlan::Unsafe(why) => out.withheld(
+                        ID,
+                        c.sc_path("readOnlyRootFilesystem"),
+                        json!(true),
+                        format!(
+                            "container {:?}: root filesystem left writable, {why}",
+                            c.name
+                        ),
+                    ),
+                },
             }
         }
     }

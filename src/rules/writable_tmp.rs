@@ -6,10 +6,13 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::evidence::{self, Evidence};
 use super::{skip_windows, Rule};
 use crate::change::Findings;
 use crate::config::Policy;
+use crate::facts::{is_within, normalize_path, RuntimeUser};
 use crate::model::workload::PodView;
+use crate::model::workload::{Container, PodView as Pod};
 
 const ID: &str = "writable-tmp";
 /// Annotation that tells the cluster autoscaler these local volumes may be lost on scale-down.
@@ -17,6 +20,139 @@ pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict-
 
 /// Adds emptyDir volumes and mounts for /tmp and the policy's writable paths.
 pub struct WritableTmp;
+
+/// Where a container with a read-only root filesystem must still be able to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WritePlan {
+    /// Cover these paths with emptyDirs (the image ships nothing there); everything else may be
+    /// read-only.
+    Cover(Vec<String>),
+    /// The root filesystem must stay writable, because of this.
+    Unsafe(String),
+}
+
+/// The paths the container's own mounts already make writable (or replace).
+fn mounted(c: &Container<'_>) -> Vec<String> {
+    c.value
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m.get("mountPath")?.as_str().map(normalize_path))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decides where `c` writes, from its image facts: `/tmp`, the policy's `writablePaths`, the
+/// image's `Volumes` and every directory its user can write; never a path where the image ships
+/// files. Unknown facts (no facts, a root user, unknown filesystem) make the plan
+/// [`WritePlan::Unsafe`] unless `unknownImages: harden`, which covers `/tmp` and the policy's
+/// paths as before.
+pub fn plan(c: &Container<'_>, pod: &Pod<'_>, policy: &Policy) -> WritePlan {
+    let trust = Evidence::trust_unknown(policy);
+    let mut wanted: Vec<String> = vec!["/tmp".to_string()];
+    for p in &policy.spec.writable_paths {
+        let p = normalize_path(p);
+        if !wanted.contains(&p) {
+            wanted.push(p);
+        }
+    }
+    let fallback = |wanted: Vec<String>| WritePlan::Cover(wanted);
+    if let Some(node) = evidence::node_agent(pod, c) {
+        return WritePlan::Unsafe(format!(
+            "{node}: system daemons keep a writable root filesystem"
+        ));
+    }
+    let ev = Evidence::of(c, pod, policy, None);
+    if ev.user.is_root() {
+        return WritePlan::Unsafe(format!(
+            "it runs as {}, which can write anywhere, so where it writes is unknown. Fix: run it as a non-root uid, or set readOnlyRootFilesystem: true yourself with emptyDirs (policy writablePaths) where it writes",
+            ev.describe_user()
+        ));
+    }
+    let Some(facts) = ev.facts.as_deref() else {
+        return if trust {
+            fallback(wanted)
+        } else {
+            WritePlan::Unsafe(format!(
+                "nothing is known about image {:?}, so where it writes is unknown. Fix: {}",
+                ev.image,
+                ev.facts_fix()
+            ))
+        };
+    };
+    let uid = match ev.user {
+        RuntimeUser::Uid(n) => n,
+        _ if trust => return fallback(wanted),
+        _ => {
+            return WritePlan::Unsafe(format!(
+                "it runs as {}, so where it writes is unknown. Fix: set securityContext.runAsUser, or {}",
+                ev.describe_user(),
+                ev.facts_fix()
+            ))
+        }
+    };
+    let Some(writable) = facts.writable_dirs(uid, ev.gid, &ev.groups) else {
+        let why = facts
+            .unknown
+            .iter()
+            .find(|u| u.starts_with("filesystem"))
+            .cloned()
+            .unwrap_or_else(|| "the image's filesystem facts are unknown".into());
+        return if trust {
+            fallback(wanted)
+        } else {
+            WritePlan::Unsafe(format!(
+                "{why}, so where it writes is unknown. Fix: record the image's facts with `kube-harden lock` (raise spec.images.layerBudget if it was exceeded)"
+            ))
+        };
+    };
+    let writable: Vec<String> = writable.into_iter().map(|d| d.path.clone()).collect();
+    for v in facts.volumes.iter().flatten() {
+        let v = normalize_path(v);
+        if !wanted.contains(&v) {
+            wanted.push(v);
+        }
+    }
+    for w in &writable {
+        if !wanted.contains(w) {
+            wanted.push(w.clone());
+        }
+    }
+    let mounts = mounted(c);
+    let policy_paths: Vec<String> = policy
+        .spec
+        .writable_paths
+        .iter()
+        .map(|p| normalize_path(p))
+        .collect();
+    let mut cover: Vec<String> = Vec::new();
+    for p in wanted {
+        if mounts.iter().any(|m| is_within(&p, m)) {
+            continue;
+        }
+        let can_write = p == "/tmp" || writable.iter().any(|w| is_within(&p, w));
+        match facts.has_files(&p) {
+            Some(false) => {}
+            Some(true) if can_write => {
+                return WritePlan::Unsafe(format!(
+                    "image {:?} ships files in {p}, which uid {uid} can write: an emptyDir there would hide them, and a read-only root would stop the writes. Fix: mount a volume holding those files at {p} yourself, then set readOnlyRootFilesystem: true",
+                    ev.image
+                ));
+            }
+            // Shipped files where the user cannot write anyway: nothing to cover.
+            Some(true) => continue,
+            // Not recorded: only a policy path can be unknown; it is the policy's decision.
+            None if policy_paths.contains(&p) => {}
+            None => continue,
+        }
+        if !cover.iter().any(|q| is_within(&p, q)) {
+            cover.push(p);
+        }
+    }
+    WritePlan::Cover(cover)
+}
 
 fn normalize(path: &str) -> &str {
     let t = path.trim_end_matches('/');
@@ -80,15 +216,6 @@ impl Rule for WritableTmp {
                     .collect()
             })
             .unwrap_or_default();
-        let mut paths: Vec<&str> = Vec::new();
-        for path in
-            std::iter::once("/tmp").chain(policy.spec.writable_paths.iter().map(String::as_str))
-        {
-            let path = normalize(path);
-            if !paths.contains(&path) {
-                paths.push(path);
-            }
-        }
         // path → name of the volume added for it in this pod.
         let mut added: Vec<(String, String)> = Vec::new();
         let volumes_path = pod.location.spec.key("volumes");
@@ -99,21 +226,33 @@ impl Rule for WritableTmp {
             {
                 continue;
             }
-            let mounted: HashSet<String> = c
-                .value
-                .get("volumeMounts")
-                .and_then(Value::as_array)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|m| {
-                            m.get("mountPath")?
-                                .as_str()
-                                .map(|p| normalize(p).to_string())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            for &path in &paths {
+            let mounted: HashSet<String> = mounted(c).into_iter().collect();
+            let paths: Vec<String> = match plan(c, pod, policy) {
+                WritePlan::Cover(paths) => paths,
+                // The root filesystem was made read-only by its author: /tmp and the policy's
+                // paths as always, except where the image is known to ship files.
+                WritePlan::Unsafe(_) => {
+                    let ev = Evidence::of(c, pod, policy, None);
+                    let mut paths = Vec::new();
+                    for p in std::iter::once("/tmp")
+                        .chain(policy.spec.writable_paths.iter().map(String::as_str))
+                    {
+                        let p = normalize(p).to_string();
+                        if paths.contains(&p) {
+                            continue;
+                        }
+                        if ev.facts.as_deref().and_then(|f| f.has_files(&p)) == Some(true) {
+                            out.withheld(ID, c.path.key("volumeMounts"), json!({"mountPath": p}),
+                                format!("container {:?}: no emptyDir at {p}: image {:?} ships files there, which an emptyDir would hide", c.name, ev.image));
+                            continue;
+                        }
+                        paths.push(p);
+                    }
+                    paths
+                }
+            };
+            for path in &paths {
+                let path = path.as_str();
                 if mounted.contains(path) {
                     continue;
                 }
