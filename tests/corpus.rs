@@ -281,3 +281,68 @@ fn corpus_is_kept_and_idempotent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The effective value of a securityContext field for a container: its own, else the pod's.
+fn effective<'v>(pod: &'v Value, container: &'v Value, field: &str) -> Option<&'v Value> {
+    container
+        .pointer(&format!("/securityContext/{field}"))
+        .filter(|v| !v.is_null())
+        .or_else(|| {
+            pod.pointer(&format!("/securityContext/{field}"))
+                .filter(|v| !v.is_null())
+        })
+}
+
+/// Issue 12's acceptance: with no image facts (no lock, `unknownImages` at its default), no
+/// container gains `runAsNonRoot` unless a non-zero `runAsUser` is known for it from the
+/// manifest, because the kubelet refuses root images and images whose USER is a name.
+#[test]
+fn corpus_without_facts_adds_run_as_non_root_only_for_known_users() {
+    let policy = Policy::default();
+    let mut failures = Vec::new();
+    let (mut gained, mut containers) = (0usize, 0usize);
+    for file in corpus_files() {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let input = std::fs::read_to_string(&file).unwrap();
+        let out = process(&input, &options()).unwrap().text();
+        let before = values(&input);
+        let mut after = values(&out);
+        after.retain(|(_, v)| !v.as_ref().is_some_and(is_generated));
+        for (i, ((_, v0), (_, v1))) in before.iter().zip(&after).enumerate() {
+            let (Some(a), Some(b)) = (v0, v1) else {
+                continue;
+            };
+            let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let Some(loc) = pod_location(&s(a, "apiVersion"), &s(a, "kind"), &policy) else {
+                continue;
+            };
+            let (Some(pa), Some(pb)) = (loc.spec.get(a), loc.spec.get(b)) else {
+                continue;
+            };
+            for group in ["initContainers", "containers", "ephemeralContainers"] {
+                let list_a = pa.get(group).and_then(Value::as_array);
+                let list_b = pb.get(group).and_then(Value::as_array);
+                let (Some(list_a), Some(list_b)) = (list_a, list_b) else {
+                    continue;
+                };
+                for (ca, cb) in list_a.iter().zip(list_b) {
+                    containers += 1;
+                    let was = effective(pa, ca, "runAsNonRoot") == Some(&Value::Bool(true));
+                    let now = effective(pb, cb, "runAsNonRoot") == Some(&Value::Bool(true));
+                    if now && !was {
+                        gained += 1;
+                        let uid = effective(pa, ca, "runAsUser").and_then(Value::as_i64);
+                        if !uid.is_some_and(|u| u > 0) {
+                            failures.push(format!(
+                                "{name}: document {i}: container {} gained runAsNonRoot without a known non-zero runAsUser",
+                                cb["name"]
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{gained} of {containers} containers gained runAsNonRoot (no facts)");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
