@@ -332,7 +332,7 @@ fn corpus_without_facts_adds_run_as_non_root_only_for_known_users() {
                     if now && !was {
                         gained += 1;
                         let uid = effective(pa, ca, "runAsUser").and_then(Value::as_i64);
-                        if !uid.is_some_and(|u| u > 0) {
+                        if uid.is_none_or(|u| u <= 0) {
                             failures.push(format!(
                                 "{name}: document {i}: container {} gained runAsNonRoot without a known non-zero runAsUser",
                                 cb["name"]
