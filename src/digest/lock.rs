@@ -383,10 +383,14 @@ impl ImageLock {
             "ImageLock::set: not a sha256 digest"
         );
         match self.position(image, platform) {
-            Ok(i) => Some(std::mem::replace(
-                &mut self.entries[i].digest,
-                digest.to_string(),
-            )),
+            Ok(i) => {
+                let entry = &mut self.entries[i];
+                if entry.digest != digest {
+                    // The facts describe the old digest's image.
+                    entry.facts = None;
+                }
+                Some(std::mem::replace(&mut entry.digest, digest.to_string()))
+            }
             Err(at) => {
                 self.entries.insert(
                     at,
@@ -632,6 +636,54 @@ mod tests {
 
     fn r(s: &str) -> ImageRef {
         ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn facts_round_trip_and_version() {
+        let mut lock = ImageLock::new();
+        lock.set(&r("nginx:1.27"), None, &d('1'));
+        // Without facts the file stays version 1, as before.
+        assert!(lock.to_yaml_string().contains(LOCK_API_VERSION));
+        let facts = ImageFacts {
+            user: Some("101".into()),
+            exposed_ports: Some(vec!["8080/tcp".into()]),
+            ..Default::default()
+        };
+        assert!(lock.set_facts(&r("nginx:1.27"), None, Some(facts.clone())));
+        assert!(!lock.set_facts(&r("redis:7"), None, Some(facts.clone())));
+        let text = lock.to_yaml_string();
+        assert!(text.contains(LOCK_API_VERSION_FACTS), "{text}");
+        let back = ImageLock::from_yaml_str(&text).unwrap();
+        assert_eq!(back, lock);
+        assert_eq!(back.to_yaml_string(), text);
+        // Lookups: by tag, and by digest once the manifest is pinned.
+        let source = LockSource::new(back);
+        assert_eq!(source.facts_for(&r("nginx:1.27"), None).as_deref(), Some(&facts));
+        let pinned = r(&format!("nginx:1.27@{}", d('1')));
+        assert_eq!(source.facts_for(&pinned, None).as_deref(), Some(&facts));
+        let other = r(&format!("nginx:1.27@{}", d('9')));
+        assert_eq!(source.facts_for(&other, None), None);
+        // A new digest drops facts that describe the old one.
+        lock.set(&r("nginx:1.27"), None, &d('2'));
+        assert!(lock.entries()[0].facts.is_none());
+    }
+
+    #[test]
+    fn facts_need_version_2_and_are_checked() {
+        let v1 = format!(
+            "apiVersion: {LOCK_API_VERSION}\nkind: ImageLock\nimages:\n- image: a:1\n  digest: {}\n  facts: {{user: x}}\n",
+            d('1')
+        );
+        let e = ImageLock::from_yaml_str(&v1).unwrap_err().to_string();
+        assert!(e.contains("v1alpha2"), "{e}");
+        let bad = v1
+            .replace(LOCK_API_VERSION, LOCK_API_VERSION_FACTS)
+            .replace("{user: x}", "{usr: x}");
+        let e = ImageLock::from_yaml_str(&bad).unwrap_err().to_string();
+        assert!(e.contains("usr"), "{e}");
+        let ok = v1.replace(LOCK_API_VERSION, LOCK_API_VERSION_FACTS);
+        let lock = ImageLock::from_yaml_str(&ok).unwrap();
+        assert_eq!(lock.entries()[0].facts.as_ref().unwrap().user.as_deref(), Some("x"));
     }
 
     #[test]
