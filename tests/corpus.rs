@@ -1,4 +1,4 @@
-//! Fidelity over real rendered manifests (../shared/corpus): no error, every input field kept
+//! Fidelity over real rendered manifests (tests/corpus, pinned copies of the shared corpus): no error, every input field kept
 //! with its value (images may only gain `@sha256:…`), untouched documents byte-identical, every
 //! container image pinned, and a second run identical to the first. Digests come from a stand-in
 //! source that derives a digest from the image name (the registry client has its own tests
@@ -73,11 +73,11 @@ fn unpinned_images(v: &Value, out: &mut Vec<String>) {
 }
 
 fn corpus_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (the corpus must sit beside the repo)",
+                "{}: {e} (the corpus is part of the repository)",
                 dir.display()
             )
         })

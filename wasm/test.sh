@@ -2,7 +2,7 @@
 # Builds and tests every WASM artifact (what .ci/run calls):
 #   1. wasm/build.sh (installs missing tools through wasm/setup.sh)
 #   2. native unit tests of the two wasm crates
-#   3. parity: the WASI build vs the native binary on every testdata case, every ../shared/corpus
+#   3. parity: the WASI build vs the native binary on every testdata case, every tests/corpus
 #      file and the CLI's other command lines, under wasmtime and node
 #   4. kpt: the kpt module under the real kpt (KPT_FN_WASM_RUNTIME=nodejs)
 #   5. the npm package in node, and its TypeScript types

@@ -42,9 +42,34 @@ export interface HardeningPolicyInput {
       insecureRegistries?: string[];
       digests?: { image: string; digest: string; platform?: string }[];
       fields?: { apiVersion: string; kind: string; path: string }[];
+      /** Image facts stated in the policy (see docs/image-facts.md); each field replaces the lock's. */
+      facts?: { image: string; facts: ImageFacts }[];
     };
+    /** Images without facts: leave out changes that could stop them (`skip`, default) or harden anyway. */
+    unknownImages?: "skip" | "harden";
   };
   data?: Record<string, string>;
+}
+
+/** What is known about an image (an ImageLock v2 entry's `facts`); absent fields are unknown. */
+export interface ImageFacts {
+  platform?: string;
+  user?: string;
+  uid?: number;
+  gid?: number;
+  groups?: number[];
+  exposedPorts?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[]; intervalSeconds?: number; timeoutSeconds?: number; startPeriodSeconds?: number; retries?: number };
+  workingDir?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  path?: string;
+  filesystem?: {
+    dirs?: { path: string; uid?: number; gid?: number; mode?: string; files?: boolean }[];
+    privilegedFiles?: { path: string; setuid?: boolean; setgid?: boolean; capabilities?: boolean }[];
+  };
+  unknown?: string[];
 }
 
 /** The CLI's `--enable`, `--disable`, `--enforce` and `--lock`, applied on top of the policy. */

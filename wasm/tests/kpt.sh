@@ -109,7 +109,7 @@ kpt fn eval wasi --exec ./kube-harden-wasi -- disable=writable-tmp runAsUser=100
 check diff -r native wasi
 
 # 5. The glue kpt itself ran (kpt leaves it in $TMPDIR), driven directly for parity with the native
-# binary on bigger inputs: every testdata ResourceList case, and every ../shared/corpus file as the
+# binary on bigger inputs: every testdata ResourceList case, and every tests/corpus file as the
 # ResourceList `kpt fn source` makes of it. Same output (the glue adds one newline), same exit status.
 glue=$(ls "$TMPDIR"/kpt-wasm-fn/*/kpt-fn-wasm-glue-runner.js 2>/dev/null | head -n 1)
 if [ -z "$glue" ]; then
@@ -122,7 +122,7 @@ else
     grep -q '^kind: ResourceList' "$input" && lists+=("$input")
   done
   mkdir -p corpus-lists
-  for f in "$root"/../shared/corpus/*.yaml; do
+  for f in "$root"/tests/corpus/*.yaml; do
     [ -f "$f" ] || continue
     rm -rf one && mkdir one && cp "$f" one/
     if kpt fn source one > "corpus-lists/$(basename "$f")" 2>/dev/null; then

@@ -3,7 +3,7 @@
 
 Usage: parity.py NATIVE_BINARY WASI_RUNNER RUNTIME[,RUNTIME...] [REPO_ROOT]
 
-For every golden case under testdata/ and every file under ../shared/corpus/, and for a set of
+For every golden case under testdata/ and every file under tests/corpus/, and for a set of
 command lines (subcommands, bad flags, bad config, bad input), runs the native binary and the WASI
 module (through WASI_RUNNER, the `kube-harden-wasi` script, once per runtime) and requires:
 byte-identical stdout, the same exit status, the same `--results` file, and the same stderr (after
@@ -80,7 +80,7 @@ def main() -> int:
             config += ["--disable", "pin-image-digests"]
         runs.append((f"testdata/{label} (file, --results)", files, config + ["--results", "results.out", "input.yaml"], b""))
         runs.append((f"testdata/{label} (stdin)", files, config, case.read_bytes()))
-    corpus = root.parent / "shared" / "corpus"
+    corpus = root / "tests" / "corpus"
     corpus_files = sorted(corpus.glob("*.yaml")) + sorted(corpus.glob("*.json"))
     if not corpus_files:
         if os.environ.get("KUBE_HARDEN_E2E_REQUIRED", "0") not in ("", "0"):
