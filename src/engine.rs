@@ -176,6 +176,8 @@ pub struct Sink {
     pub keep_info: bool,
     /// Images that could not be pinned.
     pub unresolved: Vec<ResolveError>,
+    /// The pods of every workload seen (pod-disruption-budget's overlap check).
+    pub pods: Vec<pdb::PodSet>,
 }
 
 impl Sink {
@@ -297,8 +299,22 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             sink.results.extend(part_sink.results);
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
+            sink.pods.extend(part_sink.pods);
         }
     }
+    // No pod may end up under two budgets: drop the planned ones that would overlap.
+    let dropped = {
+        let planned: Vec<&PlannedBudget> = parts
+            .iter()
+            .flat_map(|p| p.budgets.iter().map(|b| &b.planned))
+            .collect();
+        if planned.is_empty() {
+            Vec::new()
+        } else {
+            pdb::overlaps(&planned, &sink.pods, index)
+        }
+    };
+    let mut dropped = dropped.into_iter();
     // Name the new budgets in stream order (against every budget already there) and place each
     // right after its workload.
     let mut taken = index.budget_names();
@@ -306,6 +322,10 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     for part in parts {
         out.chunks.push(part.text);
         for pending in part.budgets {
+            if let Some(why) = dropped.next().flatten() {
+                sink.push(overlap_result(why, pending.resource, pending.source));
+                continue;
+            }
             let object = add_budget(
                 &pending.planned,
                 pending.resource,
@@ -378,6 +398,20 @@ struct PendingBudget {
     source: Option<String>,
     layout: Layout,
     resource: ResourceRef,
+}
+
+/// The result for a budget left out because of an overlap.
+fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> KrmResult {
+    KrmResult {
+        rule: pdb::ID,
+        severity: Severity::Info,
+        message: format!("no PodDisruptionBudget: {why}"),
+        resource: Some(resource),
+        path: None,
+        current: None,
+        proposed: None,
+        file,
+    }
 }
 
 /// Names a planned budget against every name already `taken` in its namespace (and takes it),
@@ -603,6 +637,7 @@ fn harden_items(
 ) -> bool {
     let mut changed = false;
     let mut planned = Vec::new();
+    let first_pod = sink.pods.len();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
             let file = item_file(item).or_else(|| source.map(str::to_string));
@@ -611,8 +646,18 @@ fn harden_items(
                 planned.push((p, ResourceRef::of(item), file));
             }
         }
+        let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();
+        let dropped = if refs.is_empty() {
+            Vec::new()
+        } else {
+            pdb::overlaps(&refs, &sink.pods[first_pod..], index)
+        };
         let mut taken = index.budget_names();
-        for (p, resource, file) in planned {
+        for ((p, resource, file), why) in planned.into_iter().zip(dropped) {
+            if let Some(why) = why {
+                sink.push(overlap_result(why, resource, file));
+                continue;
+            }
             items.push(add_budget(&p, resource, file, &mut taken, sink));
             changed = true;
         }
@@ -653,6 +698,11 @@ pub fn harden_object(
         && pin::has_fields(&resource.api_version, &resource.kind, policy);
     if location.is_none() && !fields {
         return false;
+    }
+    if location.is_some() && policy.is_enabled(pdb::ID) {
+        if let Some(pods) = pdb::PodSet::of(object, policy) {
+            sink.pods.push(pods);
+        }
     }
     let file = file.map(str::to_string).or_else(|| item_file(object));
     let report = |sink: &mut Sink,

@@ -186,6 +186,50 @@ fn check_budgets(name: &str, docs: &[(String, Option<Value>)], failures: &mut Ve
             ));
         }
     }
+    // No workload's pods under two budgets (generated or not): the eviction API would refuse
+    // to evict them and every node drain would block.
+    let budgets: Vec<&Value> = docs
+        .iter()
+        .filter_map(|(_, v)| v.as_ref())
+        .filter(|v| v["kind"] == "PodDisruptionBudget")
+        .collect();
+    for (_, v) in docs {
+        let Some(w) = v else { continue };
+        let (Some(av), Some(kind)) = (w["apiVersion"].as_str(), w["kind"].as_str()) else {
+            continue;
+        };
+        let Some(loc) = pod_location(av, kind, &policy) else {
+            continue;
+        };
+        let labels = loc
+            .metadata
+            .key("labels")
+            .get(w)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let covering: Vec<&str> = budgets
+            .iter()
+            .filter(|b| b["metadata"]["namespace"] == w["metadata"]["namespace"])
+            .filter(|b| {
+                selects(
+                    &b["spec"]["selector"],
+                    &labels,
+                    b["apiVersion"] != "policy/v1beta1",
+                )
+            })
+            .map(|b| b["metadata"]["name"].as_str().unwrap_or("?"))
+            .collect();
+        let generated_here = budgets.iter().any(|b| {
+            is_generated(b) && covering.contains(&b["metadata"]["name"].as_str().unwrap_or("?"))
+        });
+        if covering.len() > 1 && generated_here {
+            failures.push(format!(
+                "{name}: {kind} {} is under budgets {covering:?}",
+                w["metadata"]["name"]
+            ));
+        }
+    }
     eprintln!("{name}: {generated} budgets generated");
 }
 

@@ -658,7 +658,10 @@ mod tests {
         assert_eq!(back.to_yaml_string(), text);
         // Lookups: by tag, and by digest once the manifest is pinned.
         let source = LockSource::new(back);
-        assert_eq!(source.facts_for(&r("nginx:1.27"), None).as_deref(), Some(&facts));
+        assert_eq!(
+            source.facts_for(&r("nginx:1.27"), None).as_deref(),
+            Some(&facts)
+        );
         let pinned = r(&format!("nginx:1.27@{}", d('1')));
         assert_eq!(source.facts_for(&pinned, None).as_deref(), Some(&facts));
         let other = r(&format!("nginx:1.27@{}", d('9')));
@@ -683,7 +686,10 @@ mod tests {
         assert!(e.contains("usr"), "{e}");
         let ok = v1.replace(LOCK_API_VERSION, LOCK_API_VERSION_FACTS);
         let lock = ImageLock::from_yaml_str(&ok).unwrap();
-        assert_eq!(lock.entries()[0].facts.as_ref().unwrap().user.as_deref(), Some("x"));
+        assert_eq!(
+            lock.entries()[0].facts.as_ref().unwrap().user.as_deref(),
+            Some("x")
+        );
     }
 
     #[test]

@@ -546,6 +546,178 @@ impl PlannedBudget {
     }
 }
 
+/// The pods one workload runs, for the overlap check: its namespace, its pod template's labels
+/// and its identity (`Deployment/web`).
+#[derive(Debug, Clone)]
+pub struct PodSet {
+    /// Namespace (`None`: the default one).
+    pub namespace: Option<String>,
+    /// The pod template's labels.
+    pub labels: Map<String, Value>,
+    /// `Kind/name`.
+    pub workload: String,
+}
+
+impl PodSet {
+    /// The pods of `object` (a workload), if it holds a pod template.
+    pub fn of(object: &Value, policy: &Policy) -> Option<PodSet> {
+        let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
+        let location = pod_location(s("apiVersion"), s("kind"), policy)?;
+        let labels = location
+            .metadata
+            .key("labels")
+            .get(object)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        Some(PodSet {
+            namespace: namespace_of(object),
+            labels,
+            workload: format!(
+                "{}/{}",
+                s("kind"),
+                str_at(object, "/metadata/name").unwrap_or("")
+            ),
+        })
+    }
+}
+
+/// Which planned budgets must not be added because some pod would end up under two budgets
+/// (the eviction API refuses to evict such a pod, so every node drain would block): for each
+/// planned budget, `None` to keep it or `Some(why)` to drop it. Existing budgets (`index`) and
+/// the other planned ones count. First a planned budget that selects another workload's pods
+/// which some other budget also selects is dropped; then every planned budget still sharing a
+/// pod with another budget. Linear in pods and budgets per label: candidates come from one
+/// `matchLabels` pair.
+pub fn overlaps(
+    planned: &[&PlannedBudget],
+    pods: &[PodSet],
+    index: &StreamIndex,
+) -> Vec<Option<String>> {
+    use std::collections::HashMap;
+    // (namespace, key, value) → pods carrying that label; namespace → all its pods.
+    let mut by_label: HashMap<(Option<&str>, &str, &str), Vec<usize>> = HashMap::new();
+    let mut by_ns: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+    for (i, p) in pods.iter().enumerate() {
+        let ns = p.namespace.as_deref();
+        by_ns.entry(ns).or_default().push(i);
+        for (k, v) in &p.labels {
+            if let Some(v) = v.as_str() {
+                by_label.entry((ns, k.as_str(), v)).or_default().push(i);
+            }
+        }
+    }
+    let selected = |ns: Option<&str>, selector: &Value, empty_all: bool| -> Vec<usize> {
+        let first = selector
+            .get("matchLabels")
+            .and_then(Value::as_object)
+            .and_then(|m| m.iter().next())
+            .and_then(|(k, v)| Some((k.as_str(), v.as_str()?)));
+        let candidates: &[usize] = match first {
+            Some((k, v)) => by_label.get(&(ns, k, v)).map_or(&[], Vec::as_slice),
+            None => by_ns.get(&ns).map_or(&[], Vec::as_slice),
+        };
+        candidates
+            .iter()
+            .copied()
+            .filter(|&i| selects(selector, &pods[i].labels, empty_all))
+            .collect()
+    };
+    struct Plan {
+        pods: Vec<usize>,
+        workload: String,
+    }
+    let plans: Vec<Plan> = planned
+        .iter()
+        .map(|b| {
+            let object = b.object();
+            let selector = object
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let workload = object
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(GENERATED_FOR))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            Plan {
+                pods: selected(b.namespace.as_deref(), &selector, true),
+                workload,
+            }
+        })
+        .collect();
+    // Pod → the existing budgets that select it.
+    let mut existing: Vec<Vec<&str>> = vec![Vec::new(); pods.len()];
+    for b in &index.budgets {
+        let Some(sel) = &b.selector else { continue };
+        for i in selected(b.namespace.as_deref(), sel, b.empty_selects_all) {
+            existing[i].push(&b.name);
+        }
+    }
+    let mut keep = vec![true; plans.len()];
+    let count = |keep: &[bool]| {
+        let mut n: Vec<usize> = existing.iter().map(Vec::len).collect();
+        for (j, p) in plans.iter().enumerate() {
+            if keep[j] {
+                for &i in &p.pods {
+                    n[i] += 1;
+                }
+            }
+        }
+        n
+    };
+    let describe_others = |i: usize, me: usize, keep: &[bool]| -> String {
+        let mut others: Vec<String> = existing[i]
+            .iter()
+            .map(|n| format!("PodDisruptionBudget {n}"))
+            .collect();
+        for (j, p) in plans.iter().enumerate() {
+            if j != me && keep[j] && p.pods.contains(&i) {
+                others.push(format!("the budget planned for {}", p.workload));
+            }
+        }
+        others.dedup();
+        others.join(", ")
+    };
+    let mut why: Vec<Option<String>> = vec![None; plans.len()];
+    // Phase 1: budgets that reach into another workload's pods that are covered already.
+    let n = count(&keep);
+    for (j, p) in plans.iter().enumerate() {
+        if let Some(&i) = p
+            .pods
+            .iter()
+            .find(|&&i| pods[i].workload != p.workload && n[i] > 1)
+        {
+            why[j] = Some(format!(
+                "its selector would also select the pods of {} (also under {}): the eviction API refuses to evict a pod under two budgets, so node drains would block",
+                pods[i].workload,
+                describe_others(i, j, &keep)
+            ));
+        }
+    }
+    for (j, w) in why.iter().enumerate() {
+        if w.is_some() {
+            keep[j] = false;
+        }
+    }
+    // Phase 2: what still shares a pod.
+    let n = count(&keep);
+    for (j, p) in plans.iter().enumerate() {
+        if !keep[j] {
+            continue;
+        }
+        if let Some(&i) = p.pods.iter().find(|&&i| n[i] > 1) {
+            why[j] = Some(format!(
+                "the pods of {} would also be under {}: the eviction API refuses to evict a pod under two budgets, so node drains would block",
+                pods[i].workload,
+                describe_others(i, j, &keep)
+            ));
+        }
+    }
+    why
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +750,85 @@ mod tests {
         assert!(selects(&json!({}), &l, true));
         assert!(!selects(&json!({}), &l, false));
         assert!(!selects(&Value::Null, &l, true));
+    }
+
+    fn budget(ns: Option<&str>, workload: &str, selector: Value) -> PlannedBudget {
+        let object = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"annotations": {GENERATED_FOR: workload}},
+            "spec": {"maxUnavailable": 1, "selector": selector}});
+        PlannedBudget {
+            namespace: ns.map(str::to_string),
+            base_name: workload.to_string(),
+            object: object.to_string().into_boxed_str(),
+            workload_path: None,
+            reason: String::new(),
+        }
+    }
+
+    fn pods(workload: &str, l: Value) -> PodSet {
+        PodSet {
+            namespace: None,
+            labels: labels(l),
+            workload: workload.into(),
+        }
+    }
+
+    #[test]
+    fn no_pod_under_two_budgets() {
+        let set = vec![
+            pods(
+                "Deployment/hello-v1",
+                json!({"app": "hello", "version": "v1"}),
+            ),
+            pods(
+                "Deployment/hello-v2",
+                json!({"app": "hello", "version": "v2"}),
+            ),
+            pods("Deployment/db", json!({"app": "db"})),
+        ];
+        let wide = budget(
+            None,
+            "Deployment/hello-v1",
+            json!({"matchLabels": {"app": "hello"}}),
+        );
+        let narrow = budget(
+            None,
+            "Deployment/hello-v2",
+            json!({"matchLabels": {"app": "hello", "version": "v2"}}),
+        );
+        let db = budget(None, "Deployment/db", json!({"matchLabels": {"app": "db"}}));
+        let index = StreamIndex::default();
+        // The wide one reaches into hello-v2's pods, which have their own budget: it goes, the
+        // narrow one stays.
+        let r = overlaps(&[&wide, &narrow, &db], &set, &index);
+        assert!(r[0].as_deref().unwrap().contains("hello-v2"), "{r:?}");
+        assert_eq!(r[1], None);
+        assert_eq!(r[2], None);
+        // Two budgets that both select both: neither.
+        let wide2 = budget(
+            None,
+            "Deployment/hello-v2",
+            json!({"matchLabels": {"app": "hello"}}),
+        );
+        let r = overlaps(&[&wide, &wide2], &set, &index);
+        assert!(r[0].is_some() && r[1].is_some(), "{r:?}");
+        // An existing budget over db's pods: db's planned one is dropped (plan() normally sees
+        // it first; a budget elsewhere in the stream counts too).
+        let mut index = StreamIndex::default();
+        index.record(&json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "all-db"}, "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}}}));
+        let r = overlaps(&[&db], &set, &index);
+        assert!(r[0].as_deref().unwrap().contains("all-db"), "{r:?}");
+        // Other namespaces do not count.
+        let other = budget(
+            Some("x"),
+            "Deployment/db",
+            json!({"matchLabels": {"app": "db"}}),
+        );
+        assert_eq!(
+            overlaps(&[&other, &db], &set, &StreamIndex::default()),
+            vec![None, None]
+        );
     }
 
     #[test]
