@@ -839,7 +839,61 @@ fn parse_inline(key: &str, text: &str) -> Result<Value, Error> {
     Ok(doc.root.map(|r| r.to_value()).unwrap_or(Value::Null))
 }
 
+/// serde reads a struct from a sequence too (fields by position: `spec: []` would be the
+/// defaults, `spec: [[a]]` would enable rule `a`). Settings are mappings: walk `value` along
+/// the policy's JSON schema and refuse a sequence wherever the schema wants an object.
+fn reject_sequences(value: &Value, schema: &Value, defs: &Value, at: &str) -> Result<(), Error> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix("#/$defs/")
+            .and_then(|name| defs.get(name))
+            .unwrap_or(&Value::Null),
+        None => schema,
+    };
+    let wants_object = schema.get("type").and_then(Value::as_str) == Some("object")
+        || schema.get("properties").is_some();
+    match value {
+        Value::Array(items) if wants_object => Err(Error::Config(format!(
+            "{}: expected a mapping, found a list",
+            if at.is_empty() { "the config" } else { at }
+        ))),
+        Value::Array(items) => match schema.get("items") {
+            Some(item) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| reject_sequences(v, item, defs, &format!("{at}[{i}]"))),
+            None => Ok(()),
+        },
+        Value::Object(map) => {
+            let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+                return Ok(());
+            };
+            for (k, v) in map {
+                if let Some(sub) = props.get(k) {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    reject_sequences(v, sub, defs, &path)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn deserialize<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
+    let schema = json_schema();
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let root = if prefix.is_empty() {
+        schema
+    } else {
+        // `data` of a ConfigMap holds the spec's keys.
+        defs.get("PolicySpec").cloned().unwrap_or(Value::Null)
+    };
+    reject_sequences(&value, &root, &defs, prefix)?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let at = match (prefix.is_empty(), path.as_str()) {

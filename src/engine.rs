@@ -511,14 +511,38 @@ fn process_segment<'a>(
     let mut budgets = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
-        if let Some(fc) = value.get("functionConfig").filter(|v| !v.is_null()) {
-            let spec = function_config_spec(fc)?;
-            *policy = Policy::with_overrides(spec, overrides)?;
-        }
         // kpt and kustomize show results from the ResourceList itself: keep every one.
         sink.keep_info = true;
         let before = sink.results.len();
-        let mut changed = harden_items(&mut value, policy, None, index, sink);
+        let config = match value.get("functionConfig").filter(|v| !v.is_null()) {
+            Some(fc) => function_config_spec(fc)
+                .and_then(|spec| Policy::with_overrides(spec, overrides))
+                .map(Some),
+            None => Ok(None),
+        };
+        let mut changed = match config {
+            Ok(new_policy) => {
+                if let Some(p) = new_policy {
+                    *policy = p;
+                }
+                harden_items(&mut value, policy, None, index, sink)
+            }
+            // The KRM function spec: a function that cannot run still answers with the list,
+            // its items untouched, and an error result (exit 1).
+            Err(e) => {
+                sink.push(KrmResult {
+                    rule: "kube-harden",
+                    severity: Severity::Error,
+                    message: e.to_string(),
+                    resource: None,
+                    path: None,
+                    current: None,
+                    proposed: None,
+                    file: None,
+                });
+                false
+            }
+        };
         // Results already in the list (an earlier function's, or ours from an earlier run of the
         // same pipeline) are kept once: a second run must not repeat its warnings.
         let existing: std::collections::HashSet<String> = match value.get("results") {
@@ -542,6 +566,11 @@ fn process_segment<'a>(
         changed
     } else if value.get("items").is_some_and(Value::is_array) && (is_list || is_resource_list) {
         harden_items(&mut value, policy, source.as_deref(), index, sink)
+    } else if (is_list || is_resource_list) && value.get("items").is_some() {
+        if let Some(result) = bad_items(&value, source.as_deref()) {
+            sink.push(result);
+        }
+        false
     } else {
         let changed = harden_object(&mut value, policy, source.as_deref(), sink);
         if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink) {
@@ -620,6 +649,10 @@ fn is_local_config(object: &Value) -> bool {
 }
 
 fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
+    // `functionConfig: {}` is "no settings", as the kpt functions catalog reads it.
+    if fc.as_object().is_some_and(|m| m.is_empty()) {
+        return Ok(PolicySpec::default());
+    }
     config::spec_from_object(fc).map_err(|e| match e {
         Error::Config(m) => Error::Config(format!("functionConfig: {m}")),
         other => other,
@@ -635,12 +668,21 @@ fn harden_items(
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> bool {
+    if let Some(result) = bad_items(list, source) {
+        sink.push(result);
+        return false;
+    }
     let mut changed = false;
     let mut planned = Vec::new();
     let first_pod = sink.pods.len();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
             let file = item_file(item).or_else(|| source.map(str::to_string));
+            // A List inside a list (kubectl flattens them): its items are hardened in place.
+            if is_list(item) {
+                changed |= harden_items(item, policy, file.as_deref(), index, sink);
+                continue;
+            }
             changed |= harden_object(item, policy, file.as_deref(), sink);
             if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink) {
                 planned.push((p, ResourceRef::of(item), file));
@@ -663,6 +705,46 @@ fn harden_items(
         }
     }
     changed
+}
+
+/// True for a `List` (`v1 List` or any `*List` kind with `items`) or a nested ResourceList.
+fn is_list(object: &Value) -> bool {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    (kind == "List" || kind.ends_with("List") || kind == "ResourceList")
+        && object.get("items").is_some()
+}
+
+/// The result for a list whose `items` is not a list: a warning for `null` (nothing to harden),
+/// an error for anything else (kubectl refuses it too).
+fn bad_items(list: &Value, file: Option<&str>) -> Option<KrmResult> {
+    let (severity, message) = match list.get("items")? {
+        Value::Array(_) => return None,
+        Value::Null => (
+            Severity::Warning,
+            "items is null: the list holds nothing to harden".to_string(),
+        ),
+        other => (
+            Severity::Error,
+            format!(
+                "items must be a list, found {}: nothing in it can be hardened",
+                match other {
+                    Value::Object(_) => "a mapping",
+                    Value::String(_) => "a string",
+                    _ => "a scalar",
+                }
+            ),
+        ),
+    };
+    Some(KrmResult {
+        rule: "kube-harden",
+        severity,
+        message,
+        resource: Some(ResourceRef::of(list)),
+        path: Some("items".into()),
+        current: None,
+        proposed: None,
+        file: file.map(str::to_string),
+    })
 }
 
 fn item_file(item: &Value) -> Option<String> {

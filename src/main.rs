@@ -410,9 +410,13 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
         problems.len() - warnings
     ));
     for r in problems.iter().take(SHOWN) {
-        let who = r.resource.as_ref().map(|r| r.display()).unwrap_or_default();
+        let who = r
+            .resource
+            .as_ref()
+            .map(|r| format!("{}: ", r.display()))
+            .unwrap_or_default();
         log.line(&format!(
-            "  {}: {who}: {} [{}]",
+            "  {}: {who}{} [{}]",
             r.severity.as_str(),
             r.message,
             r.rule
