@@ -103,6 +103,7 @@ pub struct CredentialStore {
     env: Option<std::sync::Arc<EnvFn>>,
     docker_config: DockerConfigLocation,
     helper_dir: Option<PathBuf>,
+    helper_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -141,6 +142,7 @@ impl CredentialStore {
             env: None,
             docker_config: DockerConfigLocation::Off,
             helper_dir: None,
+            helper_timeout: HELPER_TIMEOUT,
         }
     }
 
@@ -152,6 +154,7 @@ impl CredentialStore {
             env: Some(std::sync::Arc::new(|k: &str| std::env::var(k).ok())),
             docker_config: DockerConfigLocation::Default,
             helper_dir: None,
+            helper_timeout: HELPER_TIMEOUT,
         }
     }
 
@@ -186,6 +189,13 @@ impl CredentialStore {
     /// (`None`: search `PATH`, the default).
     pub fn with_helper_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.helper_dir = dir;
+        self
+    }
+
+    /// How long a credential helper may take before it is killed and the registry is asked
+    /// without a credential (default [`HELPER_TIMEOUT`]).
+    pub fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.helper_timeout = timeout;
         self
     }
 
@@ -247,6 +257,7 @@ impl CredentialStore {
             &registry,
             &path.display().to_string(),
             self.helper_dir.as_deref(),
+            self.helper_timeout,
         )
     }
 }
@@ -292,6 +303,7 @@ fn docker_config_lookup(
     registry: &str,
     path: &str,
     helper_dir: Option<&std::path::Path>,
+    timeout: std::time::Duration,
 ) -> Option<(Credential, CredentialOrigin)> {
     let keys = config_keys(registry);
     let find_in = |section: &str| -> Option<&Value> {
@@ -305,12 +317,12 @@ fn docker_config_lookup(
             .map(|(_, v)| v)
     };
     if let Some(helper) = find_in("credHelpers").and_then(Value::as_str) {
-        if let Some(c) = run_helper(helper, &keys[0], helper_dir) {
+        if let Some(c) = run_helper(helper, &keys[0], helper_dir, timeout) {
             return Some((c, CredentialOrigin::Helper(helper.to_string())));
         }
     }
     if let Some(store) = config.get("credsStore").and_then(Value::as_str) {
-        if let Some(c) = run_helper(store, &keys[0], helper_dir) {
+        if let Some(c) = run_helper(store, &keys[0], helper_dir, timeout) {
             return Some((c, CredentialOrigin::Helper(store.to_string())));
         }
     }
@@ -332,7 +344,15 @@ fn docker_config_lookup(
 /// Runs `docker-credential-<helper> get` with the server URL on stdin. Any failure (helper
 /// missing, "credentials not found", bad output) counts as "no credential"; its output is never
 /// echoed.
-fn run_helper(helper: &str, server: &str, dir: Option<&std::path::Path>) -> Option<Credential> {
+/// How long a credential helper may take to answer.
+pub const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn run_helper(
+    helper: &str,
+    server: &str,
+    dir: Option<&std::path::Path>,
+    timeout: std::time::Duration,
+) -> Option<Credential> {
     if helper.is_empty()
         || !helper
             .bytes()
@@ -352,12 +372,39 @@ fn run_helper(helper: &str, server: &str, dir: Option<&std::path::Path>) -> Opti
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    child.stdin.take()?.write_all(server.as_bytes()).ok()?;
-    let out = child.wait_with_output().ok()?;
-    if !out.status.success() {
+    // A helper that never answers (a locked keychain waiting for a prompt) must not hang the
+    // run: its answer is read on a thread, and after HELPER_TIMEOUT it is killed and the registry
+    // is asked without a credential.
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ =
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut stdout, 1 << 20), &mut buf);
+        buf
+    });
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading closes the pipe: not an error by itself.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    };
+    let out = reader.join().ok()?;
+    if !status.success() {
         return None;
     }
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let v: Value = serde_json::from_slice(&out).ok()?;
     let user = v.get("Username").and_then(Value::as_str)?;
     let secret = v.get("Secret").and_then(Value::as_str)?;
     if user == "<token>" || secret.is_empty() {
@@ -536,6 +583,30 @@ mod tests {
         // A helper that is not installed means no credential, not an error.
         assert!(store.lookup("helper.example").is_none());
         assert!(store.lookup("other.example").is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_helper_that_never_answers_times_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kh-hanghelper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let helper = dir.join("docker-credential-hang");
+        std::fs::write(&helper, "#!/bin/sh\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("config.json"), r#"{"credsStore":"hang"}"#).unwrap();
+        let store = CredentialStore::none()
+            .with_docker_config_dir(Some(dir.clone()))
+            .with_helper_dir(Some(dir.clone()))
+            .with_helper_timeout(std::time::Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        assert!(store.lookup("reg.example").is_none());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
