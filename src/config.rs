@@ -509,6 +509,9 @@ impl Policy {
     /// digest when pinned, else by tag for the policy's platform, then the index), with the
     /// policy's `images.facts` laid over them. `None` when nothing is known.
     pub fn image_facts(&self, text: &str) -> Option<Arc<ImageFacts>> {
+        if self.digests.is_none() && self.images.facts.is_empty() {
+            return None;
+        }
         let image = ImageRef::parse(text).ok()?;
         let platform = self.images.platform.as_ref();
         let recorded = self
