@@ -284,9 +284,8 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     }
     let output = pinning::process(&input, options, &args.digests)?;
     if let Some(path) = &args.results {
-        let doc = serde_json::json!({ "results": output.results.iter().map(|r| r.to_value()).collect::<Vec<_>>() });
-        let text = kube_harden::yaml::emit::document(&doc, &Default::default());
-        fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        write_results(path, &output.results)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = output.has_errors();
     // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
@@ -391,6 +390,26 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
     }
     input.shrink_to_fit();
     Ok(input)
+}
+
+/// Writes `results:` and one item per result, each built and written on its own: the file is
+/// the same text as emitting the whole list at once, without holding every result as a JSON value
+/// (and the whole text) in memory at the same time.
+fn write_results(path: &std::path::Path, results: &[kube_harden::change::KrmResult]) -> io::Result<()> {
+    let layout = kube_harden::yaml::emit::Layout::default();
+    let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(path)?);
+    if results.is_empty() {
+        out.write_all(b"results: []\n")?;
+        return out.flush();
+    }
+    out.write_all(b"results:\n")?;
+    let mut item = String::new();
+    for r in results {
+        item.clear();
+        kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
+        out.write_all(item.as_bytes())?;
+    }
+    out.flush()
 }
 
 fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {

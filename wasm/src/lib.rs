@@ -345,7 +345,9 @@ mod tests {
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n";
     const DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    const LOCK: &str = "apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n- image: nginx\n  digest: sha256:2222222222222222222222222222222222222222222222222222222222222222\n";
+    // With the image's facts (a numeric non-root user, no privileged files): without them the
+    // rules that could stop the pod leave the image alone.
+    const LOCK: &str = "apiVersion: kube-harden.dev/v1alpha2\nkind: ImageLock\nimages:\n- image: nginx\n  digest: sha256:2222222222222222222222222222222222222222222222222222222222222222\n  facts:\n    user: \"101\"\n    cmd: [nginx]\n    filesystem:\n      dirs: []\n";
 
     #[test]
     fn spec_only_object_is_a_policy() {

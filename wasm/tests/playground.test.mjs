@@ -95,25 +95,28 @@ try {
   assert.equal(await page.isChecked("#rule-pin-image-digests"), true);
   const defaults = kh.harden(input, { spec: {} }, { disable: [], enable: [], enforce: false, lock });
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, defaults.output);
-  assert.match(defaults.output, /readOnlyRootFilesystem: true/);
+  // memcached names its user: the lock's facts give the numeric uid the kubelet needs. Its layers
+  // were not read (filesystem facts unknown), so the root filesystem stays writable.
+  assert.match(defaults.output, /runAsUser: 11211/);
+  assert.doesNotMatch(defaults.output, /readOnlyRootFilesystem/);
   assert.match(defaults.output, /image: .*@sha256:[0-9a-f]{64}/);
   await page.screenshot({ path: path.join(shots, "playground-output.png") });
 
   // 2. Toggle a rule off: the output changes exactly as the package says it should.
-  await page.uncheck("#rule-read-only-root-filesystem");
-  const withoutRo = kh.harden(input, { spec: {} }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false, lock });
-  assert.doesNotMatch(withoutRo.output, /readOnlyRootFilesystem/);
-  await page.waitForFunction((want) => document.getElementById("output").textContent === want, withoutRo.output);
+  await page.uncheck("#rule-default-probes");
+  const withoutProbes = kh.harden(input, { spec: {} }, { disable: ["default-probes"], enable: [], enforce: false, lock });
+  assert.doesNotMatch(withoutProbes.output, /readinessProbe|livenessProbe|startupProbe/);
+  await page.waitForFunction((want) => document.getElementById("output").textContent === want, withoutProbes.output);
   assert.match(await page.textContent("#output"), /allowPrivilegeEscalation: false/);
   // The policy shown is a valid --config file with the same effect.
   const policyText = await page.textContent("#policy");
-  assert.match(policyText, /disable:\n  - read-only-root-filesystem/);
-  assert.equal(kh.harden(input, policyText, { lock }).output, withoutRo.output);
+  assert.match(policyText, /disable:\n  - default-probes/);
+  assert.equal(kh.harden(input, policyText, { lock }).output, withoutProbes.output);
 
   // 3. A setting: runAsUser appears in the output.
   await page.fill("#runAsUser", "10001");
   await page.waitForFunction(() => document.getElementById("output").textContent.includes("runAsUser: 10001"));
-  const withUser = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], enable: [], enforce: false, lock });
+  const withUser = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["default-probes"], enable: [], enforce: false, lock });
   assert.equal(await page.textContent("#output"), withUser.output);
 
   // 4. The diff shows the added lines, and only additions (kube-harden never rewrites what it keeps)
@@ -142,7 +145,7 @@ try {
   // 6. A policy file underneath: its settings apply, the switches above still win.
   await page.click("#policy-box summary");
   await page.fill("#policy-extra", "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  tmpSizeLimit: 32Mi\n  disable: [seccomp]\n");
-  const layered = kh.harden(input, { spec: { tmpSizeLimit: "32Mi", disable: ["seccomp"], runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"], lock });
+  const layered = kh.harden(input, { spec: { tmpSizeLimit: "32Mi", disable: ["seccomp"], runAsUser: 10001 } }, { disable: ["default-probes"], lock });
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, layered.output);
   assert.doesNotMatch(layered.output, /seccompProfile/);
   await page.fill("#policy-extra", "");
@@ -151,7 +154,7 @@ try {
   // the CLI does offline, and the results say which image.
   await page.click("#lock-box summary");
   await page.fill("#lock", "");
-  const noLock = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["read-only-root-filesystem"] });
+  const noLock = kh.harden(input, { spec: { runAsUser: 10001 } }, { disable: ["default-probes"] });
   assert.ok(noLock.hasErrors);
   await page.waitForFunction((want) => document.getElementById("output").textContent === want, noLock.output);
   const noLockErrors = noLock.results.filter((r) => r.severity === "error").length;

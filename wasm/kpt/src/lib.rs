@@ -120,7 +120,9 @@ items:
     #[test]
     fn hardens_a_resource_list_and_keeps_comments() {
         // No network here: the digest comes from the functionConfig.
-        let input = format!("{DEPLOYMENT}functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  spec:\n    images:\n      digests:\n      - image: nginx\n        digest: {DIGEST}\n");
+        // Image facts stated in the policy too: without them the rules that could stop the pod
+        // (allowPrivilegeEscalation among them) leave an unknown image alone.
+        let input = format!("{DEPLOYMENT}functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  spec:\n    images:\n      digests:\n      - image: nginx\n        digest: {DIGEST}\n      facts:\n      - image: nginx\n        facts:\n          user: \"101\"\n          entrypoint: [/docker-entrypoint.sh]\n          cmd: [nginx]\n          filesystem:\n            dirs: []\n            privilegedFiles: []\n");
         let a = answer(&input);
         assert!(!a.failed, "{}", a.errors);
         assert!(a.output.contains("kind: ResourceList"));
