@@ -16,6 +16,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod config;
+#[cfg(all(feature = "layers", not(target_family = "wasm")))]
+pub mod layers;
 pub mod passwd;
 
 /// Most directories recorded in [`FsFacts::dirs`]; an image with more non-root-writable
