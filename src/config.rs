@@ -138,6 +138,33 @@ pub struct ImageSettings {
     /// lock records). See `docs/image-facts.md`.
     #[serde(default)]
     pub facts: Vec<StatedFacts>,
+    /// Most decompressed layer bytes `kube-harden lock` reads per image for its filesystem
+    /// facts (`1Gi` by default; `512Mi`, `2G` or a number of bytes). Past it the filesystem
+    /// facts are recorded as unknown.
+    #[serde(default)]
+    pub layer_budget: Option<String>,
+}
+
+/// Default of `spec.images.layerBudget`.
+pub const DEFAULT_LAYER_BUDGET: u64 = 1 << 30;
+
+/// Bytes in a quantity without fractions (`1Gi`, `512Mi`, `2G`, `1000`).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match &text[digits..] {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// What to do with an image that cannot be pinned.
@@ -518,31 +545,50 @@ impl Policy {
             .digests
             .as_ref()
             .and_then(|d| d.0.facts(&image, platform));
-        let name = image.name();
-        let stated = self.images.facts.iter().find(|(r, _)| {
-            r.name() == name
-                && match (r.digest(), r.tag()) {
-                    (Some(d), _) => image.digest() == Some(d),
-                    (None, None) => true,
-                    (None, Some(t)) => {
-                        let written = match (image.tag(), image.digest()) {
-                            (Some(tag), _) => tag,
-                            (None, None) => "latest",
-                            (None, Some(_)) => "",
-                        };
-                        t == written
-                    }
-                }
-        });
+        let stated = self.stated_facts(&image);
         match (recorded, stated) {
-            (Some(r), Some((_, s))) => {
+            (Some(r), Some(s)) => {
                 let mut merged = (*r).clone();
                 merged.overlay(s);
                 Some(Arc::new(merged))
             }
-            (None, Some((_, s))) => Some(s.clone()),
+            (None, Some(s)) => Some(s.clone()),
             (r, None) => r,
         }
+    }
+
+    /// `spec.images.layerBudget` in bytes, defaulted.
+    pub fn layer_budget(&self) -> u64 {
+        self.spec
+            .images
+            .layer_budget
+            .as_deref()
+            .and_then(parse_bytes)
+            .unwrap_or(DEFAULT_LAYER_BUDGET)
+    }
+
+    /// The facts the policy states for `image` (`spec.images.facts`), if any.
+    pub fn stated_facts(&self, image: &ImageRef) -> Option<&Arc<ImageFacts>> {
+        let name = image.name();
+        self.images
+            .facts
+            .iter()
+            .find(|(r, _)| {
+                r.name() == name
+                    && match (r.digest(), r.tag()) {
+                        (Some(d), _) => image.digest() == Some(d),
+                        (None, None) => true,
+                        (None, Some(t)) => {
+                            let written = match (image.tag(), image.digest()) {
+                                (Some(tag), _) => tag,
+                                (None, None) => "latest",
+                                (None, Some(_)) => "",
+                            };
+                            t == written
+                        }
+                    }
+            })
+            .map(|(_, f)| f)
     }
 
     /// `spec.unknownImages`, defaulted.
@@ -603,6 +649,13 @@ fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
         if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
             return Err(Error::Config(format!(
                 "{key}.insecureRegistries[{i}]: `{host}` is not a host or host:port"
+            )));
+        }
+    }
+    if let Some(b) = &images.layer_budget {
+        if parse_bytes(b).is_none_or(|n| n == 0) {
+            return Err(Error::Config(format!(
+                "{key}.layerBudget: `{b}` is not a positive byte size such as 1Gi or 512Mi"
             )));
         }
     }

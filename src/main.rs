@@ -230,12 +230,13 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             let input = read_input(&args.files)?;
             let summary = pinning::lock(&input, spec, &args)?;
             log.line(&format!(
-                "kube-harden: {}: {} images ({} added, {} updated, {} removed)",
+                "kube-harden: {}: {} images ({} added, {} updated, {} removed, facts read for {})",
                 args.output.display(),
                 summary.entries,
                 summary.added,
                 summary.updated,
-                summary.removed
+                summary.removed,
+                summary.facts
             ));
             return Ok(ExitCode::SUCCESS);
         }
@@ -395,7 +396,10 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
 /// Writes `results:` and one item per result, each built and written on its own: the file is
 /// the same text as emitting the whole list at once, without holding every result as a JSON value
 /// (and the whole text) in memory at the same time.
-fn write_results(path: &std::path::Path, results: &[kube_harden::change::KrmResult]) -> io::Result<()> {
+fn write_results(
+    path: &std::path::Path,
+    results: &[kube_harden::change::KrmResult],
+) -> io::Result<()> {
     let layout = kube_harden::yaml::emit::Layout::default();
     let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(path)?);
     if results.is_empty() {

@@ -76,6 +76,18 @@ pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> 
 fn registry(flags: &[String], policy: &PolicySpec) -> Option<Box<dyn DigestSource>> {
     #[cfg(not(target_family = "wasm"))]
     {
+        Some(Box::new(registry_client(flags, policy)))
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        let _ = (flags, policy);
+        None
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn registry_client(flags: &[String], policy: &PolicySpec) -> kube_harden::digest::RegistrySource {
+    {
         use kube_harden::digest::{RegistryConfig, RegistrySource};
         let mut config = RegistryConfig {
             insecure_registries: flags.to_vec(),
@@ -91,11 +103,7 @@ fn registry(flags: &[String], policy: &PolicySpec) -> Option<Box<dyn DigestSourc
         {
             config.concurrency = n;
         }
-        Some(Box::new(RegistrySource::new(config)))
-    }
-    #[cfg(target_family = "wasm")]
-    {
-        None
+        RegistrySource::new(config)
     }
 }
 
@@ -154,6 +162,9 @@ pub struct LockArgs {
     /// Drop entries for images the manifests no longer use.
     #[arg(long)]
     pub prune: bool,
+    /// Record digests only: do not read image configs and layers for image facts.
+    #[arg(long)]
+    pub no_facts: bool,
     /// Reach this registry (`host:port`) over plain HTTP; repeatable or comma-separated.
     #[arg(long, value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub insecure_registry: Vec<String>,
@@ -169,6 +180,8 @@ pub struct LockSummary {
     pub updated: usize,
     /// Entries removed by `--prune`.
     pub removed: usize,
+    /// Entries whose image facts were read.
+    pub facts: usize,
 }
 
 /// Writes or updates the lock file. Nothing is written when an image cannot be resolved.
@@ -229,6 +242,11 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
     } else {
         0
     };
+    let facts = if args.no_facts {
+        0
+    } else {
+        record_facts(&mut lock, &requests, &out.policy, args)?
+    };
     if lock != existing || !args.output.exists() {
         lock.save(&args.output)
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -239,5 +257,88 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
         added,
         updated,
         removed,
+        facts,
     })
+}
+
+/// Reads the image facts of every requested entry that has none (every one with `--refresh`)
+/// and records them; returns how many entries got facts. An image whose config cannot be read
+/// keeps no facts, with a warning: the hardening run then reports it as unknown.
+#[cfg(not(target_family = "wasm"))]
+fn record_facts(
+    lock: &mut ImageLock,
+    requests: &[kube_harden::digest::Request],
+    spec: &PolicySpec,
+    args: &LockArgs,
+) -> Result<usize> {
+    use kube_harden::config::Policy;
+    use kube_harden::digest::{FactsQuestion, Platform};
+    let policy = Policy::from_spec(spec.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let default_platform = spec
+        .images
+        .platform
+        .as_deref()
+        .and_then(|p| Platform::parse(p).ok());
+    let mut questions: Vec<(FactsQuestion, Option<Platform>)> = Vec::new();
+    for (image, platform) in requests {
+        let Some(entry) = lock.get(image, platform.as_ref()) else {
+            continue;
+        };
+        if entry.facts.is_some() && !args.refresh {
+            continue;
+        }
+        let key = (entry.image.clone(), entry.platform.clone());
+        if questions
+            .iter()
+            .any(|(q, p)| q.image == key.0 && *p == key.1)
+        {
+            continue;
+        }
+        let stated = policy.stated_facts(image);
+        questions.push((
+            FactsQuestion {
+                image: entry.image.clone(),
+                digest: entry.digest.clone(),
+                platform: entry.platform.clone().or_else(|| default_platform.clone()),
+                paths: spec.writable_paths.clone(),
+                filesystem: stated.is_none_or(|f| f.filesystem.is_none()),
+            },
+            key.1,
+        ));
+    }
+    if questions.is_empty() {
+        return Ok(0);
+    }
+    let remote = registry_client(&args.insecure_registry, spec);
+    let progress = Progress::new("reading image facts");
+    let asked: Vec<FactsQuestion> = questions.iter().map(|(q, _)| q.clone()).collect();
+    let answers = remote.image_facts_all(&asked, policy.layer_budget(), &|done, total| {
+        progress.show(done, total)
+    });
+    progress.finish();
+    let mut recorded = 0;
+    for ((q, platform), answer) in questions.iter().zip(answers) {
+        match answer {
+            Ok(facts) => {
+                for unknown in &facts.unknown {
+                    eprintln!("kube-harden: {}: {unknown}", q.image);
+                }
+                if lock.set_facts(&q.image, platform.as_ref(), Some(facts)) {
+                    recorded += 1;
+                }
+            }
+            Err(e) => eprintln!("kube-harden: {}: image facts not recorded: {e}", q.image),
+        }
+    }
+    Ok(recorded)
+}
+
+#[cfg(target_family = "wasm")]
+fn record_facts(
+    _lock: &mut ImageLock,
+    _requests: &[kube_harden::digest::Request],
+    _spec: &PolicySpec,
+    _args: &LockArgs,
+) -> Result<usize> {
+    Ok(0)
 }

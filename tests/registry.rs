@@ -1243,3 +1243,332 @@ fn cli_credentials_from_the_environment_never_appear_in_output() {
     assert!(err.contains("access denied"), "{err}");
     assert_no_secret(&err, &f.password);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Image facts: `kube-harden lock` reads the config and the layers (streamed, top layer first)
+// through the same client, and the hardening run decides from them.
+
+/// One entry of a test layer.
+enum Entry<'a> {
+    Dir(&'a str, u64, u32),
+    File(&'a str, u32, &'a str),
+    Capability(&'a str),
+}
+
+fn tar_layer(entries: &[Entry<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        match e {
+            Entry::Dir(p, owner, mode) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_uid(*owner);
+                h.set_gid(*owner);
+                h.set_mode(*mode);
+                h.set_size(0);
+                b.append_data(&mut h, p, std::io::empty()).unwrap();
+            }
+            Entry::File(p, mode, text) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(text.len() as u64);
+                b.append_data(&mut h, p, text.as_bytes()).unwrap();
+            }
+            Entry::Capability(p) => {
+                // cap_net_bind_service+ep, as `setcap` writes it and Docker exports it.
+                let cap: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                b.append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])
+                    .unwrap();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o755);
+                h.set_size(3);
+                b.append_data(&mut h, p, &b"elf"[..]).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Uploads a blob (monolithic POST + PUT) and returns its digest.
+fn push_blob(host: &str, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256_hex(bytes);
+    let agent = ureq::Agent::new_with_defaults();
+    let resp = agent
+        .post(&format!("http://{host}/v2/{repo}/blobs/uploads/"))
+        .send_empty()
+        .unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{host}{location}")
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    agent
+        .put(&format!("{url}{sep}digest={digest}"))
+        .header("Content-Type", "application/octet-stream")
+        .send(bytes)
+        .unwrap();
+    digest
+}
+
+/// Pushes an image (layers bottom first, each with its media type) under `repo:tag`.
+fn push_image(host: &str, repo: &str, tag: &str, config: &Value, layers: &[(Vec<u8>, &str)]) {
+    let config = serde_json::to_vec(config).unwrap();
+    let config_digest = push_blob(host, repo, &config);
+    let layers: Vec<Value> = layers
+        .iter()
+        .map(|(bytes, media)| {
+            serde_json::json!({"mediaType": media, "digest": push_blob(host, repo, bytes), "size": bytes.len()})
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": layers,
+    });
+    ureq::Agent::new_with_defaults()
+        .put(&format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(&serde_json::to_vec(&manifest).unwrap()[..])
+        .unwrap();
+}
+
+const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// A named-user app: passwd in the lower (gzip) layer, a whiteout and a setuid helper in the
+/// upper (plain tar) layer, a file-capability binary, VOLUME /data, a HEALTHCHECK.
+fn push_named_user_app(host: &str, repo: &str) {
+    let base = tar_layer(&[
+        Entry::Dir("etc/", 0, 0o755),
+        Entry::File(
+            "etc/passwd",
+            0o644,
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        ),
+        Entry::File(
+            "etc/group",
+            0o644,
+            "root:x:0:\napp:x:1000:\nweb:x:2000:app\n",
+        ),
+        Entry::Dir("tmp/", 0, 0o1777),
+        Entry::Dir("var/", 0, 0o755),
+        Entry::Dir("var/cache/", 0, 0o755),
+        Entry::Dir("var/cache/app/", 1000, 0o755),
+        Entry::File("var/cache/app/stale.db", 0o600, "x"),
+        Entry::Dir("srv/", 0, 0o755),
+        Entry::File("srv/index.html", 0o644, "hello"),
+        Entry::Dir("usr/", 0, 0o755),
+        Entry::Dir("usr/bin/", 0, 0o755),
+        Entry::Capability("usr/bin/ping"),
+    ]);
+    let top = tar_layer(&[
+        Entry::Dir("var/cache/app/", 1000, 0o755),
+        Entry::File("var/cache/app/.wh.stale.db", 0o644, ""),
+        Entry::Dir("usr/local/", 0, 0o755),
+        Entry::Dir("usr/local/bin/", 0, 0o755),
+        Entry::File("usr/local/bin/helper", 0o4755, "elf"),
+        Entry::File("usr/local/bin/app", 0o755, "elf"),
+    ]);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {
+            "User": "app",
+            "ExposedPorts": {"8080/tcp": {}},
+            "Volumes": {"/data": {}},
+            "Entrypoint": ["/usr/local/bin/app"],
+            "Env": ["PATH=/usr/local/bin:/usr/bin"],
+            "Healthcheck": {"Test": ["CMD", "/usr/local/bin/app", "check"], "Interval": 15_000_000_000u64, "Retries": 2}
+        },
+        "rootfs": {"type": "layers", "diff_ids": []}
+    });
+    push_image(
+        host,
+        repo,
+        "v1",
+        &config,
+        &[(gzip(&base), TAR_GZIP), (top, TAR)],
+    );
+}
+
+fn lock_facts(lock_path: &Path, image: &str) -> Value {
+    let lock: Value =
+        kube_harden::yaml::tree::parse_document(&std::fs::read_to_string(lock_path).unwrap())
+            .unwrap()
+            .root
+            .unwrap()
+            .to_value();
+    lock["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["image"] == image)
+        .unwrap_or_else(|| panic!("{image} not in the lock: {lock}"))["facts"]
+        .clone()
+}
+
+#[test]
+fn cli_lock_records_image_facts_and_the_run_decides_from_them() {
+    let Some(f) = fixture() else { return };
+    let repo = format!("facts/app-{}", nonce());
+    push_named_user_app(&f.open, &repo);
+    let image = format!("{}/{repo}:v1", f.open);
+    let root_repo = format!("facts/root-{}", nonce());
+    let root_layer = tar_layer(&[
+        Entry::Dir("tmp/", 0, 0o1777),
+        Entry::Dir("var/www/", 0, 0o755),
+    ]);
+    push_image(
+        &f.open,
+        &root_repo,
+        "v1",
+        &serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["httpd"]}}),
+        &[(gzip(&root_layer), TAR_GZIP)],
+    );
+    let root_image = format!("{}/{root_repo}:v1", f.open);
+    let dir = base_dir().join(format!("facts-{}", nonce()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = dir.join("images.lock");
+    let input = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  selector:\n    matchLabels: {{app: a}}\n  template:\n    metadata:\n      labels: {{app: a}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n      - name: web\n        image: {root_image}\n"
+    );
+    let manifests = dir.join("app.yaml");
+    std::fs::write(&manifests, &input).unwrap();
+    let insecure = format!("--insecure-registry={}", f.open);
+    let lock_cmd = |extra: &[&str]| {
+        let mut args = vec![
+            "lock",
+            manifests.to_str().unwrap(),
+            "-o",
+            lock.to_str().unwrap(),
+            &insecure,
+        ];
+        args.extend_from_slice(extra);
+        harden(&args, "", &[])
+    };
+    let (ok, _, err) = lock_cmd(&[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("facts read for 2"), "{err}");
+    let facts = lock_facts(&lock, &image);
+    assert_eq!(facts["user"], "app");
+    assert_eq!(
+        (facts["uid"].as_u64(), facts["gid"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    assert_eq!(facts["groups"], serde_json::json!([2000]));
+    assert_eq!(facts["exposedPorts"], serde_json::json!(["8080/tcp"]));
+    assert_eq!(facts["volumes"], serde_json::json!(["/data"]));
+    assert_eq!(facts["healthcheck"]["intervalSeconds"], 15);
+    let dirs = facts["filesystem"]["dirs"].as_array().unwrap();
+    let d = |p: &str| {
+        dirs.iter()
+            .find(|d| d["path"] == p)
+            .unwrap_or_else(|| panic!("{p}: {dirs:?}"))
+            .clone()
+    };
+    assert_eq!(d("/tmp")["mode"], "1777");
+    assert_eq!(d("/tmp")["files"], false);
+    assert_eq!(d("/var/cache/app")["uid"], 1000);
+    assert_eq!(
+        d("/var/cache/app")["files"],
+        false,
+        "the upper layer's whiteout removed the file"
+    );
+    assert!(
+        d("/data").get("uid").is_none(),
+        "VOLUME path absent from the layers"
+    );
+    let privileged = &facts["filesystem"]["privilegedFiles"];
+    assert_eq!(
+        privileged,
+        &serde_json::json!([
+            {"path": "/usr/bin/ping", "capabilities": true},
+            {"path": "/usr/local/bin/helper", "setuid": true}
+        ])
+    );
+    let root = lock_facts(&lock, &root_image);
+    assert_eq!(
+        (root["user"].as_str(), root["uid"].as_u64()),
+        (Some(""), Some(0))
+    );
+
+    // The hardening run, offline from the lock: the named user gets its numeric uid, the app's
+    // writable directories and VOLUME get emptyDirs; the root image keeps root and a writable
+    // root filesystem, with a warning.
+    let lock_flag = format!("--lock={}", lock.display());
+    let (ok, out, err) = harden(&["--offline", &lock_flag], &input, &[]);
+    assert!(ok, "{err}");
+    let doc = kube_harden::yaml::tree::parse_document(&out)
+        .unwrap()
+        .root
+        .unwrap()
+        .to_value();
+    let pod = &doc["spec"]["template"]["spec"];
+    let app = &pod["containers"][0];
+    assert_eq!(app["securityContext"]["runAsUser"], 1000, "{out}");
+    assert_eq!(
+        app["securityContext"]["readOnlyRootFilesystem"], true,
+        "{out}"
+    );
+    let mounts: Vec<&str> = app["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/tmp", "/data", "/var/cache/app"], "{out}");
+    let web = &pod["containers"][1];
+    assert!(
+        web["securityContext"].get("runAsNonRoot").is_none(),
+        "{out}"
+    );
+    assert!(
+        web["securityContext"]
+            .get("readOnlyRootFilesystem")
+            .is_none(),
+        "{out}"
+    );
+    assert!(
+        pod["securityContext"].get("runAsNonRoot").is_none(),
+        "a root container: not at pod level"
+    );
+    assert!(
+        err.contains("runs as root") || err.contains("uid 0"),
+        "{err}"
+    );
+
+    // Unchanged images: a second `lock` reads nothing and leaves the file byte for byte.
+    let before = std::fs::read(&lock).unwrap();
+    let (ok, _, err) = lock_cmd(&[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("facts read for 0"), "{err}");
+    assert_eq!(std::fs::read(&lock).unwrap(), before);
+
+    // A layer budget too small for the layers: the filesystem facts are unknown, with the reason;
+    // the config facts and the passwd lookup stand only when the layers were read.
+    let policy = dir.join("budget.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  images:\n    layerBudget: 1Ki\n",
+    )
+    .unwrap();
+    let (ok, _, err) = lock_cmd(&["--refresh", "--config", policy.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let facts = lock_facts(&lock, &image);
+    assert!(facts.get("filesystem").is_none(), "{facts}");
+    let unknown = facts["unknown"].to_string();
+    assert!(
+        unknown.contains("layer budget of 1 KiB exceeded"),
+        "{unknown}"
+    );
+    assert!(err.contains("layer budget of 1 KiB exceeded"), "{err}");
+}

@@ -50,7 +50,7 @@ pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };
 #[cfg(all(feature = "registry", not(target_family = "wasm")))]
-pub use registry::{RegistryConfig, RegistrySource};
+pub use registry::{FactsQuestion, RegistryConfig, RegistrySource, DEFAULT_PLATFORM};
 pub use session::{Answers, Recorder};
 
 use std::fmt;

@@ -50,6 +50,9 @@ application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
+mod facts;
+pub use facts::{FactsQuestion, DEFAULT_PLATFORM};
+
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -75,6 +78,8 @@ pub struct RegistryConfig {
     pub insecure_registries: Vec<String>,
     /// Where credentials come from (default: environment variables and the Docker config).
     pub credentials: CredentialStore,
+    /// Time limit for fetching one layer blob for image facts (default 10 min).
+    pub blob_timeout: Duration,
     /// Largest manifest, config blob or token response read, in bytes (default 4 MiB).
     pub max_body_bytes: u64,
     /// `User-Agent` header.
@@ -94,6 +99,7 @@ impl Default for RegistryConfig {
             max_backoff: Duration::from_secs(10),
             insecure_registries: Vec::new(),
             credentials: CredentialStore::from_environment(),
+            blob_timeout: Duration::from_secs(600),
             max_body_bytes: 4 << 20,
             user_agent: format!("kube-harden/{}", env!("CARGO_PKG_VERSION")),
             env_proxy: true,
@@ -131,6 +137,8 @@ struct Reply {
     challenge: Option<String>,
     retry_after: Option<Duration>,
     body: Vec<u8>,
+    /// The body as a stream (blob requests for image facts), instead of `body`.
+    stream: Option<ureq::BodyReader<'static>>,
 }
 
 /// The OCI distribution client. Build one per run: it caches answers and tokens.
@@ -250,6 +258,7 @@ impl RegistrySource {
         accept: Option<&str>,
         authorization: Option<&str>,
         insecure: bool,
+        stream: bool,
     ) -> Result<Reply, ureq::Error> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let agent = if insecure { &self.plain } else { &self.secure };
@@ -257,6 +266,12 @@ impl RegistrySource {
             "HEAD" => agent.head(url),
             _ => agent.get(url),
         };
+        if stream {
+            builder = builder
+                .config()
+                .timeout_global(Some(self.config.blob_timeout))
+                .build();
+        }
         if let Some(a) = accept {
             builder = builder.header("Accept", a);
         }
@@ -277,13 +292,18 @@ impl RegistrySource {
         let retry_after = header("retry-after")
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = if method == "HEAD" || status != 200 {
-            Vec::new()
+        let (body, stream) = if method == "HEAD" || status != 200 {
+            (Vec::new(), None)
+        } else if stream {
+            let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
+            (Vec::new(), Some(reader))
         } else {
-            resp.body_mut()
+            let body = resp
+                .body_mut()
                 .with_config()
                 .limit(self.config.max_body_bytes)
-                .read_to_vec()?
+                .read_to_vec()?;
+            (body, None)
         };
         Ok(Reply {
             status,
@@ -292,6 +312,7 @@ impl RegistrySource {
             challenge,
             retry_after,
             body,
+            stream,
         })
     }
 
@@ -311,6 +332,17 @@ impl RegistrySource {
 
     /// An exchange with retries and authentication; `path` is relative to `/v2/<repo>/`.
     fn request(&self, image: &ImageRef, method: &str, path: &str) -> Result<Reply, ResolveError> {
+        self.exchange(image, method, path, false)
+    }
+
+    /// [`Self::request`], with the body left as a stream when `stream`.
+    fn exchange(
+        &self,
+        image: &ImageRef,
+        method: &str,
+        path: &str,
+        stream: bool,
+    ) -> Result<Reply, ResolveError> {
         let host = image.api_host().to_string();
         let insecure = self.is_insecure(&host) || self.is_insecure(image.registry());
         let url = format!("{}/{path}", self.base_url(image));
@@ -326,6 +358,7 @@ impl RegistrySource {
                 Some(MANIFEST_ACCEPT),
                 authorization.as_deref(),
                 insecure,
+                stream,
             );
             match result {
                 Ok(reply) if reply.status == 401 && !challenged => {
@@ -504,7 +537,7 @@ impl RegistrySource {
         let mut attempt = 0u32;
         let reply = loop {
             attempt += 1;
-            match self.call("GET", url, Some("application/json"), basic, insecure) {
+            match self.call("GET", url, Some("application/json"), basic, insecure, false) {
                 Ok(r)
                     if (r.status == 429 || (500..600).contains(&r.status))
                         && attempt <= self.config.retries =>

@@ -144,7 +144,9 @@ impl<R: Read> Read for Budgeted<'_, R> {
             *self.exceeded = true;
             return Err(io::Error::other(BUDGET_MARK));
         }
-        let cap = buf.len().min(usize::try_from(*self.left).unwrap_or(usize::MAX));
+        let cap = buf
+            .len()
+            .min(usize::try_from(*self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..cap])?;
         *self.left -= n as u64;
         Ok(n)
@@ -291,15 +293,27 @@ impl Scan {
             let header = entry.header();
             let mode = header.mode().unwrap_or(0) & 0o7777;
             let (mut uid, mut gid) = (
-                header.uid().ok().and_then(|u| u32::try_from(u).ok()).unwrap_or(0),
-                header.gid().ok().and_then(|g| u32::try_from(g).ok()).unwrap_or(0),
+                header
+                    .uid()
+                    .ok()
+                    .and_then(|u| u32::try_from(u).ok())
+                    .unwrap_or(0),
+                header
+                    .gid()
+                    .ok()
+                    .and_then(|g| u32::try_from(g).ok())
+                    .unwrap_or(0),
             );
             let mut capability = false;
             if let Ok(Some(pax)) = entry.pax_extensions() {
                 for ext in pax.flatten() {
                     match ext.key() {
-                        Ok("uid") => uid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(uid),
-                        Ok("gid") => gid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(gid),
+                        Ok("uid") => {
+                            uid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(uid)
+                        }
+                        Ok("gid") => {
+                            gid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(gid)
+                        }
                         Ok(k) if k.ends_with("xattr.security.capability") => capability = true,
                         _ => {}
                     }
@@ -446,12 +460,15 @@ impl Scan {
             })
         });
         Learned {
-            passwd: if accounts { self.passwd.flatten() } else { None },
+            passwd: if accounts {
+                self.passwd.flatten()
+            } else {
+                None
+            },
             group: if accounts { self.group.flatten() } else { None },
             filesystem,
         }
     }
-
 }
 
 #[cfg(test)]
@@ -537,7 +554,11 @@ mod tests {
     fn base() -> Vec<u8> {
         layer(&[
             E::Dir("etc/", 0, 0, 0o755),
-            E::File("etc/passwd", 0o644, "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
+            E::File(
+                "etc/passwd",
+                0o644,
+                "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+            ),
             E::File("etc/group", 0o644, "root:x:0:\napp:x:1000:\n"),
             E::Dir("tmp/", 0, 0, 0o1777),
             E::Dir("var/", 0, 0, 0o755),
@@ -561,7 +582,10 @@ mod tests {
         let paths: Vec<_> = fs.dirs.iter().map(|d| d.path.as_str()).collect();
         assert_eq!(paths, ["/data", "/tmp", "/var/cache/app"]);
         let tmp = &fs.dirs[1];
-        assert_eq!((tmp.uid, tmp.mode.as_deref(), tmp.files), (Some(0), Some("1777"), false));
+        assert_eq!(
+            (tmp.uid, tmp.mode.as_deref(), tmp.files),
+            (Some(0), Some("1777"), false)
+        );
         assert!(fs.dirs[2].files, "the app's cache ships a file");
         assert_eq!(fs.dirs[0].uid, None, "absent directory");
         assert!(!fs.dirs[0].files);
@@ -575,7 +599,11 @@ mod tests {
     fn whiteouts_opaque_and_shadowing_from_upper_layers() {
         let top = layer(&[
             // passwd replaced in the upper layer: the lower one no longer counts.
-            E::File("etc/passwd", 0o644, "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/:/bin/sh\n"),
+            E::File(
+                "etc/passwd",
+                0o644,
+                "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/:/bin/sh\n",
+            ),
             // The app's cache directory emptied (opaque) and handed to another owner.
             E::Dir("var/cache/app/", 33, 33, 0o700),
             E::File("var/cache/app/.wh..wh..opq", 0o644, ""),
@@ -587,11 +615,17 @@ mod tests {
         ]);
         let l = scan(all(&["/tmp", "/srv"]), &[top, base()]);
         assert!(l.passwd.as_deref().unwrap().contains("web:x:33"));
-        assert!(l.group.as_deref().unwrap().contains("app:x:1000"), "group from the lower layer");
+        assert!(
+            l.group.as_deref().unwrap().contains("app:x:1000"),
+            "group from the lower layer"
+        );
         let fs = l.filesystem.unwrap().unwrap();
         let app = fs.dirs.iter().find(|d| d.path == "/var/cache/app").unwrap();
         assert_eq!((app.uid, app.mode.as_deref()), (Some(33), Some("0700")));
-        assert!(!app.files, "the opaque whiteout hides the lower layer's file");
+        assert!(
+            !app.files,
+            "the opaque whiteout hides the lower layer's file"
+        );
         assert!(fs.privileged_files.is_empty(), "{:?}", fs.privileged_files);
         let srv = fs.dirs.iter().find(|d| d.path == "/srv").unwrap();
         assert!(srv.files, "a symlink there: never covered");
@@ -600,7 +634,10 @@ mod tests {
 
     #[test]
     fn passwd_in_a_lower_layer_and_early_stop() {
-        let top = layer(&[E::Dir("app/", 0, 0, 0o755), E::File("app/run", 0o755, "elf")]);
+        let top = layer(&[
+            E::Dir("app/", 0, 0, 0o755),
+            E::File("app/run", 0o755, "elf"),
+        ]);
         let q = Questions {
             accounts: true,
             filesystem: false,
@@ -641,7 +678,10 @@ mod tests {
     fn garbage_is_a_format_error_not_a_panic() {
         let mut s = Scan::new(all(&[]), 1 << 20);
         let junk = vec![0x55u8; 4096];
-        assert!(matches!(s.layer(&junk[..], true), Err(ScanError::Format(_))));
+        assert!(matches!(
+            s.layer(&junk[..], true),
+            Err(ScanError::Format(_))
+        ));
         let bad_gzip = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3];
         let mut s = Scan::new(all(&[]), 1 << 20);
         let r = decompressed(&bad_gzip[..]).and_then(|t| {

@@ -3,7 +3,7 @@
 # container is running and answers its own protocol on 127.0.0.1, then tears it down.
 # Usage: tests/runtime/play.sh [options] <manifest.yaml> [check...]
 #   check:  http:<port>[/path] | redis:<port> | memcached:<port>
-#           default: one check per containerPort in the manifest (6379 redis, 11211 memcached,
+#           default: the manifest's "# kh-check: <check>" comment lines, else one per containerPort in the manifest (6379 redis, 11211 memcached,
 #           anything else http GET /).
 #   --expect-fail REGEX  succeed only if the pod does NOT come up and its logs (or kube play's
 #                        output) match REGEX (grep -E)
@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
+orig=${1:-}
 manifest=${1:?usage: play.sh [--expect-fail REGEX] [--timeout S] [--keep] [-v] <manifest.yaml> [check...]}
 shift
 [ -f "$work/env.sh" ] || { echo "play: run tests/runtime/setup.sh first ($work/env.sh missing)" >&2; exit 2; }
@@ -40,12 +41,15 @@ shift
 if grep -q '\${KH_IMG_' "$manifest"; then
     [ -f "$work/images.env" ] || { echo "play: $work/images.env missing; run build-images.sh" >&2; exit 2; }
     rendered=$(mktemp --suffix=.yaml)
+    orig=$manifest
     cp "$manifest" "$rendered"
     while IFS='=' read -r k v; do sed -i "s|\\\${$k}|$v|g" "$rendered"; done <"$work/images.env"
     manifest=$rendered
 fi
 
 checks=("$@")
+# A manifest may name its own checks in comment lines: "# kh-check: http:8083/started".
+[ ${#checks[@]} -eq 0 ] && mapfile -t checks < <(sed -n 's/^# *kh-check: *//p' "$manifest")
 if [ ${#checks[@]} -eq 0 ]; then
     for p in $(grep -oE 'containerPort: *[0-9]+' "$manifest" | grep -oE '[0-9]+$' | sort -un); do
         case $p in
@@ -123,7 +127,7 @@ if [ $verbose = 1 ] || [ $ok != 1 ]; then
     done
 fi
 if [ $ok = 1 ]; then
-    echo "play: OK $manifest: ${#ctrs[@]} container(s) running, answered ${checks[*]} after ${elapsed}s"
+    echo "play: OK $orig: ${#ctrs[@]} container(s) running, answered ${checks[*]} after ${elapsed}s"
     [ -n "$expect_fail" ] && { echo "play: but a failure was expected"; exit 1; }
     exit 0
 fi
