@@ -47,9 +47,9 @@ rootfs() {
 # /<path>. Only paths new to the base may be added: podman import rejects a tar with the same
 # path twice ("duplicates of file paths not supported"), so "./" or "./tmp" must not be repeated.
 with_files() {
-    local base=$1 name=$2 dir=$3 path=$4 out="$work/img/$2.tar"
+    local base=$1 name=$2 dir=$3 path=$4 owner=${5:-0} out="$work/img/$2.tar"
     cp "$base" "$out"
-    tar -C "$dir" --numeric-owner --owner=0 --group=0 -rf "$out" "./$path"
+    tar -C "$dir" --numeric-owner --owner="$owner" --group="$owner" -rf "$out" "./$path"
     echo "$out"
 }
 
@@ -97,17 +97,18 @@ mkdir -p "$stage/numeric/srv/www"; echo "numeric user image" >"$stage/numeric/sr
 image numeric "$(with_files "$bb" numeric "$stage/numeric" srv/www)" --change "$PATHENV" --change 'EXPOSE 8080' \
     --change 'USER 10001' --change 'CMD ["busybox","httpd","-f","-p","8080","-h","/srv/www"]'
 
-# e. ships its site in /tmp/www and serves it on 8081: an emptyDir over /tmp hides the site (404).
+# e. ships its site in /tmp/www and serves it on 8081 as USER 10001: an emptyDir over /tmp
+#    hides the site (httpd cannot chdir there), so /tmp must stay as the image has it.
 mkdir -p "$stage/tmpsite/tmp/www"; echo "served from /tmp" >"$stage/tmpsite/tmp/www/index.html"
 image tmpsite "$(with_files "$bb" tmpsite "$stage/tmpsite" tmp/www)" --change "$PATHENV" --change 'EXPOSE 8081' \
-    --change 'CMD ["busybox","httpd","-f","-p","8081","-h","/tmp/www"]'
+    --change 'USER 10001' --change 'CMD ["busybox","httpd","-f","-p","8081","-h","/tmp/www"]'
 
 # f. HEALTHCHECK: `podman import --change HEALTHCHECK` is rejected ("invalid instruction
 #    HEALTHCHECK"), so add it with a FROM-only Containerfile via `podman build --format docker`
 #    (no RUN step, so no container is run), and push as Docker v2s2: the OCI image config has no
 #    Healthcheck field and an OCI push would drop it.
 mkdir -p "$stage/health/srv/www"; echo "healthy" >"$stage/health/srv/www/index.html"
-podman import -q --change "$PATHENV" --change 'EXPOSE 8082' \
+podman import -q --change "$PATHENV" --change 'EXPOSE 8082' --change 'USER 10001' \
     --change 'CMD ["busybox","httpd","-f","-p","8082","-h","/srv/www"]' \
     "$(with_files "$bb" health "$stage/health" srv/www)" localhost/kh-health-base:bookworm >/dev/null
 t0=$(date +%s)
@@ -119,8 +120,11 @@ podman build -q --format docker -f "$stage/Containerfile.health" -t localhost/kh
 push health localhost/kh-health:bookworm --format v2s2
 echo "build+push health : $(( $(date +%s) - t0 ))s" >>"$work/timings.txt"
 
-# g. VOLUME /data; the app writes /data/started at start and serves /data on 8083.
-image volume "$bb" --change "$PATHENV" --change 'EXPOSE 8083' --change 'VOLUME /data' \
+# g. VOLUME /data, owned by its user 10002; the app writes /data/started at start and serves
+#    /data on 8083 (with a read-only root it needs a writable volume there).
+mkdir -p "$stage/volume/data"
+image volume "$(with_files "$bb" volume "$stage/volume" data 10002)" --change "$PATHENV" --change 'EXPOSE 8083' \
+    --change 'VOLUME /data' --change 'USER 10002' \
     --change 'CMD ["/bin/sh","-c","date > /data/started && exec busybox httpd -f -p 8083 -h /data"]'
 
 mv "$work/images.env.tmp" "$work/images.env"

@@ -9,6 +9,8 @@
 #                        output) match REGEX (grep -E)
 #   --timeout SECONDS    how long to wait for running+answering (default 30)
 #   --keep               leave the pod running (tear down later with: podman kube down <manifest>)
+#   --podman-emptydir    keep podman's emptyDir (anonymous volume pre-filled from the image)
+#                        instead of an empty hostPath dir like Kubernetes (see below)
 #   -v                   print what podman made of each container (user, caps, read-only, ...)
 # Exit: 0 ok (or expected failure seen), 1 app failed/never answered, 2 usage/setup error.
 # Needs tests/runtime/setup.sh first (reads ${KH_RUNTIME_WORK:-/tmp/kh-runtime}/env.sh).
@@ -19,13 +21,14 @@
 # declares ports (even with hostNetwork: true in the manifest).
 set -uo pipefail
 work=${KH_RUNTIME_WORK:-/tmp/kh-runtime}
-expect_fail="" timeout=30 keep=0 verbose=0
+expect_fail="" timeout=30 keep=0 verbose=0 podman_emptydir=0
 while [ $# -gt 0 ]; do
     case $1 in
         --expect-fail) expect_fail=$2; shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         -v) verbose=1; shift ;;
+        --podman-emptydir) podman_emptydir=1; shift ;;
         -*) echo "play: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -47,9 +50,46 @@ if grep -q '\${KH_IMG_' "$manifest"; then
     manifest=$rendered
 fi
 
+# emptyDir: podman 4.3 turns an emptyDir into an anonymous volume and COPIES the image's content
+# at the mount point into it on first use (and ignores medium: Memory), so an emptyDir over /tmp
+# does not hide /tmp/www the way Kubernetes does. Unless --podman-emptydir is given, every
+# emptyDir is rewritten to a hostPath on a fresh empty 0777 directory (what a kubelet gives a pod).
+if [ $podman_emptydir = 0 ] && grep -q 'emptyDir' "$manifest"; then
+    emptydirs=$(mktemp -d "$work/emptydir.XXXXXX")
+    emulated=$(mktemp --suffix=.yaml)
+    py=python3
+    /usr/bin/python3 -c 'import yaml' 2>/dev/null && py=/usr/bin/python3   # Debian python3-yaml
+    "$py" - "$manifest" "$emptydirs" >"$emulated" <<'PY' || { echo "play: cannot rewrite emptyDir volumes (python3-yaml?)" >&2; exit 2; }
+import os, sys, yaml
+src, root = sys.argv[1], sys.argv[2]
+def pod_spec(doc):
+    kind, spec = doc.get("kind"), doc.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec")
+docs = [d for d in yaml.safe_load_all(open(src)) if d]
+for i, doc in enumerate(docs):
+    spec = pod_spec(doc) or {}
+    for v in spec.get("volumes") or []:
+        if "emptyDir" in v:
+            path = os.path.join(root, f"{i}-{v['name']}")
+            os.mkdir(path)
+            os.chmod(path, 0o777)
+            del v["emptyDir"]
+            v["hostPath"] = {"path": path, "type": "Directory"}
+yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
+PY
+    orig=${orig:-$manifest}
+    [ -n "${rendered:-}" ] && rm -f "$rendered"
+    rendered=$emulated
+    manifest=$emulated
+fi
+
 checks=("$@")
 # A manifest may name its own checks in comment lines: "# kh-check: http:8083/started".
-[ ${#checks[@]} -eq 0 ] && mapfile -t checks < <(sed -n 's/^# *kh-check: *//p' "$manifest")
+[ ${#checks[@]} -eq 0 ] && mapfile -t checks < <(sed -n 's/^# *kh-check: *//p' "${orig:-$manifest}")
 if [ ${#checks[@]} -eq 0 ]; then
     for p in $(grep -oE 'containerPort: *[0-9]+' "$manifest" | grep -oE '[0-9]+$' | sort -un); do
         case $p in
@@ -79,8 +119,12 @@ check_app() {
 }
 
 cleanup() {
-    [ $keep = 1 ] || podman kube down "$manifest" >/dev/null 2>&1
-    [ -n "${rendered:-}" ] && [ $keep = 0 ] && rm -f "$rendered"
+    [ $keep = 1 ] && return
+    # busybox httpd (PID 1) ignores SIGTERM: stop at once instead of podman's 10 s grace period.
+    for p in ${pods:-}; do podman pod stop -t 0 "$p" >/dev/null 2>&1; done
+    podman kube down "$manifest" >/dev/null 2>&1
+    [ -n "${rendered:-}" ] && rm -f "$rendered"
+    [ -n "${emptydirs:-}" ] && rm -rf "$emptydirs"
 }
 trap cleanup EXIT
 

@@ -16,12 +16,14 @@ tools=(podman runc catatonit mmdebstrap docker-registry skopeo curl newuidmap)
 # catatonit: without it `podman kube play` fails with
 #   building local pause image: finding pause binary: exec: "catatonit": executable file not found
 # (podman 4.x builds localhost/podman-pause:<version> from it instead of pulling k8s' pause image).
-packages=(podman runc catatonit mmdebstrap docker-registry skopeo curl uidmap)
+# python3-yaml: play.sh rewrites emptyDir volumes (see there) with PyYAML.
+packages=(podman runc catatonit mmdebstrap docker-registry skopeo curl uidmap python3-yaml)
 
 missing=()
 for t in "${tools[@]}"; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "runtime-setup: missing ${missing[*]}; installing ${packages[*]}"
     command -v apt-get >/dev/null 2>&1 || { echo "runtime-setup: no apt-get" >&2; exit 1; }
