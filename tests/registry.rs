@@ -1578,3 +1578,146 @@ fn cli_lock_records_image_facts_and_the_run_decides_from_them() {
     );
     assert!(err.contains("layer budget of 1 KiB exceeded"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS with a private CA: the system trust store (SSL_CERT_FILE here) is honoured besides the
+// bundled Mozilla roots.
+
+/// Starts a TLS registry over the shared storage with a certificate from a fresh private CA;
+/// returns it, its host and the CA certificate's path.
+fn start_tls_registry(dir: &Path) -> Result<(Child, String, PathBuf), String> {
+    use std::os::unix::process::CommandExt;
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&tls)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kh test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    std::fs::write(
+        tls.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "ext.cnf",
+    ])?;
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}, tls: {{certificate: {}, key: {}}}}}\n",
+        dir.join("data").display(),
+        tls.join("server.pem").display(),
+        tls.join("server.key").display()
+    );
+    let cfg = dir.join("tls.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: as in start_registry.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| format!("docker-registry: {e}"))?;
+    let host = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&host).is_ok() {
+            return Ok((child, host, tls.join("ca.pem")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("TLS docker-registry on {host} did not come up"))
+}
+
+#[test]
+fn https_registry_behind_a_private_ca_via_ssl_cert_file() {
+    let Some(f) = fixture() else { return };
+    let dir = base_dir();
+    let (mut child, host, ca) = match start_tls_registry(&dir) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let image = format!("{host}/demo/single:v1");
+    let served_digest = served(&format!("{}/demo/single:v1", f.open));
+    let input = pod(&[("a", &image)], &[]);
+    // The CA in SSL_CERT_FILE: verified TLS, the same digest the plain registry serves.
+    let with_ca = [("SSL_CERT_FILE".to_string(), ca.display().to_string())];
+    let (ok, out, err) = harden(&[ONLY_PIN], &input, &with_ca);
+    assert!(ok, "{err}");
+    assert_eq!(images_of(&out), vec![format!("{image}@{served_digest}")]);
+    // Without it the certificate is unknown: fail closed, saying why.
+    let empty = dir.join("empty-ca.pem");
+    std::fs::write(&empty, "").unwrap();
+    let without = [("SSL_CERT_FILE".to_string(), empty.display().to_string())];
+    let (ok, out, err) = harden(&[ONLY_PIN], &input, &without);
+    assert!(!ok, "an unknown CA must not be trusted: {out}");
+    assert!(out.is_empty());
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

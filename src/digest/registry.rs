@@ -86,6 +86,9 @@ pub struct RegistryConfig {
     pub user_agent: String,
     /// Honour `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` (default true).
     pub env_proxy: bool,
+    /// Trust the system's certificate store (or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set) besides
+    /// the bundled Mozilla roots, so a registry behind a private CA works (default true).
+    pub system_roots: bool,
 }
 
 impl Default for RegistryConfig {
@@ -103,6 +106,7 @@ impl Default for RegistryConfig {
             max_body_bytes: 4 << 20,
             user_agent: format!("kube-harden/{}", env!("CARGO_PKG_VERSION")),
             env_proxy: true,
+            system_roots: true,
         }
     }
 }
@@ -184,6 +188,15 @@ impl RegistrySource {
                 } else {
                     None
                 })
+                .tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(if config.system_roots {
+                            trust_roots()
+                        } else {
+                            ureq::tls::RootCerts::WebPki
+                        })
+                        .build(),
+                )
                 .build()
                 .new_agent()
         };
@@ -807,6 +820,32 @@ impl DigestSource for RegistrySource {
             self.exists(&questions[n].0, &questions[n].1)
         })
     }
+}
+
+/// The bundled Mozilla roots plus the system's certificate store, read once per process. The
+/// system store is what `rustls-native-certs` finds: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set,
+/// else the distribution's bundle (`/etc/ssl/certs/ca-certificates.crt` and the like), so a
+/// private CA installed the usual way (`update-ca-certificates`) is trusted.
+fn trust_roots() -> ureq::tls::RootCerts {
+    static ROOTS: std::sync::OnceLock<ureq::tls::RootCerts> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut certs: Vec<ureq::tls::Certificate<'static>> =
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                    .collect();
+            // Unreadable or malformed system certificates are skipped; the bundled roots stay.
+            let native = rustls_native_certs::load_native_certs();
+            certs.extend(
+                native
+                    .certs
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()),
+            );
+            ureq::tls::RootCerts::new_with_certs(&certs)
+        })
+        .clone()
 }
 
 /// Runs `job(0..total)` on up to `workers` threads; results in index order.
