@@ -143,6 +143,10 @@ pub struct ImageSettings {
     /// facts are recorded as unknown.
     #[serde(default)]
     pub layer_budget: Option<String>,
+    /// One deadline in seconds for all registry traffic of a run, retries and backoff included
+    /// (default 30; `--registry-timeout` wins). A run that reaches it fails closed, naming it.
+    #[serde(default)]
+    pub registry_timeout_seconds: Option<u64>,
 }
 
 /// Default of `spec.images.layerBudget`.
@@ -651,6 +655,11 @@ fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
                 "{key}.insecureRegistries[{i}]: `{host}` is not a host or host:port"
             )));
         }
+    }
+    if images.registry_timeout_seconds == Some(0) {
+        return Err(Error::Config(format!(
+            "{key}.registryTimeoutSeconds: must be at least 1"
+        )));
     }
     if let Some(b) = &images.layer_budget {
         if parse_bytes(b).is_none_or(|n| n == 0) {

@@ -31,6 +31,10 @@ pub struct DigestArgs {
     /// Reach this registry (`host:port`) over plain HTTP; repeatable or comma-separated.
     #[arg(long, value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub insecure_registry: Vec<String>,
+    /// One deadline in seconds for all registry traffic of the run, retries included (default
+    /// `spec.images.registryTimeoutSeconds`, else 30).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_timeout: Option<u64>,
 }
 
 impl DigestArgs {
@@ -60,7 +64,7 @@ pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> 
         if args.offline {
             None
         } else {
-            registry(&args.insecure_registry, policy)
+            registry(&args.insecure_registry, policy, args.registry_timeout)
         }
     };
     let out = process_prefetched(input, &options, lock, &remote, &|done, total| {
@@ -73,24 +77,49 @@ pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> 
 /// The registry client with the insecure registries of the flags and the policy; `None` in
 /// builds without one (WASM).
 #[allow(unused_variables)]
-fn registry(flags: &[String], policy: &PolicySpec) -> Option<Box<dyn DigestSource>> {
+fn registry(
+    flags: &[String],
+    policy: &PolicySpec,
+    timeout: Option<u64>,
+) -> Option<Box<dyn DigestSource>> {
     #[cfg(not(target_family = "wasm"))]
     {
-        Some(Box::new(registry_client(flags, policy)))
+        Some(Box::new(registry_client(
+            flags,
+            policy,
+            Some(deadline(policy, timeout)),
+        )))
     }
     #[cfg(target_family = "wasm")]
     {
-        let _ = (flags, policy);
+        let _ = (flags, policy, timeout);
         None
     }
 }
 
+/// The run's registry deadline: `--registry-timeout`, else `spec.images.registryTimeoutSeconds`,
+/// else 30 s.
 #[cfg(not(target_family = "wasm"))]
-fn registry_client(flags: &[String], policy: &PolicySpec) -> kube_harden::digest::RegistrySource {
+fn deadline(policy: &PolicySpec, flag: Option<u64>) -> std::time::Duration {
+    let seconds = flag
+        .or(policy.images.registry_timeout_seconds)
+        .unwrap_or(kube_harden::digest::DEFAULT_DEADLINE_SECONDS);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// A registry client with the insecure registries of the flags and the policy; `deadline` bounds
+/// all of its traffic (`None`: per-request limits only).
+#[cfg(not(target_family = "wasm"))]
+fn registry_client(
+    flags: &[String],
+    policy: &PolicySpec,
+    deadline: Option<std::time::Duration>,
+) -> kube_harden::digest::RegistrySource {
     {
         use kube_harden::digest::{RegistryConfig, RegistrySource};
         let mut config = RegistryConfig {
             insecure_registries: flags.to_vec(),
+            deadline,
             ..RegistryConfig::default()
         };
         config
@@ -165,6 +194,11 @@ pub struct LockArgs {
     /// Record digests only: do not read image configs and layers for image facts.
     #[arg(long)]
     pub no_facts: bool,
+    /// One deadline in seconds for resolving the digests, retries included (default
+    /// `spec.images.registryTimeoutSeconds`, else 30). Reading image facts afterwards is bounded
+    /// per request and per layer instead.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_timeout: Option<u64>,
     /// Reach this registry (`host:port`) over plain HTTP; repeatable or comma-separated.
     #[arg(long, value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub insecure_registry: Vec<String>,
@@ -208,9 +242,10 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
     let answers = if misses.is_empty() {
         Vec::new()
     } else {
-        let remote = registry(&args.insecure_registry, &out.policy).ok_or_else(|| {
-            anyhow::anyhow!("this build has no registry client: `kube-harden lock` needs one")
-        })?;
+        let remote = registry(&args.insecure_registry, &out.policy, args.registry_timeout)
+            .ok_or_else(|| {
+                anyhow::anyhow!("this build has no registry client: `kube-harden lock` needs one")
+            })?;
         let progress = Progress::new("resolving image digests");
         let replies =
             remote.resolve_all_with_progress(&misses, &|done, total| progress.show(done, total));
@@ -309,7 +344,7 @@ fn record_facts(
     if questions.is_empty() {
         return Ok(0);
     }
-    let remote = registry_client(&args.insecure_registry, spec);
+    let remote = registry_client(&args.insecure_registry, spec, None);
     let progress = Progress::new("reading image facts");
     let asked: Vec<FactsQuestion> = questions.iter().map(|(q, _)| q.clone()).collect();
     let answers = remote.image_facts_all(&asked, policy.layer_budget(), &|done, total| {

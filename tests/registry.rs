@@ -1721,3 +1721,68 @@ fn https_registry_behind_a_private_ca_via_ssl_cert_file() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn one_deadline_bounds_the_whole_run() {
+    // A registry that accepts and never answers, with the default retries and a per-request
+    // limit longer than the deadline: the run ends at the deadline, which the error names.
+    let hole = http::black_hole();
+    let host = hole.host();
+    let src = RegistrySource::new(RegistryConfig {
+        deadline: Some(Duration::from_secs(2)),
+        ..config(&[&host], CredentialStore::none())
+    });
+    let started = Instant::now();
+    let e = src
+        .resolve(&img(&format!("{host}/demo/single:v1")), None)
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2600), "{took:?}");
+    match &e {
+        ResolveError::Timeout { after, .. } => assert_eq!(*after, Duration::from_secs(2)),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(e.to_string().contains("within 2.0s"), "{e}");
+    assert!(e.hint().contains("registryTimeoutSeconds"), "{}", e.hint());
+
+    // `Retry-After: 3600`: no waiting past the deadline; the answer comes at once.
+    let busy = http::serve(|_: &Req| Resp::status(503).header("Retry-After", "3600"));
+    let host = busy.host();
+    let src = RegistrySource::new(RegistryConfig {
+        deadline: Some(Duration::from_secs(2)),
+        max_backoff: Duration::from_secs(3600),
+        ..config(&[&host], CredentialStore::none())
+    });
+    let started = Instant::now();
+    let e = src
+        .resolve(&img(&format!("{host}/demo/single:v1")), None)
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(e.to_string().contains("HTTP 503"), "{e}");
+
+    // The CLI: --registry-timeout, and the policy's registryTimeoutSeconds.
+    let hole = http::black_hole();
+    let host = hole.host();
+    let input = pod(&[("a", &format!("{host}/demo/single:v1"))], &[]);
+    let insecure = format!("--insecure-registry={host}");
+    let started = Instant::now();
+    let (ok, out, err) = harden(&[ONLY_PIN, &insecure, "--registry-timeout=1"], &input, &[]);
+    assert!(!ok && out.is_empty());
+    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(err.contains("within 1.0s"), "{err}");
+    let policy = base_dir().join("deadline-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  images:\n    registryTimeoutSeconds: 1\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (ok, _, err) = harden(
+        &[ONLY_PIN, &insecure, "--config", policy.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert!(!ok);
+    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(err.contains("within 1.0s"), "{err}");
+}

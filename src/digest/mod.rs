@@ -50,7 +50,9 @@ pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };
 #[cfg(all(feature = "registry", not(target_family = "wasm")))]
-pub use registry::{FactsQuestion, RegistryConfig, RegistrySource, DEFAULT_PLATFORM};
+pub use registry::{
+    FactsQuestion, RegistryConfig, RegistrySource, DEFAULT_DEADLINE_SECONDS, DEFAULT_PLATFORM,
+};
 pub use session::{Answers, Recorder};
 
 use std::fmt;
@@ -246,7 +248,10 @@ impl ResolveError {
             ResolveError::Unauthorized { .. } => {
                 "log in (docker login / $DOCKER_CONFIG) or set KUBE_HARDEN_REGISTRY_<HOST>_USERNAME and _PASSWORD, or pin it in the lock file"
             }
-            ResolveError::Timeout { .. } | ResolveError::Network { .. } => {
+            ResolveError::Timeout { .. } => {
+                "check network access to the registry (the run's registry deadline is spec.images.registryTimeoutSeconds or --registry-timeout, default 30 s), or resolve it where the registry is reachable with `kube-harden lock` and pass --lock (use --offline to never touch the network)"
+            }
+            ResolveError::Network { .. } => {
                 "check network access to the registry, or resolve it where the registry is reachable with `kube-harden lock` and pass --lock (use --offline to never touch the network)"
             }
             ResolveError::Protocol { .. } => {

@@ -58,6 +58,9 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
+/// Default of [`RegistryConfig::deadline`] (and of `spec.images.registryTimeoutSeconds`).
+pub const DEFAULT_DEADLINE_SECONDS: u64 = 30;
+
 /// Settings of a [`RegistrySource`].
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -67,6 +70,10 @@ pub struct RegistryConfig {
     pub connect_timeout: Duration,
     /// Time limit for one whole request, body included (default 30 s).
     pub request_timeout: Duration,
+    /// One deadline for all of this client's registry traffic, counted from its creation (default
+    /// 30 s): no request, retry or backoff goes past it, and the error says so. `None`: no
+    /// deadline beyond the per-request limits (reading image facts, where layers take long).
+    pub deadline: Option<Duration>,
     /// Extra attempts after a 429, 5xx, connection failure or timeout (default 3).
     pub retries: u32,
     /// First backoff delay; doubled per attempt (default 500 ms).
@@ -97,6 +104,7 @@ impl Default for RegistryConfig {
             concurrency: 16,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            deadline: Some(Duration::from_secs(DEFAULT_DEADLINE_SECONDS)),
             retries: 3,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
@@ -158,6 +166,7 @@ pub struct RegistrySource {
     /// Secrets seen in this run, scrubbed from any text that goes into an error.
     secrets: Mutex<Vec<String>>,
     requests: AtomicU64,
+    started: std::time::Instant,
 }
 
 impl std::fmt::Debug for RegistrySource {
@@ -209,7 +218,36 @@ impl RegistrySource {
             credentials: Mutex::new(HashMap::new()),
             secrets: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// Time left before the run's deadline (`Duration::MAX` without one).
+    fn left(&self) -> Duration {
+        match self.config.deadline {
+            Some(d) => d.saturating_sub(self.started.elapsed()),
+            None => Duration::MAX,
+        }
+    }
+
+    /// The error for a request the deadline stopped.
+    fn past_deadline(&self, image: &ImageRef, host: &str, attempts: u32) -> ResolveError {
+        ResolveError::Timeout {
+            image: image.to_string(),
+            registry: host.to_string(),
+            after: self.config.deadline.unwrap_or(self.config.request_timeout),
+            attempts,
+        }
+    }
+
+    /// Waits before retry `attempt`, unless the wait would pass the deadline: then false.
+    fn pause(&self, attempt: u32, retry_after: Option<Duration>) -> bool {
+        let wait = self.backoff(attempt, retry_after);
+        if wait >= self.left() {
+            return false;
+        }
+        std::thread::sleep(wait);
+        true
     }
 
     /// The settings.
@@ -283,6 +321,13 @@ impl RegistrySource {
             builder = builder
                 .config()
                 .timeout_global(Some(self.config.blob_timeout))
+                .build();
+        } else if self.config.deadline.is_some() {
+            let left = self.left();
+            builder = builder
+                .config()
+                .timeout_global(Some(self.config.request_timeout.min(left)))
+                .timeout_connect(Some(self.config.connect_timeout.min(left)))
                 .build();
         }
         if let Some(a) = accept {
@@ -365,6 +410,9 @@ impl RegistrySource {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            if !stream && self.left().is_zero() {
+                return Err(self.past_deadline(image, &host, attempt - 1));
+            }
             let result = self.call(
                 method,
                 &url,
@@ -386,10 +434,8 @@ impl RegistrySource {
                 }
                 Ok(reply)
                     if (reply.status == 429 || (500..600).contains(&reply.status))
-                        && attempt <= self.config.retries =>
-                {
-                    std::thread::sleep(self.backoff(attempt, reply.retry_after));
-                }
+                        && attempt <= self.config.retries
+                        && self.pause(attempt, reply.retry_after) => {}
                 Ok(reply) => {
                     return match reply.status {
                         200..=299 => Ok(reply),
@@ -427,8 +473,7 @@ impl RegistrySource {
                             | ureq::Error::ConnectionFailed
                             | ureq::Error::HostNotFound
                     );
-                    if transient && attempt <= self.config.retries {
-                        std::thread::sleep(self.backoff(attempt, None));
+                    if transient && attempt <= self.config.retries && self.pause(attempt, None) {
                         continue;
                     }
                     return Err(self.transport_error(image, &host, e, attempt));
@@ -453,6 +498,10 @@ impl RegistrySource {
             _ => false,
         };
         if timed_out {
+            // Cut short by the run's deadline: say that limit, not the per-request one.
+            if self.config.deadline.is_some() && self.left() < Duration::from_millis(100) {
+                return self.past_deadline(image, host, attempts);
+            }
             return ResolveError::Timeout {
                 image: image.to_string(),
                 registry: host.to_string(),
@@ -550,13 +599,14 @@ impl RegistrySource {
         let mut attempt = 0u32;
         let reply = loop {
             attempt += 1;
+            if self.left().is_zero() {
+                return Err(self.past_deadline(image, &host, attempt - 1));
+            }
             match self.call("GET", url, Some("application/json"), basic, insecure, false) {
                 Ok(r)
                     if (r.status == 429 || (500..600).contains(&r.status))
-                        && attempt <= self.config.retries =>
-                {
-                    std::thread::sleep(self.backoff(attempt, r.retry_after));
-                }
+                        && attempt <= self.config.retries
+                        && self.pause(attempt, r.retry_after) => {}
                 Ok(r) => break r,
                 Err(e) => {
                     let transient = matches!(
@@ -565,8 +615,7 @@ impl RegistrySource {
                             | ureq::Error::Io(_)
                             | ureq::Error::ConnectionFailed
                     );
-                    if transient && attempt <= self.config.retries {
-                        std::thread::sleep(self.backoff(attempt, None));
+                    if transient && attempt <= self.config.retries && self.pause(attempt, None) {
                         continue;
                     }
                     return Err(self.transport_error(image, &host, e, attempt));
