@@ -3,6 +3,8 @@
 //! was. Every patched document is parsed again and compared with the intended value; when the
 //! text edit cannot express the change, the document is re-emitted in block style instead.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::emit::{self, Layout};
@@ -256,8 +258,15 @@ impl Patcher<'_, '_, '_> {
         match (&node.data, new) {
             (Data::Map { entries, flow }, Value::Object(new_map)) => {
                 let mut added = Map::new();
+                // Each key's (last) entry by key: looking keys up one by one in the list would
+                // be quadratic in a mapping's size (annotations with 100k keys).
+                let by_key: HashMap<&str, usize> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.key.as_str(), i))
+                    .collect();
                 for (key, value) in new_map {
-                    match entries.iter().rposition(|e| &e.key == key) {
+                    match by_key.get(key.as_str()).copied() {
                         Some(i) => {
                             let e = &entries[i];
                             let child_slot = if *flow {
@@ -474,6 +483,21 @@ mod tests {
         let mut v = doc.root.as_ref().unwrap().to_value();
         f(&mut v);
         patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn large_mappings_are_edited_in_place_in_linear_time() {
+        // 100k annotations: each key used to be looked up with a scan of the entries.
+        let mut text = String::from("metadata:\n  annotations:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("    k{i}: v{i}\n"));
+        }
+        text.push_str("spec: {}\n");
+        let (out, mode) = patched(&text, |v| {
+            v["metadata"]["annotations"]["new"] = json!("x");
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert!(out.ends_with("    k99999: v99999\n    new: x\nspec: {}\n"));
     }
 
     #[test]
