@@ -374,20 +374,29 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
         return Ok(input);
     }
     for (i, f) in files.iter().enumerate() {
-        if i > 0 {
-            if !input.is_empty() && !input.ends_with(b"\n") {
-                input.push(b'\n');
-            }
-            input.extend_from_slice(b"---\n");
-        }
+        let mut file = Vec::new();
         if f.as_os_str() == "-" {
             io::stdin()
                 .lock()
-                .read_to_end(&mut input)
+                .read_to_end(&mut file)
                 .context("reading stdin")?;
         } else {
-            input.extend(fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+            file = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         }
+        if i + 1 < files.len() && !file.is_empty() && !file.ends_with(b"\n") {
+            // The next file starts a new document on a line of its own. A line break after a
+            // final block scalar would become part of its value: written so that it does not.
+            match std::str::from_utf8(&file) {
+                Ok(text) => {
+                    file = kube_harden::yaml::patch::with_final_line_break(text).into_bytes()
+                }
+                Err(_) => file.push(b'\n'),
+            }
+        }
+        if i > 0 {
+            input.extend_from_slice(b"---\n");
+        }
+        input.extend_from_slice(&file);
     }
     input.shrink_to_fit();
     Ok(input)

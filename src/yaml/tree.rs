@@ -131,9 +131,11 @@ pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> 
     let mut events = Vec::with_capacity(text.len() / 8 + 8);
     let mut docs = 0usize;
     let mut budget = AliasBudget::default();
+    let mut eof = EndOfInput::new(text);
     while let Some(item) = parser.next_event() {
         match item {
-            Ok((event, span)) => {
+            Ok((mut event, span)) => {
+                eof.fix_block_scalar(&mut event, &span);
                 if let Err(message) = budget.observe(&event) {
                     return Err(SyntaxError {
                         line: span.start.line(),
@@ -264,6 +266,48 @@ impl AliasBudget {
             ));
         }
         Ok(())
+    }
+}
+
+/// saphyr-parser reads the end of input as a line break after a block scalar's last line, so
+/// `a: |\n  x` (no final newline) would read as "x\n" where YAML (and go-yaml) read "x". This
+/// takes that phantom line break off again.
+pub(crate) struct EndOfInput<'t> {
+    text: &'t str,
+    /// Length of the text in characters (the parser's unit), once needed.
+    chars: Option<usize>,
+}
+
+impl<'t> EndOfInput<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        EndOfInput { text, chars: None }
+    }
+
+    /// Takes the phantom final line break off a block scalar that runs to the end of input.
+    pub(crate) fn fix_block_scalar(&mut self, event: &mut Event<'_>, span: &Span) {
+        let Event::Scalar(value, ScalarStyle::Literal | ScalarStyle::Folded, _, _) = event else {
+            return;
+        };
+        if self.text.ends_with(['\n', '\r']) || !value.ends_with('\n') {
+            return;
+        }
+        let text = self.text;
+        let chars = *self.chars.get_or_insert_with(|| {
+            if text.is_ascii() {
+                text.len()
+            } else {
+                text.chars().count()
+            }
+        });
+        if span.end.index() < chars {
+            return;
+        }
+        match value {
+            Cow::Borrowed(s) => *s = &s[..s.len() - 1],
+            Cow::Owned(s) => {
+                s.pop();
+            }
+        }
     }
 }
 
@@ -777,6 +821,26 @@ mod tests {
     fn an_alias_inside_its_own_anchor_is_an_error() {
         let err = parse_document("a: &a [*a]\n").unwrap_err();
         assert!(err.message.contains("contain itself"), "{err:?}");
+    }
+
+    #[test]
+    fn block_scalar_at_end_of_input_keeps_its_value() {
+        for (text, want) in [
+            ("a: |\n  hello", "hello"),
+            ("a: |+\n  hello", "hello"),
+            ("a: |-\n  hello", "hello"),
+            ("a: >\n  hello\n  world", "hello world"),
+            ("a: |\n  hello\n  ", "hello\n"),
+            ("a: |\r\n  hello", "hello"),
+            ("a: |\n  héllo", "héllo"),
+            // With a final line break nothing changes.
+            ("a: |\n  hello\n", "hello\n"),
+            ("a: |+\n  hello\n\n", "hello\n\n"),
+            ("a: |\n  hello\n# c", "hello\n"),
+        ] {
+            let v = parse_document(text).unwrap().root.unwrap().to_value();
+            assert_eq!(v, json!({ "a": want }), "{text:?}");
+        }
     }
 
     #[test]

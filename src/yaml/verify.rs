@@ -11,7 +11,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::Value;
 
 use super::resolve::{key_string, resolve_plain, resolve_tagged};
-use super::tree::tag_name;
+use super::tree::{tag_name, EndOfInput};
 
 const MAX_DEPTH: usize = 256;
 
@@ -25,6 +25,7 @@ type Verdict = Result<bool, Undecided>;
 pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
     let mut events = Events {
         parser: Parser::new_from_str(text),
+        eof: EndOfInput::new(text),
         failed: false,
     };
     let mut docs = 0;
@@ -62,13 +63,17 @@ pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
 
 struct Events<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    eof: EndOfInput<'a>,
     failed: bool,
 }
 
 impl<'a> Events<'a> {
     fn next(&mut self) -> Option<Event<'a>> {
         match self.parser.next_event()? {
-            Ok((event, _)) => Some(event),
+            Ok((mut event, span)) => {
+                self.eof.fix_block_scalar(&mut event, &span);
+                Some(event)
+            }
             Err(_) => {
                 self.failed = true;
                 None
@@ -218,6 +223,10 @@ mod tests {
         ] {
             assert_eq!(reads_back_as(undecided, &v), None, "{undecided:?}");
         }
+        // A block scalar at the end of input without a final line break has no final "\n".
+        let x = serde_json::json!({"a": "x"});
+        assert_eq!(reads_back_as("a: |\n  x", &x), Some(true));
+        assert_eq!(reads_back_as("a: |\n  x\n", &x), Some(false));
         // A mismatch before a duplicate key is reported as a mismatch: the caller then
         // re-emits, which is safe (the meaning is written out in full).
         assert_eq!(reads_back_as("p: 1\nq: 1\na: 1\na: 2\n", &v), Some(false));

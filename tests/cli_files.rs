@@ -1,0 +1,39 @@
+//! The CLI with several input files: files are joined into one stream without changing any
+//! value, and errors name the file and the line in that file.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::{bin, temp_dir};
+
+fn run(files: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = temp_dir("cli-files");
+    let mut cmd = Command::new(bin());
+    cmd.args(["--offline", "--disable", "pin-image-digests", "-q"]);
+    for (name, text) in files {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        cmd.arg(path);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn a_final_block_scalar_keeps_its_value_when_another_file_follows() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: |\n    hello";
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n";
+    let (ok, stdout, stderr) = run(&[("cm.yaml", cm), ("ns.yaml", ns)]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: |-\n    hello\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n"
+    );
+}
