@@ -1034,4 +1034,12 @@ mod tests {
         );
         assert!(message.contains("excessive aliasing"), "{message}");
     }
+
+    #[test]
+    fn duplicate_keys_name_key_document_and_line() {
+        let input = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  replicas: 3\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 11));
+        assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
 }

@@ -4,7 +4,7 @@
 //! [`Node::to_value`] gives the Kubernetes (YAML 1.1) meaning as `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
@@ -456,6 +456,7 @@ impl<'a> Builder<'a, '_> {
             Event::MappingStart(anchor, _) => {
                 let (start, col, flow) = self.collection_start(&span, b'{');
                 let mut entries: Vec<Entry<'a>> = Vec::new();
+                let mut keys: HashSet<String> = HashSet::new();
                 let mut end = start;
                 loop {
                     match self.events.get(self.pos) {
@@ -493,16 +494,26 @@ impl<'a> Builder<'a, '_> {
                             if !flow {
                                 end = value.end.max(key_node.end);
                             }
-                            if key == "<<"
+                            let is_merge = key == "<<"
                                 && matches!(
                                     &key_node.data,
                                     Data::Scalar {
                                         style: ScalarStyle::Plain,
                                         ..
                                     }
-                                )
-                            {
+                                );
+                            if is_merge {
                                 self.uses_aliases = true;
+                            } else if !keys.insert(key.clone()) {
+                                // kubectl's strict decoding rejects a key set twice; reading it
+                                // last-wins would drop the first value without a word.
+                                return Err(self.error(
+                                    &key_span,
+                                    format!(
+                                        "duplicate key {}: it is already set in this mapping",
+                                        serde_json::Value::String(key.clone())
+                                    ),
+                                ));
                             }
                             entries.push(Entry {
                                 key,
@@ -724,7 +735,7 @@ impl Node<'_> {
         value
     }
 
-    /// The entry for `key` in a mapping node (the last one, as duplicate keys resolve last-wins).
+    /// The entry for `key` in a mapping node (the last one; a built tree has no duplicate keys).
     pub fn get(&self, key: &str) -> Option<&Node<'_>> {
         match &self.data {
             Data::Map { entries, .. } => entries
@@ -821,6 +832,19 @@ mod tests {
     fn an_alias_inside_its_own_anchor_is_an_error() {
         let err = parse_document("a: &a [*a]\n").unwrap_err();
         assert!(err.message.contains("contain itself"), "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse_document("apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  name: b\n")
+            .unwrap_err();
+        assert_eq!((err.line, err.col), (5, 3));
+        assert!(err.message.contains("duplicate key \"name\""), "{err:?}");
+        // Keys that read as the same string are the same key.
+        assert!(parse_document("{1: a, \"1\": b}").is_err());
+        // Merge keys may repeat; the same key in different mappings is fine.
+        assert!(parse_document("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n").is_ok());
+        assert!(parse_document("a: {x: 1}\nb: {x: 1}\n").is_ok());
     }
 
     #[test]
