@@ -469,7 +469,7 @@ impl Patcher<'_, '_, '_> {
                             emit::double_quoted(s)
                         }
                         (_, saphyr_parser::ScalarStyle::SingleQuoted, Value::String(s))
-                            if !s.chars().any(char::is_control) =>
+                            if !s.chars().any(emit::needs_escape) =>
                         {
                             format!("'{}'", s.replace('\'', "''"))
                         }
