@@ -37,3 +37,24 @@ fn a_final_block_scalar_keeps_its_value_when_another_file_follows() {
          apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n"
     );
 }
+
+#[test]
+fn errors_name_the_file_its_document_and_its_line() {
+    let first = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b";
+    let second = "# second file\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: c\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  name: web2\n";
+    let (ok, stdout, stderr) = run(&[("first.yaml", first), ("second.yaml", second)]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    let want = "second.yaml: document 2 (line 11): duplicate key \"name\"";
+    assert!(
+        stderr.contains(want) && stderr.contains("cli-files"),
+        "{stderr}"
+    );
+    // One file: the stream's own document and line, as before.
+    let (ok, _, stderr) = run(&[("second.yaml", second)]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("error: document 2 (line 11): duplicate key"),
+        "{stderr}"
+    );
+}
