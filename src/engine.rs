@@ -1001,3 +1001,45 @@ fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
     s.kind = s.kind.filter(|v| !v.is_empty());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_error(input: &str) -> (usize, usize, String) {
+        match process(input, &Options::default()) {
+            Err(Error::Input { doc, line, message }) => (doc, line, message),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(out) => panic!("accepted: {}", out.text()),
+        }
+    }
+
+    #[test]
+    fn alias_bombs_are_rejected_on_every_path() {
+        // The budget index parses any document that mentions PodDisruptionBudget, even in a
+        // comment; the bomb must be refused there too, naming the document.
+        let mut bomb = String::from(
+            "# not a PodDisruptionBudget\napiVersion: v1\nkind: ConfigMap\nl0: &l0 [\"lol\"]\n",
+        );
+        for n in 1..=9 {
+            let items = vec![format!("*l{}", n - 1); 10].join(", ");
+            bomb.push_str(&format!("l{n}: &l{n} [{items}]\n"));
+        }
+        let input = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: a}}\n---\n{bomb}");
+        let (doc, line, message) = input_error(&input);
+        assert_eq!(doc, 2);
+        assert_eq!(
+            line, 12,
+            "line of the alias that crosses the limit in the stream"
+        );
+        assert!(message.contains("excessive aliasing"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_keys_name_key_document_and_line() {
+        let input = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  replicas: 3\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 11));
+        assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
+}

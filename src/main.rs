@@ -228,7 +228,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         Some(Command::Lock(args)) => {
             let spec = args.config.as_deref().map(read_policy).transpose()?;
             let input = read_input(&args.files)?;
-            let summary = pinning::lock(&input, spec, &args)?;
+            let summary = pinning::lock(&input.bytes, spec, &args).map_err(|e| input.locate(e))?;
             log.line(&format!(
                 "kube-harden: {}: {} images ({} added, {} updated, {} removed, facts read for {})",
                 args.output.display(),
@@ -278,12 +278,13 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         threads: 0,
     };
     let input = read_input(&args.files)?;
-    if argocd.is_some() && !has_content(&input) {
+    if argocd.is_some() && !has_content(&input.bytes) {
         anyhow::bail!(
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
         );
     }
-    let output = pinning::process(&input, options, &args.digests)?;
+    let output =
+        pinning::process(&input.bytes, options, &args.digests).map_err(|e| input.locate(e))?;
     if let Some(path) = &args.results {
         write_results(path, &output.results)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -361,7 +362,56 @@ fn install_self(dir: &Path, target: &Path, copy: bool) -> Result<()> {
     Ok(())
 }
 
-fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
+/// The input stream and, when it was joined from several files, where each file starts in it.
+struct Input {
+    bytes: Vec<u8>,
+    /// Per file, in order: its name and the 1-based line of the stream its first line is on.
+    files: Vec<(String, usize)>,
+}
+
+impl Input {
+    /// An input error located in the joined stream, told in the terms of the file it is in:
+    /// the file's name, the document's number in that file and the line in that file. Other
+    /// errors, and errors in a single input, are returned as they are.
+    fn locate(&self, err: anyhow::Error) -> anyhow::Error {
+        let Some(kube_harden::Error::Input { line, message, .. }) = err.downcast_ref() else {
+            return err;
+        };
+        if self.files.len() < 2 {
+            return err;
+        }
+        let Some(index) = self.files.iter().rposition(|(_, start)| start <= line) else {
+            return err;
+        };
+        let (name, start) = &self.files[index];
+        let line_in_file = line - start + 1;
+        // The file's own text: from its first line to the `---` line that joins the next file.
+        let text = std::str::from_utf8(&self.bytes).unwrap_or("");
+        let from = nth_line_start(text, *start);
+        let to = self
+            .files
+            .get(index + 1)
+            .map_or(text.len(), |(_, next)| nth_line_start(text, next - 1));
+        let doc = kube_harden::yaml::split::split_documents(&text[from..to.max(from)])
+            .iter()
+            .filter(|seg| !seg.is_blank() && seg.first_line <= line_in_file)
+            .count()
+            .max(1);
+        anyhow::anyhow!("{name}: document {doc} (line {line_in_file}): {message}")
+    }
+}
+
+/// The byte offset where 1-based line `n` of `text` starts.
+fn nth_line_start(text: &str, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    text.match_indices('\n')
+        .nth(n - 2)
+        .map_or(text.len(), |(i, _)| i + 1)
+}
+
+fn read_input(files: &[PathBuf]) -> Result<Input> {
     let mut input = Vec::new();
     if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") && files.len() == 1 {
         io::stdin()
@@ -371,26 +421,51 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
         // The input lives as long as the output (untouched documents borrow it): give back what
         // read_to_end's doubling reserved (up to half again; glibc shrinks large blocks in place).
         input.shrink_to_fit();
-        return Ok(input);
+        return Ok(Input {
+            bytes: input,
+            files: Vec::new(),
+        });
     }
+    let mut starts = Vec::with_capacity(files.len());
+    let mut line = 1;
     for (i, f) in files.iter().enumerate() {
-        if i > 0 {
-            if !input.is_empty() && !input.ends_with(b"\n") {
-                input.push(b'\n');
-            }
-            input.extend_from_slice(b"---\n");
-        }
+        let mut file = Vec::new();
         if f.as_os_str() == "-" {
             io::stdin()
                 .lock()
-                .read_to_end(&mut input)
+                .read_to_end(&mut file)
                 .context("reading stdin")?;
         } else {
-            input.extend(fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+            file = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         }
+        if i + 1 < files.len() && !file.is_empty() && !file.ends_with(b"\n") {
+            // The next file starts a new document on a line of its own. A line break after a
+            // final block scalar would become part of its value: written so that it does not.
+            match std::str::from_utf8(&file) {
+                Ok(text) => {
+                    file = kube_harden::yaml::patch::with_final_line_break(text).into_bytes()
+                }
+                Err(_) => file.push(b'\n'),
+            }
+        }
+        if i > 0 {
+            input.extend_from_slice(b"---\n");
+            line += 1;
+        }
+        let name = if f.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            f.display().to_string()
+        };
+        starts.push((name, line));
+        line += file.iter().filter(|&&b| b == b'\n').count();
+        input.extend_from_slice(&file);
     }
     input.shrink_to_fit();
-    Ok(input)
+    Ok(Input {
+        bytes: input,
+        files: starts,
+    })
 }
 
 /// Writes `results:` and one item per result, each built and written on its own: the file is

@@ -45,14 +45,91 @@ pub fn scalar(value: &Value) -> String {
     }
 }
 
-/// A JSON string literal, which is also a valid YAML double-quoted scalar.
-pub fn double_quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+/// True for a character that must not be written raw inside a quoted YAML scalar: everything
+/// outside YAML's printable set (C0 controls but tab, DEL, C1 controls, U+FFFE, U+FFFF), the
+/// characters YAML 1.1 readers (go-yaml, so Kubernetes) take as line breaks (NEL U+0085, U+2028,
+/// U+2029), and the byte order mark U+FEFF, which may not appear inside a document.
+pub fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x08'
+            | '\x0a'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}'
+    )
 }
 
-/// A value in flow style (JSON, which every YAML reader accepts).
+/// A YAML double-quoted scalar that every YAML 1.1 and 1.2 reader gives back as `s`, and that is
+/// also a JSON string literal (so JSON input stays JSON): `"` and `\\` escaped, `\\n`, `\\t`, `\\r`,
+/// `\\b`, `\\f` as in JSON, and every other character of [`needs_escape`] as `\\uXXXX`. A JSON
+/// writer leaves NEL, U+2028/2029 and the C1 controls raw, which YAML readers fold into spaces or
+/// refuse; `\\uXXXX` means the same character to both.
+pub fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_double_quoted(&mut out, s);
+    out
+}
+
+fn push_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            c if needs_escape(c) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A value in flow style: JSON, which every YAML reader accepts, with strings written by
+/// [`double_quoted`].
 pub fn flow(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+    let mut out = String::new();
+    push_flow(&mut out, value);
+    out
+}
+
+fn push_flow(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => push_double_quoted(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_flow(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_double_quoted(out, k);
+                out.push(':');
+                push_flow(out, v);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn is_collection(value: &Value) -> bool {
@@ -183,6 +260,32 @@ mod tests {
     use super::*;
     use crate::yaml::tree::parse_document;
     use serde_json::json;
+
+    #[test]
+    fn strings_are_escaped_for_yaml_readers() {
+        let tricky = "x\u{85}y\u{2028}z\u{2029}\u{80}\u{9f}\u{7f}\u{feff}\u{fffe}\u{ffff}\u{1}\u{1b}\t\n\r\\\"é\u{a0}😀";
+        let quoted = double_quoted(tricky);
+        assert_eq!(
+            quoted,
+            "\"x\\u0085y\\u2028z\\u2029\\u0080\\u009f\\u007f\\ufeff\\ufffe\\uffff\\u0001\\u001b\\t\\n\\r\\\\\\\"é\u{a0}😀\""
+        );
+        // Every written character is printable and no line break: YAML reads the same string,
+        // and so does JSON.
+        assert!(!quoted.chars().any(needs_escape));
+        assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), tricky);
+        let v = json!({ tricky: [tricky, {"k": tricky}], "plain": "a\u{2028}b" });
+        for text in [document(&v, &Layout::default()), flow(&v)] {
+            assert!(
+                !text.chars().any(|c| needs_escape(c) && c != '\n'),
+                "{text:?}"
+            );
+            let back = parse_document(&text).unwrap().root.unwrap().to_value();
+            assert_eq!(back, v, "{text}");
+        }
+        // ASCII text is written as a JSON writer writes it.
+        let v = json!({"a": ["b\"c", 1, null, true, 1.5, {"d\\": "\u{1f}"}]});
+        assert_eq!(flow(&v), serde_json::to_string(&v).unwrap());
+    }
 
     #[test]
     fn round_trips_tricky_values() {

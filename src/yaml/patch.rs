@@ -3,6 +3,8 @@
 //! was. Every patched document is parsed again and compared with the intended value; when the
 //! text edit cannot express the change, the document is re-emitted in block style instead.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::emit::{self, Layout};
@@ -147,6 +149,17 @@ pub fn patch<'a>(text: &'a str, doc: &Document<'_>, new: &Value) -> Written<'a> 
             if patcher.walk(root, new, Slot::Root).is_err() {
                 break;
             }
+            // Lines added at the end of a text without a final line break begin with one, which
+            // would become part of a final `|`/`>` block scalar: make it strip that break.
+            if !text.ends_with(['\n', '\r']) && edits.iter().any(|e| e.at == text.len()) {
+                if let Some((at, len, header)) = strip_final_block_scalar(text, doc) {
+                    edits.push(Edit {
+                        at,
+                        len,
+                        text: header,
+                    });
+                }
+            }
             if let Some(patched) = apply(text, edits) {
                 if reads_back_as(&patched.text(), new) {
                     return Written::Edited(patched);
@@ -155,6 +168,106 @@ pub fn patch<'a>(text: &'a str, doc: &Document<'_>, new: &Value) -> Written<'a> 
         }
     }
     Written::Reemitted(reemit(text, doc, new, &layout))
+}
+
+/// The node written last in a document: the last entry's value, the last item, recursively.
+fn last_node<'n, 'a>(node: &'n Node<'a>) -> &'n Node<'a> {
+    match &node.data {
+        Data::Map { entries, .. } => entries.last().map_or(node, |e| last_node(&e.value)),
+        Data::Seq { items, .. } => items.last().map_or(node, last_node),
+        _ => node,
+    }
+}
+
+/// For a document whose text ends, without a final line break, in a `|` or `>` block scalar
+/// with clip or keep chomping: the edit `(at, len, new header)` that gives the scalar strip
+/// chomping (`|-`), so a line break written after it (new lines, the next document) does not
+/// become part of its value. `None` when there is no such scalar or its value ends with a line
+/// break (strip could not express it). The header is found textually; callers check the result
+/// by reading it back.
+pub fn strip_final_block_scalar(text: &str, doc: &Document<'_>) -> Option<(usize, usize, String)> {
+    if text.ends_with(['\n', '\r']) {
+        return None;
+    }
+    let last = last_node(doc.root.as_ref()?);
+    let Data::Scalar {
+        text: value,
+        style: saphyr_parser::ScalarStyle::Literal | saphyr_parser::ScalarStyle::Folded,
+        ..
+    } = &last.data
+    else {
+        return None;
+    };
+    if value.ends_with('\n') || text.get(last.end..)?.contains('\n') {
+        return None;
+    }
+    // The header is on the last line before the content that is not blank (leading blank
+    // lines belong to the content).
+    let bytes = text.as_bytes();
+    let mut line_end = text[..last.start].rfind('\n')?;
+    loop {
+        let line_start = text[..line_end].rfind('\n').map_or(0, |i| i + 1);
+        if text[line_start..line_end].trim().is_empty() {
+            line_end = line_start.checked_sub(1)?;
+            continue;
+        }
+        // The first `|`/`>` that starts a token and is followed by indicators and then a blank,
+        // a comment or the end of the line.
+        for p in line_start..line_end {
+            if !matches!(bytes[p], b'|' | b'>')
+                || (p > line_start && !matches!(bytes[p - 1], b' ' | b'\t'))
+            {
+                continue;
+            }
+            let mut q = p + 1;
+            while q < line_end && q < p + 3 && matches!(bytes[q], b'0'..=b'9' | b'+' | b'-') {
+                q += 1;
+            }
+            if q < line_end && !matches!(bytes[q], b' ' | b'\t' | b'\r') {
+                continue;
+            }
+            let indicators = &text[p + 1..q];
+            if indicators.contains('-') {
+                return None;
+            }
+            let digits: String = indicators.chars().filter(char::is_ascii_digit).collect();
+            return Some((p, q - p, format!("{}{digits}-", bytes[p] as char)));
+        }
+        return None;
+    }
+}
+
+/// `text` (a whole stream or file) ending with a line break, so that another document can
+/// follow it, without changing what any of its values mean: a final `|`/`>` block scalar that
+/// runs to the end of the text gets strip chomping first (its value has no final line break,
+/// and would gain one).
+pub fn with_final_line_break(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    if text.is_empty() || text.ends_with(['\n', '\r']) {
+        out.push_str(text);
+        return out;
+    }
+    let last = super::split::split_documents(text)
+        .pop()
+        .map_or(0, |seg| seg.start);
+    let segment = &text[last..];
+    if let Ok(doc) = parse_document(segment) {
+        if let Some((at, len, header)) = strip_final_block_scalar(segment, &doc) {
+            let edited = format!("{}{header}{}\n", &segment[..at], &segment[at + len..]);
+            let before = doc.root.as_ref().map(Node::to_value);
+            let after = parse_document(&edited)
+                .ok()
+                .and_then(|d| d.root.map(|r| r.to_value()));
+            if before.is_some() && before == after {
+                out.push_str(&text[..last]);
+                out.push_str(&edited);
+                return out;
+            }
+        }
+    }
+    out.push_str(text);
+    out.push('\n');
+    out
 }
 
 fn reads_back_as(text: &str, expected: &Value) -> bool {
@@ -244,7 +357,10 @@ impl Patcher<'_, '_, '_> {
                 at += len + 1;
             }
         }
-        let text = if needs_newline {
+        // Only the first of several insertions at the end of a text without a final line break
+        // writes that line break; the others already start on a line of their own.
+        let at_end_has_newline = self.edits.iter().any(|e| e.at == at && e.len == 0);
+        let text = if needs_newline && !at_end_has_newline {
             format!("{}{}", self.layout.newline, lines)
         } else {
             lines
@@ -256,8 +372,15 @@ impl Patcher<'_, '_, '_> {
         match (&node.data, new) {
             (Data::Map { entries, flow }, Value::Object(new_map)) => {
                 let mut added = Map::new();
+                // Each key's (last) entry by key: looking keys up one by one in the list would
+                // be quadratic in a mapping's size (annotations with 100k keys).
+                let by_key: HashMap<&str, usize> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.key.as_str(), i))
+                    .collect();
                 for (key, value) in new_map {
-                    match entries.iter().rposition(|e| &e.key == key) {
+                    match by_key.get(key.as_str()).copied() {
                         Some(i) => {
                             let e = &entries[i];
                             let child_slot = if *flow {
@@ -346,7 +469,7 @@ impl Patcher<'_, '_, '_> {
                             emit::double_quoted(s)
                         }
                         (_, saphyr_parser::ScalarStyle::SingleQuoted, Value::String(s))
-                            if !s.chars().any(char::is_control) =>
+                            if !s.chars().any(emit::needs_escape) =>
                         {
                             format!("'{}'", s.replace('\'', "''"))
                         }
@@ -474,6 +597,54 @@ mod tests {
         let mut v = doc.root.as_ref().unwrap().to_value();
         f(&mut v);
         patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn a_block_scalar_at_the_end_keeps_its_value_when_lines_follow() {
+        for (text, header) in [
+            ("spec:\n  args:\n  - |\n    hello", "|-"),
+            (
+                "spec:\n  args:\n  - |+ # keep\n    hello\n\n    world",
+                "|- # keep",
+            ),
+            ("spec:\n  args:\n  - >2\n      hello", ">2-"),
+            ("spec:\n  args:\n  - |-\n    hello", "|-"),
+        ] {
+            let (out, mode) = patched(text, |v| {
+                v["spec"]["x"] = json!(1);
+            });
+            assert_eq!(mode, PatchMode::Edited, "{text:?}");
+            assert!(out.contains(&format!("- {header}\n")), "{out}");
+            assert!(out.ends_with("\n  x: 1\n"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_final_line_break_does_not_change_values() {
+        for (text, want) in [
+            ("a: 1\n---\nb: |\n  hello", "a: 1\n---\nb: |-\n  hello\n"),
+            ("b: >+\n  hello", "b: >-\n  hello\n"),
+            ("b: |\n  hello\n", "b: |\n  hello\n"),
+            ("b: hello", "b: hello\n"),
+            ("", ""),
+        ] {
+            assert_eq!(with_final_line_break(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn large_mappings_are_edited_in_place_in_linear_time() {
+        // 100k annotations: each key used to be looked up with a scan of the entries.
+        let mut text = String::from("metadata:\n  annotations:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("    k{i}: v{i}\n"));
+        }
+        text.push_str("spec: {}\n");
+        let (out, mode) = patched(&text, |v| {
+            v["metadata"]["annotations"]["new"] = json!("x");
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert!(out.ends_with("    k99999: v99999\n    new: x\nspec: {}\n"));
     }
 
     #[test]

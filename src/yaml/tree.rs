@@ -4,7 +4,7 @@
 //! [`Node::to_value`] gives the Kubernetes (YAML 1.1) meaning as `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
@@ -122,14 +122,27 @@ pub fn parse_document(text: &str) -> Result<Document<'_>, SyntaxError> {
 pub type SpannedEvent<'a> = (Event<'a>, Span);
 
 /// Runs the parser over `text`, returning every event or the first syntax error.
+///
+/// Alias expansion is bounded here (see [`AliasBudget`]), so every document that is parsed,
+/// whichever path reads it, has a meaning of bounded size.
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
     let mut events = Vec::with_capacity(text.len() / 8 + 8);
     let mut docs = 0usize;
+    let mut budget = AliasBudget::default();
+    let mut eof = EndOfInput::new(text);
     while let Some(item) = parser.next_event() {
         match item {
-            Ok((event, span)) => {
+            Ok((mut event, span)) => {
+                eof.fix_block_scalar(&mut event, &span);
+                if let Err(message) = budget.observe(&event) {
+                    return Err(SyntaxError {
+                        line: span.start.line(),
+                        col: span.start.col() + 1,
+                        message,
+                    });
+                }
                 if matches!(event, Event::DocumentStart(_)) {
                     docs += 1;
                     if docs > 1 {
@@ -153,6 +166,149 @@ pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> 
         }
     }
     Ok(events)
+}
+
+/// Bounds alias expansion the way Kubernetes' YAML reader does.
+///
+/// sigs.k8s.io/yaml decodes with go-yaml v2, which since the "billion laughs" fix
+/// (CVE-2019-11253, yaml.v2 2.2.8, the same rule as yaml.v3) counts every node it decodes, and
+/// those decoded through an alias, and fails with "document contains excessive aliasing" once more
+/// than 100 alias-decoded nodes and more than 1000 nodes in all have been decoded and the share
+/// from aliases exceeds [`allowed_alias_ratio`]: 99% up to 400,000 nodes, falling linearly to 10%
+/// at 4,000,000. So at most about 400,000 nodes (plus 10% of a very large document) ever come from
+/// aliases. The same count here, made on the event stream before any tree or value is built: a
+/// node is a scalar, a collection or an alias; an alias counts itself plus the full (expanded)
+/// size of its anchor's node.
+#[derive(Default)]
+struct AliasBudget {
+    /// Expanded size of each anchored node, by anchor id.
+    sizes: HashMap<usize, u64>,
+    /// Open collections: their anchor id and expanded size so far.
+    open: Vec<(usize, u64)>,
+    /// Nodes decoded (the document node counts, as in go-yaml).
+    decoded: u64,
+    /// Nodes decoded through an alias.
+    aliased: u64,
+}
+
+/// go-yaml's `allowedAliasRatio`: the share of decoded nodes that may come from aliases.
+fn allowed_alias_ratio(decoded: u64) -> f64 {
+    const LOW: u64 = 400_000;
+    const HIGH: u64 = 4_000_000;
+    if decoded <= LOW {
+        0.99
+    } else if decoded >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((decoded - LOW) as f64 / (HIGH - LOW) as f64)
+    }
+}
+
+impl AliasBudget {
+    fn add(&mut self, size: u64) {
+        if let Some(top) = self.open.last_mut() {
+            top.1 = top.1.saturating_add(size);
+        }
+    }
+
+    fn observe(&mut self, event: &Event<'_>) -> Result<(), String> {
+        match event {
+            Event::DocumentStart(_) => {
+                self.decoded = self.decoded.saturating_add(1);
+                return Ok(());
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                self.decoded = self.decoded.saturating_add(1);
+                if *anchor != 0 {
+                    self.sizes.insert(*anchor, 1);
+                }
+                self.add(1);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.decoded = self.decoded.saturating_add(1);
+                self.open.push((*anchor, 1));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, size)) = self.open.pop() {
+                    if anchor != 0 {
+                        self.sizes.insert(anchor, size);
+                    }
+                    self.add(size);
+                }
+                return Ok(());
+            }
+            Event::Alias(id) => {
+                let Some(&size) = self.sizes.get(id) else {
+                    // The anchor is still open: its value would contain itself (go-yaml: "anchor
+                    // value contains itself").
+                    return Err(
+                        "alias refers to the node its anchor is on: the value would contain itself"
+                            .into(),
+                    );
+                };
+                self.decoded = self.decoded.saturating_add(size).saturating_add(1);
+                self.aliased = self.aliased.saturating_add(size);
+                self.add(size.saturating_add(1));
+            }
+            _ => return Ok(()),
+        }
+        // go-yaml checks at every node it decodes; within one alias's expansion the share from
+        // aliases only grows, so checking once after it gives the same answer.
+        if self.aliased > 100
+            && self.decoded > 1000
+            && self.aliased as f64 / self.decoded as f64 > allowed_alias_ratio(self.decoded)
+        {
+            return Err(format!(
+                "document contains excessive aliasing: aliases expand to {} of {} nodes \
+                 (Kubernetes' YAML reader allows 99% up to 400,000 nodes, down to 10% at \
+                 4,000,000)",
+                self.aliased, self.decoded
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// saphyr-parser reads the end of input as a line break after a block scalar's last line, so
+/// `a: |\n  x` (no final newline) would read as "x\n" where YAML (and go-yaml) read "x". This
+/// takes that phantom line break off again.
+pub(crate) struct EndOfInput<'t> {
+    text: &'t str,
+    /// Length of the text in characters (the parser's unit), once needed.
+    chars: Option<usize>,
+}
+
+impl<'t> EndOfInput<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        EndOfInput { text, chars: None }
+    }
+
+    /// Takes the phantom final line break off a block scalar that runs to the end of input.
+    pub(crate) fn fix_block_scalar(&mut self, event: &mut Event<'_>, span: &Span) {
+        let Event::Scalar(value, ScalarStyle::Literal | ScalarStyle::Folded, _, _) = event else {
+            return;
+        };
+        if self.text.ends_with(['\n', '\r']) || !value.ends_with('\n') {
+            return;
+        }
+        let text = self.text;
+        let chars = *self.chars.get_or_insert_with(|| {
+            if text.is_ascii() {
+                text.len()
+            } else {
+                text.chars().count()
+            }
+        });
+        if span.end.index() < chars {
+            return;
+        }
+        match value {
+            Cow::Borrowed(s) => *s = &s[..s.len() - 1],
+            Cow::Owned(s) => {
+                s.pop();
+            }
+        }
+    }
 }
 
 /// Builds the tree from events produced by [`collect_events`] for `text`.
@@ -300,6 +456,7 @@ impl<'a> Builder<'a, '_> {
             Event::MappingStart(anchor, _) => {
                 let (start, col, flow) = self.collection_start(&span, b'{');
                 let mut entries: Vec<Entry<'a>> = Vec::new();
+                let mut keys: HashSet<String> = HashSet::new();
                 let mut end = start;
                 loop {
                     match self.events.get(self.pos) {
@@ -337,16 +494,26 @@ impl<'a> Builder<'a, '_> {
                             if !flow {
                                 end = value.end.max(key_node.end);
                             }
-                            if key == "<<"
+                            let is_merge = key == "<<"
                                 && matches!(
                                     &key_node.data,
                                     Data::Scalar {
                                         style: ScalarStyle::Plain,
                                         ..
                                     }
-                                )
-                            {
+                                );
+                            if is_merge {
                                 self.uses_aliases = true;
+                            } else if !keys.insert(key.clone()) {
+                                // kubectl's strict decoding rejects a key set twice; reading it
+                                // last-wins would drop the first value without a word.
+                                return Err(self.error(
+                                    &key_span,
+                                    format!(
+                                        "duplicate key {}: it is already set in this mapping",
+                                        serde_json::Value::String(key.clone())
+                                    ),
+                                ));
                             }
                             entries.push(Entry {
                                 key,
@@ -568,7 +735,7 @@ impl Node<'_> {
         value
     }
 
-    /// The entry for `key` in a mapping node (the last one, as duplicate keys resolve last-wins).
+    /// The entry for `key` in a mapping node (the last one; a built tree has no duplicate keys).
     pub fn get(&self, key: &str) -> Option<&Node<'_>> {
         match &self.data {
             Data::Map { entries, .. } => entries
@@ -619,6 +786,85 @@ mod tests {
     fn errors_have_lines() {
         let err = parse_document("a: b\nc: [d\n").unwrap_err();
         assert!(err.line >= 2, "{err:?}");
+    }
+
+    /// `l0: &l0 ["lol"]`, `lN: &lN [*l(N-1) ×10]`: 10^levels nodes from a few hundred bytes.
+    fn laughs(levels: usize) -> String {
+        let mut text = String::from("apiVersion: v1\nkind: ConfigMap\nl0: &l0 [\"lol\"]\n");
+        for n in 1..=levels {
+            let items = vec![format!("*l{}", n - 1); 10].join(", ");
+            text.push_str(&format!("l{n}: &l{n} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // As in go-yaml, four levels (24,740 nodes from aliases, 99.6%) are too many.
+        for levels in [4, 5, 7, 9] {
+            let text = laughs(levels);
+            let err = parse_document(&text).unwrap_err();
+            assert!(err.message.contains("excessive aliasing"), "{err:?}");
+            // The line of the alias that crossed the limit.
+            assert_eq!(err.line, 7, "{err:?}");
+        }
+        // Three levels (2,430 nodes from aliases, 97%) still read.
+        let text = laughs(3);
+        let doc = parse_document(&text).unwrap();
+        let v = doc.root.unwrap().to_value();
+        assert_eq!(v["l3"][9][9][9], json!(["lol"]));
+        // A document that is mostly its own text may alias a lot of it.
+        let mut text = String::from("base: &b {");
+        text.push_str(
+            &(0..2000)
+                .map(|i| format!("k{i}: {i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        text.push_str("}\n");
+        for i in 0..50 {
+            text.push_str(&format!("c{i}: *b\n"));
+        }
+        assert!(parse_document(&text).is_ok());
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_an_error() {
+        let err = parse_document("a: &a [*a]\n").unwrap_err();
+        assert!(err.message.contains("contain itself"), "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse_document("apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  name: b\n")
+            .unwrap_err();
+        assert_eq!((err.line, err.col), (5, 3));
+        assert!(err.message.contains("duplicate key \"name\""), "{err:?}");
+        // Keys that read as the same string are the same key.
+        assert!(parse_document("{1: a, \"1\": b}").is_err());
+        // Merge keys may repeat; the same key in different mappings is fine.
+        assert!(parse_document("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n").is_ok());
+        assert!(parse_document("a: {x: 1}\nb: {x: 1}\n").is_ok());
+    }
+
+    #[test]
+    fn block_scalar_at_end_of_input_keeps_its_value() {
+        for (text, want) in [
+            ("a: |\n  hello", "hello"),
+            ("a: |+\n  hello", "hello"),
+            ("a: |-\n  hello", "hello"),
+            ("a: >\n  hello\n  world", "hello world"),
+            ("a: |\n  hello\n  ", "hello\n"),
+            ("a: |\r\n  hello", "hello"),
+            ("a: |\n  héllo", "héllo"),
+            // With a final line break nothing changes.
+            ("a: |\n  hello\n", "hello\n"),
+            ("a: |+\n  hello\n\n", "hello\n\n"),
+            ("a: |\n  hello\n# c", "hello\n"),
+        ] {
+            let v = parse_document(text).unwrap().root.unwrap().to_value();
+            assert_eq!(v, json!({ "a": want }), "{text:?}");
+        }
     }
 
     #[test]
