@@ -128,7 +128,19 @@ pub type SpannedEvent<'a> = (Event<'a>, Span);
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
-    let mut events = Vec::with_capacity(text.len() / 8 + 8);
+    // Fallible: a huge document whose events do not fit in memory is an error, never an abort.
+    let out_of_memory = |span: Option<&Span>| SyntaxError {
+        line: span.map_or(1, |s| s.start.line()),
+        col: span.map_or(1, |s| s.start.col() + 1),
+        message: format!(
+            "out of memory: a document of {} bytes is too large to read",
+            text.len()
+        ),
+    };
+    let mut events: Vec<SpannedEvent<'_>> = Vec::new();
+    events
+        .try_reserve_exact((text.len() / 8 + 8).min(1 << 20))
+        .map_err(|_| out_of_memory(None))?;
     let mut docs = 0usize;
     let mut budget = AliasBudget::default();
     let mut eof = EndOfInput::new(text);
@@ -152,6 +164,11 @@ pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> 
                             message: "more than one YAML document where one was expected".into(),
                         });
                     }
+                }
+                if events.len() == events.capacity() {
+                    events
+                        .try_reserve(events.len())
+                        .map_err(|_| out_of_memory(Some(&span)))?;
                 }
                 events.push((event, span));
             }
