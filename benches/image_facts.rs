@@ -16,6 +16,9 @@
 //! `CARGO_BUILD_JOBS=1 cargo bench --bench image_facts`
 //! (`-- --images N --mib M --mbps R --concurrency C` change the defaults 20, 100, 40, 16).
 
+#[path = "../tests/support/oci_push.rs"]
+mod oci_push;
+
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -152,23 +155,8 @@ fn write_layer(path: &Path, seed: u64, mib: u64, gzip: bool) -> (String, u64) {
 }
 
 fn upload(agent: &ureq::Agent, host: &str, repo: &str, path: &Path, digest: &str) {
-    let resp = agent
-        .post(&format!("http://{host}/v2/{repo}/blobs/uploads/"))
-        .send_empty()
-        .unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let url = if location.starts_with("http") {
-        location
-    } else {
-        format!("http://{host}{location}")
-    };
-    let sep = if url.contains('?') { '&' } else { '?' };
     let mut file = std::fs::File::open(path).unwrap();
-    agent
-        .put(&format!("{url}{sep}digest={digest}"))
-        .header("Content-Type", "application/octet-stream")
-        .send(ureq::SendBody::from_reader(&mut file))
-        .unwrap();
+    oci_push::upload(agent, host, repo, digest, &mut file);
 }
 
 fn start_registry(dir: &Path) -> (Child, String) {

@@ -9,6 +9,8 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/oci_push.rs"]
+mod oci_push;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -961,6 +963,25 @@ fn harden(args: &[&str], input: &str, env: &[(String, String)]) -> (bool, String
     )
 }
 
+/// `kube-harden lock MANIFEST -o OUT --insecure-registry=REGISTRY EXTRA…`.
+fn lock_with(
+    registry: &str,
+    manifest: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let insecure = format!("--insecure-registry={registry}");
+    let mut args = vec![
+        "lock",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        &insecure,
+    ];
+    args.extend_from_slice(extra);
+    harden(&args, "", &[])
+}
+
 const ONLY_PIN: &str = "--disable=run-as-non-root,seccomp,no-privilege-escalation,drop-capabilities,read-only-root-filesystem,writable-tmp,default-probes,pod-disruption-budget";
 
 fn pod(images: &[(&str, &str)], init: &[(&str, &str)]) -> String {
@@ -1053,18 +1074,8 @@ fn cli_lock_then_offline_and_fail_closed() {
     std::fs::write(&manifest, pod(&[("a", &single), ("b", &multi)], &[])).unwrap();
     let lock = dir.join("images.lock");
     let insecure = format!("--insecure-registry={}", f.open);
-    // `kube-harden lock MANIFEST -o OUT --insecure-registry … EXTRA…`
-    let lock_cmd = |manifest: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "lock",
-            manifest.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            &insecure,
-        ];
-        args.extend_from_slice(extra);
-        harden(&args, "", &[])
-    };
+    let lock_cmd =
+        |manifest: &Path, out: &Path, extra: &[&str]| lock_with(&f.open, manifest, out, extra);
     let (ok, _, err) = lock_cmd(&manifest, &lock, &[]);
     assert!(ok, "{err}");
     assert!(err.contains("2 images (2 added"), "{err}");
@@ -1305,23 +1316,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Uploads a blob (monolithic POST + PUT) and returns its digest.
 fn push_blob(host: &str, repo: &str, bytes: &[u8]) -> String {
     let digest = sha256_hex(bytes);
-    let agent = ureq::Agent::new_with_defaults();
-    let resp = agent
-        .post(&format!("http://{host}/v2/{repo}/blobs/uploads/"))
-        .send_empty()
-        .unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let url = if location.starts_with("http") {
-        location
-    } else {
-        format!("http://{host}{location}")
-    };
-    let sep = if url.contains('?') { '&' } else { '?' };
-    agent
-        .put(&format!("{url}{sep}digest={digest}"))
-        .header("Content-Type", "application/octet-stream")
-        .send(bytes)
-        .unwrap();
+    oci_push::upload(
+        &ureq::Agent::new_with_defaults(),
+        host,
+        repo,
+        &digest,
+        &mut &bytes[..],
+    );
     digest
 }
 
@@ -1449,18 +1450,7 @@ fn cli_lock_records_image_facts_and_the_run_decides_from_them() {
     );
     let manifests = dir.join("app.yaml");
     std::fs::write(&manifests, &input).unwrap();
-    let insecure = format!("--insecure-registry={}", f.open);
-    let lock_cmd = |extra: &[&str]| {
-        let mut args = vec![
-            "lock",
-            manifests.to_str().unwrap(),
-            "-o",
-            lock.to_str().unwrap(),
-            &insecure,
-        ];
-        args.extend_from_slice(extra);
-        harden(&args, "", &[])
-    };
+    let lock_cmd = |extra: &[&str]| lock_with(&f.open, &manifests, &lock, extra);
     let (ok, _, err) = lock_cmd(&[]);
     assert!(ok, "{err}");
     assert!(err.contains("facts read for 2"), "{err}");
@@ -1757,7 +1747,11 @@ fn one_deadline_bounds_the_whole_run() {
     let e = src
         .resolve(&img(&format!("{host}/demo/single:v1")), None)
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(e.to_string().contains("HTTP 503"), "{e}");
 
     // The CLI: --registry-timeout, and the policy's registryTimeoutSeconds.
@@ -1768,7 +1762,11 @@ fn one_deadline_bounds_the_whole_run() {
     let started = Instant::now();
     let (ok, out, err) = harden(&[ONLY_PIN, &insecure, "--registry-timeout=1"], &input, &[]);
     assert!(!ok && out.is_empty());
-    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("within 1.0s"), "{err}");
     let policy = base_dir().join("deadline-policy.yaml");
     std::fs::write(
@@ -1783,6 +1781,10 @@ fn one_deadline_bounds_the_whole_run() {
         &[],
     );
     assert!(!ok);
-    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("within 1.0s"), "{err}");
 }
