@@ -12,7 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
 use kube_harden::config::{self, Overrides, PolicySpec};
-use kube_harden::{openapi, rules, InputForm, Options};
+use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
 mod pinning;
@@ -30,6 +30,8 @@ Examples:
   kube-harden --config policy.yaml --results results.yaml manifests/*.yaml
   kpt fn eval ./pkg --exec kube-harden -- disable=writable-tmp
   kube-harden lock manifests.yaml -o images.lock   # record image digests
+  kube-harden check --level restricted hardened.yaml   # Pod Security levels, exit 1 below restricted
+  kube-harden deploy.yaml | kube-harden check -o sarif > pss.sarif
   kube-harden --offline --lock images.lock manifests.yaml
   kube-harden rules          # list rule ids
   kube-harden docs seccomp   # what a rule does, its settings and how to opt out";
@@ -115,11 +117,46 @@ enum Command {
     /// Write or update an image lock file (`kind: ImageLock`) with the digest of every image the
     /// manifests use, for `--lock` and `--offline` runs. Progress goes to stderr on a terminal.
     Lock(pinning::LockArgs),
+    /// Report the Pod Security level (privileged, baseline, restricted) of every object that holds
+    /// a pod, and each failing control with its field path, as Pod Security Admission evaluates
+    /// them. Changes nothing. Exit status 1 when `--level` is given and an object is below it.
+    Check(CheckArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh or fish.
         shell: Shell,
     },
+}
+
+/// `kube-harden check`.
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Manifest files (YAML or JSON streams, Lists, ResourceLists); stdin when none or `-`.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Pod Security Admission version to evaluate: v1.0 … v1.37, or latest.
+    #[arg(long, value_name = "VERSION", default_value = "latest")]
+    pss_version: pss::Version,
+    /// Exit 1 unless every object meets this level (privileged, baseline or restricted).
+    #[arg(long, value_name = "LEVEL")]
+    level: Option<pss::Level>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
+    output: CheckFormat,
+    /// A HardeningPolicy whose `spec.workloads` names custom kinds that hold pods.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// `check -o`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckFormat {
+    /// A table for people.
+    Text,
+    /// The report as JSON.
+    Json,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
 }
 
 /// The kind kustomize looks up exec plugins by, and so the file name it runs.
@@ -240,6 +277,29 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             ));
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Check(args)) => {
+            return match check(&args) {
+                Ok((report, pass)) => {
+                    stdout.write_all(report.as_bytes())?;
+                    stdout.flush()?;
+                    Ok(if pass {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+                // 2, as diff and grep do: 1 is the verdict "below the level".
+                Err(e) => {
+                    if e.downcast_ref::<io::Error>()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+                    {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    log.line(&format!("kube-harden: error: {e:#}"));
+                    Ok(ExitCode::from(2))
+                }
+            };
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "kube-harden", &mut stdout);
             return Ok(ExitCode::SUCCESS);
@@ -304,6 +364,55 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `kube-harden check`: the rendered report, and whether every object meets `--level`.
+fn check(args: &CheckArgs) -> Result<(String, bool)> {
+    let spec = args.config.as_deref().map(read_policy).transpose()?;
+    let policy = config::Policy::from_spec(spec.unwrap_or_default())?;
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    if args.files.is_empty() {
+        inputs.push(("stdin".into(), read_input(&[])?));
+    }
+    for f in &args.files {
+        if f.as_os_str() == "-" {
+            inputs.push(("stdin".into(), read_input(&[])?));
+        } else {
+            let bytes = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            inputs.push((f.display().to_string(), bytes));
+        }
+    }
+    let mut files = Vec::with_capacity(inputs.len());
+    for (uri, bytes) in inputs {
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{uri}: not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            )
+        })?;
+        let objects =
+            pss::report::check(text, &policy, args.pss_version).with_context(|| uri.clone())?;
+        files.push(pss::report::FileReport { uri, objects });
+    }
+    let version = args.pss_version;
+    let report = match args.output {
+        CheckFormat::Text => pss::report::text(&files, version, args.level),
+        CheckFormat::Json => {
+            serde_json::to_string_pretty(&pss::report::json(&files, version, args.level))? + "\n"
+        }
+        CheckFormat::Sarif => {
+            serde_json::to_string_pretty(&pss::report::sarif(
+                &files,
+                version,
+                args.level,
+                env!("CARGO_PKG_VERSION"),
+            ))? + "\n"
+        }
+    };
+    let pass = args
+        .level
+        .is_none_or(|level| pss::report::all_meet(&files, level));
+    Ok((report, pass))
 }
 
 /// Reads a HardeningPolicy (or ConfigMap) file.
