@@ -15,6 +15,7 @@ use kube_harden::config::{self, Overrides, PolicySpec};
 use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
+mod diff;
 mod pinning;
 
 // On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
@@ -78,6 +79,13 @@ struct RunArgs {
     /// prune everything on an empty manifest).
     #[arg(long)]
     argocd: bool,
+    /// Print a unified diff of the input against the output instead of the output (`patch -p0`
+    /// applies it; stdin is labelled `stdin`).
+    #[arg(long)]
+    diff: bool,
+    /// Exit 1 when the output differs from the input, as `git diff --exit-code` does.
+    #[arg(long)]
+    exit_code: bool,
     #[command(flatten)]
     digests: pinning::DigestArgs,
 }
@@ -337,7 +345,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         info_results: args.results.is_some(),
         threads: 0,
     };
-    let input = read_input(&args.files)?;
+    let (input, sources) = read_inputs(&args.files)?;
     if argocd.is_some() && !has_content(&input) {
         anyhow::bail!(
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
@@ -349,17 +357,26 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = output.has_errors();
-    // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
-    // except for a ResourceList, whose results are how kpt and kustomize show the errors.
-    if !failed || output.form == InputForm::ResourceList {
+    let mut changed = false;
+    if args.diff {
+        if !failed {
+            let diffs = diff::unified(&input, &sources, &output);
+            changed = !diffs.is_empty();
+            stdout.write_all(diffs.as_bytes())?;
+            stdout.flush()?;
+        }
+    } else if !failed || output.form == InputForm::ResourceList {
+        // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
+        // except for a ResourceList, whose results are how kpt and kustomize show the errors.
         let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut stdout);
         output.write_to(&mut buffered)?;
         buffered.flush()?;
+        changed = args.exit_code && !unchanged(&output, &input);
     }
     if !args.quiet || failed {
         summarize(&output, failed, log);
     }
-    Ok(if failed {
+    Ok(if failed || (args.exit_code && changed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -470,8 +487,27 @@ fn install_self(dir: &Path, target: &Path, copy: bool) -> Result<()> {
     Ok(())
 }
 
+/// True when the output's text is exactly the input.
+fn unchanged(output: &kube_harden::Output<'_>, input: &[u8]) -> bool {
+    let mut rest = input;
+    for piece in output.pieces().map(str::as_bytes) {
+        match rest.strip_prefix(piece) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
+    read_inputs(files).map(|(input, _)| input)
+}
+
+/// Reads the files (stdin when none or `-`) into one stream, `---` between files, and where
+/// each file sits in it.
+fn read_inputs(files: &[PathBuf]) -> Result<(Vec<u8>, Vec<diff::Source>)> {
     let mut input = Vec::new();
+    let mut sources = Vec::new();
     if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") && files.len() == 1 {
         io::stdin()
             .lock()
@@ -480,15 +516,22 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
         // The input lives as long as the output (untouched documents borrow it): give back what
         // read_to_end's doubling reserved (up to half again; glibc shrinks large blocks in place).
         input.shrink_to_fit();
-        return Ok(input);
+        sources.push(diff::Source {
+            name: "stdin".into(),
+            region_start: 0,
+            content: 0..input.len(),
+        });
+        return Ok((input, sources));
     }
     for (i, f) in files.iter().enumerate() {
+        if i > 0 && !input.is_empty() && !input.ends_with(b"\n") {
+            input.push(b'\n');
+        }
+        let region_start = input.len();
         if i > 0 {
-            if !input.is_empty() && !input.ends_with(b"\n") {
-                input.push(b'\n');
-            }
             input.extend_from_slice(b"---\n");
         }
+        let start = input.len();
         if f.as_os_str() == "-" {
             io::stdin()
                 .lock()
@@ -497,9 +540,18 @@ fn read_input(files: &[PathBuf]) -> Result<Vec<u8>> {
         } else {
             input.extend(fs::read(f).with_context(|| format!("reading {}", f.display()))?);
         }
+        sources.push(diff::Source {
+            name: if f.as_os_str() == "-" {
+                "stdin".into()
+            } else {
+                f.display().to_string()
+            },
+            region_start,
+            content: start..input.len(),
+        });
     }
     input.shrink_to_fit();
-    Ok(input)
+    Ok((input, sources))
 }
 
 /// Writes `results:` and one item per result, each built and written on its own: the file is
