@@ -933,20 +933,22 @@ fn content_line(seg: &Segment<'_>) -> usize {
     line
 }
 
-enum Root {
+/// The shape of a document's root.
+pub(crate) enum Root {
     Empty,
     Map,
     Other,
 }
 
-struct Sniff {
-    root: Root,
-    api_version: Option<String>,
-    kind: Option<String>,
+/// What [`sniff`] reads of a document.
+pub(crate) struct Sniff {
+    pub(crate) root: Root,
+    pub(crate) api_version: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 /// Reads the root's shape and its top-level `apiVersion` and `kind` without building a tree.
-fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
+pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
     let mut s = Sniff {
         root: Root::Empty,
         api_version: None,

@@ -6,11 +6,12 @@ use serde_json::{json, Map, Value};
 use super::{evaluate, Level, Pod, Version};
 use crate::change::ResourceRef;
 use crate::config::Policy;
+use crate::engine::sniff;
 use crate::error::Error;
 use crate::model::path::{FieldPath, Seg};
 use crate::model::workload::pod_location;
 use crate::yaml::split::split_documents;
-use crate::yaml::tree::{parse_document, Data, Node};
+use crate::yaml::tree::{build_document, collect_events, Data, Node, SyntaxError};
 
 /// A failing control of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +60,21 @@ pub fn check(text: &str, policy: &Policy, version: Version) -> Result<Vec<Object
             continue;
         }
         doc_no += 1;
-        let doc = parse_document(seg.text).map_err(|e| Error::Input {
+        let fail = |e: SyntaxError| Error::Input {
             doc: doc_no,
             line: seg.first_line + e.line.saturating_sub(1),
             message: e.message,
-        })?;
+        };
+        let events = collect_events(seg.text).map_err(fail)?;
+        // Only documents that can hold a pod are built into trees (as the hardening run does).
+        let sniffed = sniff(&events);
+        let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
+            continue;
+        };
+        if !kind.ends_with("List") && pod_location(api_version, kind, policy).is_none() {
+            continue;
+        }
+        let doc = build_document(seg.text, &events).map_err(fail)?;
         let Some(root) = &doc.root else { continue };
         let value = root.to_value();
         let line_of = |node: &Node<'_>| seg.first_line + count_lines(&seg.text[..node.start]);
