@@ -84,6 +84,9 @@ pub struct Output<'a> {
     /// The output text, in pieces: untouched documents borrow the input, documents edited in
     /// place hold only their edits.
     pub chunks: Vec<Chunk<'a>>,
+    /// For each chunk, the byte offset in the input of the document it comes from (for a new
+    /// budget, its workload's document): how `--diff` gives each input file its own output.
+    pub origins: Vec<usize>,
     /// Every result (info, warning, error).
     pub results: Vec<KrmResult>,
     /// The input's form.
@@ -226,6 +229,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     let mut parts: Vec<SegmentOut<'a>> = Vec::with_capacity(segments.len());
     let mut out = Output {
         chunks: Vec::new(),
+        origins: Vec::new(),
         results: Vec::new(),
         form: InputForm::Stream,
         stats: Stats::default(),
@@ -319,8 +323,11 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     // right after its workload.
     let mut taken = index.budget_names();
     out.chunks.reserve(parts.len());
-    for part in parts {
+    out.origins.reserve(parts.len());
+    // `parts` holds one output per segment, in segment order.
+    for (part, (seg, _)) in parts.into_iter().zip(&segments) {
         out.chunks.push(part.text);
+        out.origins.push(seg.start);
         for pending in part.budgets {
             if let Some(why) = dropped.next().flatten() {
                 sink.push(overlap_result(why, pending.resource, pending.source));
@@ -351,6 +358,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             }
             text.push_str(&emit::document(&object, &pending.layout));
             out.chunks.push(Chunk::Text(Cow::Owned(text)));
+            out.origins.push(seg.start);
         }
     }
     out.results = sink.results;
@@ -925,20 +933,22 @@ fn content_line(seg: &Segment<'_>) -> usize {
     line
 }
 
-enum Root {
+/// The shape of a document's root.
+pub(crate) enum Root {
     Empty,
     Map,
     Other,
 }
 
-struct Sniff {
-    root: Root,
-    api_version: Option<String>,
-    kind: Option<String>,
+/// What [`sniff`] reads of a document.
+pub(crate) struct Sniff {
+    pub(crate) root: Root,
+    pub(crate) api_version: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 /// Reads the root's shape and its top-level `apiVersion` and `kind` without building a tree.
-fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
+pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
     let mut s = Sniff {
         root: Root::Empty,
         api_version: None,

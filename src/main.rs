@@ -12,9 +12,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
 use kube_harden::config::{self, Overrides, PolicySpec};
-use kube_harden::{openapi, rules, InputForm, Options};
+use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
+mod diff;
 mod pinning;
 
 // On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
@@ -30,6 +31,8 @@ Examples:
   kube-harden --config policy.yaml --results results.yaml manifests/*.yaml
   kpt fn eval ./pkg --exec kube-harden -- disable=writable-tmp
   kube-harden lock manifests.yaml -o images.lock   # record image digests
+  kube-harden check --level restricted hardened.yaml   # Pod Security levels, exit 1 below restricted
+  kube-harden deploy.yaml | kube-harden check -o sarif > pss.sarif
   kube-harden --offline --lock images.lock manifests.yaml
   kube-harden rules          # list rule ids
   kube-harden docs seccomp   # what a rule does, its settings and how to opt out";
@@ -76,6 +79,13 @@ struct RunArgs {
     /// prune everything on an empty manifest).
     #[arg(long)]
     argocd: bool,
+    /// Print a unified diff of the input against the output instead of the output (`patch -p0`
+    /// applies it; stdin is labelled `stdin`).
+    #[arg(long)]
+    diff: bool,
+    /// Exit 1 when the output differs from the input, as `git diff --exit-code` does.
+    #[arg(long)]
+    exit_code: bool,
     #[command(flatten)]
     digests: pinning::DigestArgs,
 }
@@ -115,11 +125,46 @@ enum Command {
     /// Write or update an image lock file (`kind: ImageLock`) with the digest of every image the
     /// manifests use, for `--lock` and `--offline` runs. Progress goes to stderr on a terminal.
     Lock(pinning::LockArgs),
+    /// Report the Pod Security level (privileged, baseline, restricted) of every object that holds
+    /// a pod, and each failing control with its field path, as Pod Security Admission evaluates
+    /// them. Changes nothing. Exit status 1 when `--level` is given and an object is below it.
+    Check(CheckArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh or fish.
         shell: Shell,
     },
+}
+
+/// `kube-harden check`.
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Manifest files (YAML or JSON streams, Lists, ResourceLists); stdin when none or `-`.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Pod Security Admission version to evaluate: v1.0 … v1.37, or latest.
+    #[arg(long, value_name = "VERSION", default_value = "latest")]
+    pss_version: pss::Version,
+    /// Exit 1 unless every object meets this level (privileged, baseline or restricted).
+    #[arg(long, value_name = "LEVEL")]
+    level: Option<pss::Level>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
+    output: CheckFormat,
+    /// A HardeningPolicy whose `spec.workloads` names custom kinds that hold pods.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// `check -o`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckFormat {
+    /// A table for people.
+    Text,
+    /// The report as JSON.
+    Json,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
 }
 
 /// The kind kustomize looks up exec plugins by, and so the file name it runs.
@@ -240,6 +285,29 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             ));
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Check(args)) => {
+            return match check(&args) {
+                Ok((report, pass)) => {
+                    stdout.write_all(report.as_bytes())?;
+                    stdout.flush()?;
+                    Ok(if pass {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+                // 2, as diff and grep do: 1 is the verdict "below the level".
+                Err(e) => {
+                    if e.downcast_ref::<io::Error>()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+                    {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    log.line(&format!("kube-harden: error: {e:#}"));
+                    Ok(ExitCode::from(2))
+                }
+            };
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "kube-harden", &mut stdout);
             return Ok(ExitCode::SUCCESS);
@@ -290,21 +358,79 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = output.has_errors();
-    // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
-    // except for a ResourceList, whose results are how kpt and kustomize show the errors.
-    if !failed || output.form == InputForm::ResourceList {
+    let mut changed = false;
+    if args.diff {
+        if !failed {
+            let diffs = diff::unified(&input.bytes, &input.sources, &output);
+            changed = !diffs.is_empty();
+            stdout.write_all(diffs.as_bytes())?;
+            stdout.flush()?;
+        }
+    } else if !failed || output.form == InputForm::ResourceList {
+        // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
+        // except for a ResourceList, whose results are how kpt and kustomize show the errors.
         let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut stdout);
         output.write_to(&mut buffered)?;
         buffered.flush()?;
+        changed = args.exit_code && !unchanged(&output, &input.bytes);
     }
     if !args.quiet || failed {
         summarize(&output, failed, log);
     }
-    Ok(if failed {
+    Ok(if failed || (args.exit_code && changed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `kube-harden check`: the rendered report, and whether every object meets `--level`.
+fn check(args: &CheckArgs) -> Result<(String, bool)> {
+    let spec = args.config.as_deref().map(read_policy).transpose()?;
+    let policy = config::Policy::from_spec(spec.unwrap_or_default())?;
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    if args.files.is_empty() {
+        inputs.push(("stdin".into(), read_input(&[])?.bytes));
+    }
+    for f in &args.files {
+        if f.as_os_str() == "-" {
+            inputs.push(("stdin".into(), read_input(&[])?.bytes));
+        } else {
+            let bytes = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            inputs.push((f.display().to_string(), bytes));
+        }
+    }
+    let mut files = Vec::with_capacity(inputs.len());
+    for (uri, bytes) in inputs {
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{uri}: not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            )
+        })?;
+        let objects =
+            pss::report::check(text, &policy, args.pss_version).with_context(|| uri.clone())?;
+        files.push(pss::report::FileReport { uri, objects });
+    }
+    let version = args.pss_version;
+    let report = match args.output {
+        CheckFormat::Text => pss::report::text(&files, version, args.level),
+        CheckFormat::Json => {
+            serde_json::to_string_pretty(&pss::report::json(&files, version, args.level))? + "\n"
+        }
+        CheckFormat::Sarif => {
+            serde_json::to_string_pretty(&pss::report::sarif(
+                &files,
+                version,
+                args.level,
+                env!("CARGO_PKG_VERSION"),
+            ))? + "\n"
+        }
+    };
+    let pass = args
+        .level
+        .is_none_or(|level| pss::report::all_meet(&files, level));
+    Ok((report, pass))
 }
 
 /// Reads a HardeningPolicy (or ConfigMap) file.
@@ -367,6 +493,8 @@ struct Input {
     bytes: Vec<u8>,
     /// Per file, in order: its name and the 1-based line of the stream its first line is on.
     files: Vec<(String, usize)>,
+    /// Per file, in order: where it sits in the stream, for `--diff`.
+    sources: Vec<diff::Source>,
 }
 
 impl Input {
@@ -411,6 +539,20 @@ fn nth_line_start(text: &str, n: usize) -> usize {
         .map_or(text.len(), |(i, _)| i + 1)
 }
 
+/// True when the output's text is exactly the input.
+fn unchanged(output: &kube_harden::Output<'_>, input: &[u8]) -> bool {
+    let mut rest = input;
+    for piece in output.pieces().map(str::as_bytes) {
+        match rest.strip_prefix(piece) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// Reads the files (stdin when none or `-`) into one stream, `---` between files, and where
+/// each file sits in it (its first line, for errors; its bytes, for `--diff`).
 fn read_input(files: &[PathBuf]) -> Result<Input> {
     let mut input = Vec::new();
     if files.is_empty() || files.iter().all(|f| f.as_os_str() == "-") && files.len() == 1 {
@@ -421,12 +563,19 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
         // The input lives as long as the output (untouched documents borrow it): give back what
         // read_to_end's doubling reserved (up to half again; glibc shrinks large blocks in place).
         input.shrink_to_fit();
+        let sources = vec![diff::Source {
+            name: "stdin".into(),
+            region_start: 0,
+            content: 0..input.len(),
+        }];
         return Ok(Input {
             bytes: input,
             files: Vec::new(),
+            sources,
         });
     }
     let mut starts = Vec::with_capacity(files.len());
+    let mut sources = Vec::with_capacity(files.len());
     let mut line = 1;
     for (i, f) in files.iter().enumerate() {
         let mut file = Vec::new();
@@ -438,6 +587,7 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
         } else {
             file = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         }
+        let own_len = file.len();
         if i + 1 < files.len() && !file.is_empty() && !file.ends_with(b"\n") {
             // The next file starts a new document on a line of its own. A line break after a
             // final block scalar would become part of its value: written so that it does not.
@@ -448,6 +598,7 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
                 Err(_) => file.push(b'\n'),
             }
         }
+        let region_start = input.len();
         if i > 0 {
             input.extend_from_slice(b"---\n");
             line += 1;
@@ -457,14 +608,32 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
         } else {
             f.display().to_string()
         };
-        starts.push((name, line));
+        starts.push((name.clone(), line));
         line += file.iter().filter(|&&b| b == b'\n').count();
+        let start = input.len();
+        // For --diff, the file's own bytes: without the line break joining added after them
+        // (a final block scalar rewritten for the join keeps its rewritten text).
+        let own_end = if file.len() == own_len + 1 {
+            start + own_len
+        } else {
+            start + file.len()
+        };
         input.extend_from_slice(&file);
+        sources.push(diff::Source {
+            name: if f.as_os_str() == "-" {
+                "stdin".into()
+            } else {
+                name
+            },
+            region_start,
+            content: start..own_end,
+        });
     }
     input.shrink_to_fit();
     Ok(Input {
         bytes: input,
         files: starts,
+        sources,
     })
 }
 

@@ -1,0 +1,226 @@
+//! `kube-harden check`: levels, exit status, the three output formats, and checking
+//! kube-harden's own output.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kube-harden"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kube-harden");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+const MANIFEST: &str = "\
+# a node agent
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+  namespace: kube-system
+spec:
+  template:
+    spec:
+      hostPID: true
+      containers:
+      - name: agent
+        image: agent:1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tidy
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          securityContext:
+            runAsNonRoot: true
+            seccompProfile: {type: RuntimeDefault}
+          containers:
+          - name: tidy
+            image: tidy:1
+            securityContext:
+              allowPrivilegeEscalation: false
+              capabilities: {drop: [ALL]}
+";
+
+#[test]
+fn level_sets_the_exit_status() {
+    let out = run(
+        &["check", "--level", "restricted"],
+        Some(MANIFEST.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("DaemonSet/kube-system/agent"), "{text}");
+    assert!(text.contains("hostNamespaces"), "{text}");
+    assert!(text.contains("spec.template.spec.hostPID"), "{text}");
+    assert!(text.contains("CronJob/tidy"), "{text}");
+    assert!(!text.contains("Service"), "{text}");
+    let out = run(
+        &["check", "--level", "privileged", "-"],
+        Some(MANIFEST.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Without --level the report never fails the run.
+    assert_eq!(
+        run(&["check"], Some(MANIFEST.as_bytes())).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn json_and_versions() {
+    let out = run(
+        &[
+            "check",
+            "-o",
+            "json",
+            "--level",
+            "baseline",
+            "--pss-version",
+            "v1.22",
+        ],
+        Some(MANIFEST.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pssVersion"], "v1.22");
+    assert_eq!(report["pass"], false);
+    assert_eq!(report["summary"]["privileged"], 1);
+    assert_eq!(report["summary"]["restricted"], 1);
+    let agent = &report["objects"][0];
+    assert_eq!(agent["kind"], "DaemonSet");
+    assert_eq!(agent["line"], 2);
+    assert_eq!(agent["failures"][0]["control"], "hostNamespaces");
+    assert_eq!(agent["failures"][0]["line"], 10);
+    let cron = &report["objects"][1];
+    assert_eq!(cron["level"], "restricted");
+    assert_eq!(cron["line"], 20);
+    // Before v1.8 allowPrivilegeEscalation is no restricted control.
+    let bare = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {runAsNonRoot: true}\n  containers: [{name: c, image: x}]\n";
+    let level = |v: &str| {
+        let out = run(
+            &["check", "-o", "json", "--pss-version", v],
+            Some(bare.as_bytes()),
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["objects"][0]["level"].as_str().unwrap().to_string()
+    };
+    assert_eq!(level("v1.7"), "restricted");
+    assert_eq!(level("v1.8"), "baseline");
+    let bad = run(&["check", "--pss-version", "v2.1"], Some(b""));
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn sarif_shape() {
+    let dir = std::env::temp_dir().join(format!("kube-harden-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("manifest.yaml");
+    std::fs::write(&file, MANIFEST).unwrap();
+    let out = run(
+        &[
+            "check",
+            "-o",
+            "sarif",
+            "--level",
+            "baseline",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(sarif["$schema"].as_str().unwrap().contains("sarif"));
+    let run0 = &sarif["runs"][0];
+    assert_eq!(run0["tool"]["driver"]["name"], "kube-harden");
+    let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "hostNamespaces"));
+    let results = run0["results"].as_array().unwrap();
+    let host = results
+        .iter()
+        .find(|r| r["ruleId"] == "hostNamespaces")
+        .expect("a hostNamespaces result");
+    assert_eq!(host["level"], "error");
+    assert!(host["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("hostPID"));
+    let loc = &host["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], file.to_str().unwrap());
+    assert_eq!(loc["region"]["startLine"], 10);
+    // Restricted-only controls are warnings when baseline is required.
+    assert!(results
+        .iter()
+        .any(|r| r["ruleId"] == "runAsNonRoot" && r["level"] == "warning"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn checks_kube_hardens_own_output() {
+    let hardened = run(
+        &[
+            "-q",
+            "--offline",
+            "--lock",
+            "examples/basic/images.lock",
+            "--config",
+            "examples/basic/policy.yaml",
+            "examples/basic/deployment.yaml",
+        ],
+        None,
+    );
+    assert!(hardened.status.success(), "{hardened:?}");
+    let before = run(
+        &[
+            "check",
+            "--level",
+            "restricted",
+            "examples/basic/deployment.yaml",
+        ],
+        None,
+    );
+    assert_eq!(before.status.code(), Some(1));
+    let after = run(&["check", "--level", "restricted"], Some(&hardened.stdout));
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let out = run(&["check"], Some(b"apiVersion: v1\nkind: Pod\nspec: [\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
+}
