@@ -107,22 +107,27 @@ test("harden: the policy as an object ({spec} alone or a full HardeningPolicy), 
     '{"spec": {"disable": ["read-only-root-filesystem", "writable-tmp"]}}',
     { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "fn" }, data: { disable: off.join(",") } },
   ];
-  const expected = kh.harden(deployment, null, { disable: off }).output;
+  // With the example's lock: its facts give memcached's uid (runAsNonRoot), its digest pins it.
+  const expected = kh.harden(deployment, null, { disable: off, lock }).output;
   assert.doesNotMatch(expected, /readOnlyRootFilesystem|emptyDir/);
   assert.match(expected, /runAsNonRoot: true/);
-  for (const config of variants) assert.equal(kh.harden(deployment, config).output, expected, JSON.stringify(config));
-  const withUser = kh.harden(deployment, { spec: { runAsUser: 10001, tmpSizeLimit: "128Mi" } }).output;
+  for (const config of variants) assert.equal(kh.harden(deployment, config, { lock }).output, expected, JSON.stringify(config));
+  // The lock does not know memcached's filesystem: `unknownImages: harden` adds the read-only
+  // root and its /tmp emptyDir anyway, sized by the policy.
+  const withUser = kh.harden(deployment, { spec: { runAsUser: 10001, tmpSizeLimit: "128Mi", unknownImages: "harden" } }, { lock }).output;
   assert.match(withUser, /runAsUser: 10001/);
   assert.match(withUser, /sizeLimit: 128Mi/);
 });
 
 test("harden: options are the CLI's --enable/--disable/--enforce, on top of the policy", () => {
   const explicit = fs.readFileSync(path.join(root, "testdata/no-privilege-escalation/explicit-true/input.yaml"), "utf8");
-  const kept = kh.harden(explicit);
+  // As the golden case runs it: its image has no facts, and the case is about manifest logic.
+  const harden = { spec: { unknownImages: "harden" } };
+  const kept = kh.harden(explicit, harden);
   assert.ok(kept.results.some((r) => r.severity === "warning"));
-  const enforced = kh.harden(explicit, null, { enforce: true });
+  const enforced = kh.harden(explicit, harden, { enforce: true });
   assert.notEqual(enforced.output, kept.output);
-  assert.equal(kh.harden(explicit, { spec: { enforce: true } }).output, enforced.output);
+  assert.equal(kh.harden(explicit, { spec: { enforce: true, unknownImages: "harden" } }).output, enforced.output);
   const both = kh.harden(deployment, { spec: { disable: ["seccomp"] } }, { disable: ["writable-tmp"] }).output;
   assert.doesNotMatch(both, /seccompProfile|emptyDir/);
 });
