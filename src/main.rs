@@ -16,6 +16,7 @@ use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
 mod diff;
+mod explain;
 mod pinning;
 
 // On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
@@ -33,6 +34,7 @@ Examples:
   kube-harden lock manifests.yaml -o images.lock   # record image digests
   kube-harden check --level restricted hardened.yaml   # Pod Security levels, exit 1 below restricted
   kube-harden deploy.yaml | kube-harden check -o sarif > pss.sarif
+  kube-harden explain --offline --lock images.lock deploy.yaml   # JSON Patch per changed object
   kube-harden --offline --lock images.lock manifests.yaml
   kube-harden rules          # list rule ids
   kube-harden docs seccomp   # what a rule does, its settings and how to opt out";
@@ -129,6 +131,9 @@ enum Command {
     /// a pod, and each failing control with its field path, as Pod Security Admission evaluates
     /// them. Changes nothing. Exit status 1 when `--level` is given and an object is below it.
     Check(CheckArgs),
+    /// Print, per object the run would change, an RFC 6902 JSON Patch from the input object to the
+    /// output object and a line per change saying which rule made it and why. Changes nothing.
+    Explain(ExplainArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh or fish.
@@ -154,6 +159,40 @@ struct CheckArgs {
     /// A HardeningPolicy whose `spec.workloads` names custom kinds that hold pods.
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// `kube-harden explain`.
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// Manifest files (YAML or JSON streams, Lists, ResourceLists); stdin when none or `-`.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// A HardeningPolicy (or ConfigMap) file.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Rules to switch on, comma-separated.
+    #[arg(long, value_name = "RULE[,RULE…]", value_delimiter = ',')]
+    enable: Vec<String>,
+    /// Rules to switch off, comma-separated.
+    #[arg(long, value_name = "RULE[,RULE…]", value_delimiter = ',')]
+    disable: Vec<String>,
+    /// Overwrite explicit insecure values where the API server still accepts the result.
+    #[arg(long)]
+    enforce: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ExplainFormat::Text)]
+    output: ExplainFormat,
+    #[command(flatten)]
+    digests: pinning::DigestArgs,
+}
+
+/// `explain -o`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExplainFormat {
+    /// Per object: the changes, then the patch.
+    Text,
+    /// `{"objects": [{apiVersion, kind, namespace, name, generated, patch, changes}]}`.
+    Json,
 }
 
 /// `check -o`.
@@ -283,6 +322,38 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                 summary.removed,
                 summary.facts
             ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Explain(args)) => {
+            let spec = args.config.as_deref().map(read_policy).transpose()?;
+            let input = read_input(&args.files)?;
+            let options = Options {
+                spec,
+                overrides: Overrides {
+                    enable: args.enable.clone(),
+                    disable: args.disable.clone(),
+                    enforce: args.enforce,
+                    ..Overrides::default()
+                },
+                info_results: true,
+                threads: 0,
+            };
+            let output = pinning::process(&input.bytes, options, &args.digests)
+                .map_err(|e| input.locate(e))?;
+            if output.has_errors() {
+                summarize(&output, true, log);
+                return Ok(ExitCode::from(1));
+            }
+            let text = std::str::from_utf8(&input.bytes).context("the input is not UTF-8")?;
+            let explained = explain::explain(text, &output.text(), &output.results)?;
+            match args.output {
+                ExplainFormat::Text => stdout.write_all(explain::to_text(&explained).as_bytes())?,
+                ExplainFormat::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, &explain::to_json(&explained))?;
+                    stdout.write_all(b"\n")?;
+                }
+            }
+            stdout.flush()?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Check(args)) => {
