@@ -73,7 +73,8 @@ struct RunArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
-    /// Also append every message meant for stderr to this file (Helm 4 hides a plugin's stderr).
+    /// Also append every message meant for stderr to this file (Helm and kustomize hide a
+    /// plugin's stderr); default $KUBE_HARDEN_LOG_FILE.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
     /// Argo CD config-management plugin mode: policy settings from `ARGOCD_APP_PARAMETERS` and
@@ -88,6 +89,10 @@ struct RunArgs {
     /// Exit 1 when the output differs from the input, as `git diff --exit-code` does.
     #[arg(long)]
     exit_code: bool,
+    /// Exit 1 when a result is at least this severe: `error` (always) or `warning` (something
+    /// stays insecure or was left out; the output is still written).
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Error)]
+    fail_on: FailOn,
     #[command(flatten)]
     digests: pinning::DigestArgs,
 }
@@ -161,6 +166,15 @@ struct CheckArgs {
     config: Option<PathBuf>,
 }
 
+/// `--fail-on`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FailOn {
+    /// Error results only (the default; the output is then not written).
+    Error,
+    /// Warning results too (the output is written).
+    Warning,
+}
+
 /// `kube-harden explain`.
 #[derive(clap::Args, Debug)]
 struct ExplainArgs {
@@ -213,7 +227,14 @@ const KUSTOMIZE_PLUGIN_DIR: &str = "kube-harden.dev/v1alpha1/hardeningpolicy";
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(kustomize_plugin_args(std::env::args_os().collect()));
-    let log = Log::new(cli.run.log_file.clone());
+    // $KUBE_HARDEN_LOG_FILE where flags cannot be passed (a kustomize exec plugin gets only its
+    // config file's path).
+    let log_file = cli
+        .run
+        .log_file
+        .clone()
+        .or_else(|| std::env::var_os("KUBE_HARDEN_LOG_FILE").map(PathBuf::from));
+    let log = Log::new(log_file);
     match run(cli, &log) {
         Ok(code) => code,
         Err(e) => {
@@ -448,7 +469,12 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     if !args.quiet || failed {
         summarize(&output, failed, log);
     }
-    Ok(if failed || (args.exit_code && changed) {
+    let warned = args.fail_on == FailOn::Warning
+        && output
+            .results
+            .iter()
+            .any(|r| r.severity == kube_harden::change::Severity::Warning);
+    Ok(if failed || warned || (args.exit_code && changed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
