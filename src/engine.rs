@@ -1078,6 +1078,20 @@ mod tests {
         }
     }
 
+    /// Issue 13, item 13: kubectl drops `---` lines, so a later document may start with a byte
+    /// order mark, which go-yaml skips.
+    #[test]
+    fn a_byte_order_mark_after_a_document_marker_is_read() {
+        let input = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n\u{feff}\
+                     apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  \
+                     - name: c\n    image: nginx:1\n";
+        let out = process(input, &Options::default()).unwrap().text();
+        assert!(out.contains("RuntimeDefault"), "{out}");
+        let (_, line, message) = input_error("a: 1\n\u{feff}b: 2\n");
+        assert_eq!(line, 2, "{message}");
+        assert!(message.contains("byte order mark"), "{message}");
+    }
+
     #[test]
     fn alias_bombs_are_rejected_on_every_path() {
         // The budget index parses any document that mentions PodDisruptionBudget, even in a

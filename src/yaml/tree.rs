@@ -129,6 +129,54 @@ pub type SpannedEvent<'a> = (Event<'a>, Span);
 /// whichever path reads it, has a meaning of bounded size.
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     check_text(text)?;
+    if let Some(bom) = bom_after_marker(text) {
+        // kubectl splits a stream at `---` lines and drops them, so a document may start with a
+        // byte order mark that go-yaml skips; YAML 1.2 forbids one after `---`. Parse the text
+        // with the mark moved before the `---` line: the same characters and bytes, every node
+        // at the same offset.
+        let mut swapped = String::with_capacity(text.len());
+        swapped.push('\u{feff}');
+        swapped.push_str(&text[..bom]);
+        swapped.push_str(&text[bom + '\u{feff}'.len_utf8()..]);
+        let events = parse_events(&swapped)?;
+        return Ok(events.into_iter().map(|(e, s)| (owned(e), s)).collect());
+    }
+    parse_events(text)
+}
+
+/// The byte offset of a byte order mark that starts the line after a leading `---` line.
+fn bom_after_marker(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("---")?;
+    let line_end = rest.find('\n')?;
+    let tail = rest[..line_end].trim();
+    if !(tail.is_empty() || tail.starts_with('#')) {
+        return None;
+    }
+    let bom = 3 + line_end + 1;
+    text[bom..].starts_with('\u{feff}').then_some(bom)
+}
+
+/// An event that owns its text.
+fn owned(event: Event<'_>) -> Event<'static> {
+    let tag = |t: Option<Cow<'_, saphyr_parser::Tag>>| t.map(|t| Cow::Owned(t.into_owned()));
+    match event {
+        Event::Nothing => Event::Nothing,
+        Event::StreamStart => Event::StreamStart,
+        Event::StreamEnd => Event::StreamEnd,
+        Event::DocumentStart(explicit) => Event::DocumentStart(explicit),
+        Event::DocumentEnd => Event::DocumentEnd,
+        Event::Alias(id) => Event::Alias(id),
+        Event::Scalar(text, style, anchor, t) => {
+            Event::Scalar(Cow::Owned(text.into_owned()), style, anchor, tag(t))
+        }
+        Event::SequenceStart(anchor, t) => Event::SequenceStart(anchor, tag(t)),
+        Event::SequenceEnd => Event::SequenceEnd,
+        Event::MappingStart(anchor, t) => Event::MappingStart(anchor, tag(t)),
+        Event::MappingEnd => Event::MappingEnd,
+    }
+}
+
+fn parse_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
     // Fallible: a huge document whose events do not fit in memory is an error, never an abort.
@@ -255,11 +303,17 @@ fn check_text(text: &str) -> Result<(), SyntaxError> {
                     _ => 'P',
                 }
             )),
-            0xfeff if i > 0 && text.as_bytes()[i - 1] == b'\n' => Some(
-                "a byte order mark at the start of a line inside a document: Kubernetes' YAML \
+            0xfeff
+                if i > 0
+                    && text.as_bytes()[i - 1] == b'\n'
+                    && bom_after_marker(text) != Some(i) =>
+            {
+                Some(
+                    "a byte order mark at the start of a line inside a document: Kubernetes' YAML \
                  reader rejects it"
-                    .to_string(),
-            ),
+                        .to_string(),
+                )
+            }
             0x80..=0x9f | 0xfffe | 0xffff => Some(format!(
                 "control character U+{u:04X}: Kubernetes' YAML reader rejects control \
                  characters; write it as an escape in a double-quoted string"
@@ -1182,6 +1236,8 @@ mod tests {
                 json!({"a": "kind", "kind": "Pod"}),
             ),
             ("a: |\n  -\tx\n", json!({"a": "-\tx\n"})),
+            ("---\n\u{feff}a: 1\n", json!({"a": 1})),
+            ("--- # c\r\n\u{feff}a: [x]\n", json!({"a": ["x"]})),
         ] {
             assert_eq!(read(text).unwrap(), want, "{text:?}");
         }
