@@ -473,7 +473,7 @@ fn process_segment<'a>(
         message: e.message,
     };
     let events = collect_events(seg.text).map_err(fail)?;
-    let sniff = sniff(&events);
+    let sniff = sniff_document(seg.text, &events);
     match sniff.root {
         Root::Empty => return keep(),
         Root::Other => {
@@ -945,6 +945,30 @@ pub(crate) struct Sniff {
     pub(crate) root: Root,
     pub(crate) api_version: Option<String>,
     pub(crate) kind: Option<String>,
+    /// The root mapping has an alias as a key or a merge key, so `apiVersion` or `kind` may come
+    /// through one: [`sniff_document`] then reads them from the tree.
+    pub(crate) indirect: bool,
+}
+
+/// [`sniff`], reading `apiVersion` and `kind` from the built tree when they may come through an
+/// alias or a merge key (Kubernetes' reader resolves both).
+pub(crate) fn sniff_document(text: &str, events: &[SpannedEvent<'_>]) -> Sniff {
+    let mut s = sniff(events);
+    if s.indirect && (s.api_version.is_none() || s.kind.is_none()) {
+        if let Ok(Some(root)) = build_document(text, events).map(|d| d.root) {
+            let value = root.to_value();
+            let field = |name: &str| {
+                value
+                    .get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+            };
+            s.api_version = s.api_version.or_else(|| field("apiVersion"));
+            s.kind = s.kind.or_else(|| field("kind"));
+        }
+    }
+    s
 }
 
 /// Reads the root's shape and its top-level `apiVersion` and `kind` without building a tree.
@@ -953,6 +977,7 @@ pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
         root: Root::Empty,
         api_version: None,
         kind: None,
+        indirect: false,
     };
     let mut depth = 0usize;
     let mut key: Option<&str> = None;
@@ -989,6 +1014,7 @@ pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
                 } else if depth == 1 {
                     if expect_key {
                         key = Some(text.as_ref());
+                        s.indirect |= text == "<<";
                     } else {
                         match key {
                             Some("apiVersion") => s.api_version = Some(text.to_string()),
@@ -1002,6 +1028,7 @@ pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
             }
             Event::Alias(_) => {
                 if depth == 1 {
+                    s.indirect |= expect_key;
                     expect_key = !expect_key;
                 }
             }
@@ -1022,6 +1049,47 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(out) => panic!("accepted: {}", out.text()),
         }
+    }
+
+    /// Issue 13, item 13: Kubernetes' reader resolves aliases and merge keys before it looks at
+    /// `kind`, so a workload whose `kind` comes through one is still hardened.
+    #[test]
+    fn kind_through_an_alias_or_a_merge_key() {
+        let pod = "metadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: nginx:1\n";
+        for head in [
+            "apiVersion: v1\nk: &k kind\n*k : Pod\n",
+            "base: &b {apiVersion: v1, kind: Pod}\n<<: *b\n",
+            "<<: {kind: Pod}\napiVersion: v1\n",
+        ] {
+            let input = format!("{head}{pod}");
+            let out = process(&input, &Options::default()).expect(&input);
+            let text = out.text();
+            let value = crate::yaml::tree::parse_document(&text)
+                .unwrap()
+                .root
+                .unwrap()
+                .to_value();
+            assert_eq!(value["kind"], "Pod", "{text}");
+            assert_eq!(
+                value.pointer("/spec/securityContext/seccompProfile/type"),
+                Some(&serde_json::json!("RuntimeDefault")),
+                "{input:?} was not hardened:\n{text}"
+            );
+        }
+    }
+
+    /// Issue 13, item 13: kubectl drops `---` lines, so a later document may start with a byte
+    /// order mark, which go-yaml skips.
+    #[test]
+    fn a_byte_order_mark_after_a_document_marker_is_read() {
+        let input = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n\u{feff}\
+                     apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  \
+                     - name: c\n    image: nginx:1\n";
+        let out = process(input, &Options::default()).unwrap().text();
+        assert!(out.contains("RuntimeDefault"), "{out}");
+        let (_, line, message) = input_error("a: 1\n\u{feff}b: 2\n");
+        assert_eq!(line, 2, "{message}");
+        assert!(message.contains("byte order mark"), "{message}");
     }
 
     #[test]

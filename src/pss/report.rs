@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::{evaluate, Level, Pod, Version};
 use crate::change::ResourceRef;
 use crate::config::Policy;
-use crate::engine::sniff;
+use crate::engine::sniff_document;
 use crate::error::Error;
 use crate::model::path::{FieldPath, Seg};
 use crate::model::workload::pod_location;
@@ -67,7 +67,7 @@ pub fn check(text: &str, policy: &Policy, version: Version) -> Result<Vec<Object
         };
         let events = collect_events(seg.text).map_err(fail)?;
         // Only documents that can hold a pod are built into trees (as the hardening run does).
-        let sniffed = sniff(&events);
+        let sniffed = sniff_document(seg.text, &events);
         let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
             continue;
         };

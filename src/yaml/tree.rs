@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
 
-use super::resolve::{key_string, resolve_plain, resolve_tagged};
+use super::resolve::{
+    binary_error, is_inf_or_nan, key_string, plain_key, resolve_plain, resolve_tagged,
+};
 
 /// Deepest nesting accepted; deeper input is rejected instead of exhausting the stack.
 const MAX_DEPTH: usize = 256;
@@ -126,6 +128,55 @@ pub type SpannedEvent<'a> = (Event<'a>, Span);
 /// Alias expansion is bounded here (see [`AliasBudget`]), so every document that is parsed,
 /// whichever path reads it, has a meaning of bounded size.
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
+    check_text(text)?;
+    if let Some(bom) = bom_after_marker(text) {
+        // kubectl splits a stream at `---` lines and drops them, so a document may start with a
+        // byte order mark that go-yaml skips; YAML 1.2 forbids one after `---`. Parse the text
+        // with the mark moved before the `---` line: the same characters and bytes, every node
+        // at the same offset.
+        let mut swapped = String::with_capacity(text.len());
+        swapped.push('\u{feff}');
+        swapped.push_str(&text[..bom]);
+        swapped.push_str(&text[bom + '\u{feff}'.len_utf8()..]);
+        let events = parse_events(&swapped)?;
+        return Ok(events.into_iter().map(|(e, s)| (owned(e), s)).collect());
+    }
+    parse_events(text)
+}
+
+/// The byte offset of a byte order mark that starts the line after a leading `---` line.
+fn bom_after_marker(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("---")?;
+    let line_end = rest.find('\n')?;
+    let tail = rest[..line_end].trim();
+    if !(tail.is_empty() || tail.starts_with('#')) {
+        return None;
+    }
+    let bom = 3 + line_end + 1;
+    text[bom..].starts_with('\u{feff}').then_some(bom)
+}
+
+/// An event that owns its text.
+fn owned(event: Event<'_>) -> Event<'static> {
+    let tag = |t: Option<Cow<'_, saphyr_parser::Tag>>| t.map(|t| Cow::Owned(t.into_owned()));
+    match event {
+        Event::Nothing => Event::Nothing,
+        Event::StreamStart => Event::StreamStart,
+        Event::StreamEnd => Event::StreamEnd,
+        Event::DocumentStart(explicit) => Event::DocumentStart(explicit),
+        Event::DocumentEnd => Event::DocumentEnd,
+        Event::Alias(id) => Event::Alias(id),
+        Event::Scalar(text, style, anchor, t) => {
+            Event::Scalar(Cow::Owned(text.into_owned()), style, anchor, tag(t))
+        }
+        Event::SequenceStart(anchor, t) => Event::SequenceStart(anchor, tag(t)),
+        Event::SequenceEnd => Event::SequenceEnd,
+        Event::MappingStart(anchor, t) => Event::MappingStart(anchor, tag(t)),
+        Event::MappingEnd => Event::MappingEnd,
+    }
+}
+
+fn parse_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
     // Fallible: a huge document whose events do not fit in memory is an error, never an abort.
@@ -183,6 +234,97 @@ pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> 
         }
     }
     Ok(events)
+}
+
+/// Rejects, before parsing, text that Kubernetes' YAML reader (go-yaml v2, YAML 1.1) reads
+/// differently from this YAML 1.2 parser or not at all:
+/// - control characters (go-yaml: "control characters are not allowed"), raw or in comments;
+/// - a raw NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029): line breaks to
+///   go-yaml, ordinary characters to YAML 1.2;
+/// - a `%YAML` directive for any version but 1.1 (go-yaml: "found incompatible YAML document").
+fn check_text(text: &str) -> Result<(), SyntaxError> {
+    let at = |offset: usize, message: String| {
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        SyntaxError { line, col, message }
+    };
+    let bytes = text.as_bytes();
+    let ascii = text.is_ascii();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || b == 0x7f {
+            return Err(at(
+                i,
+                format!(
+                    "control character U+{b:04X}: Kubernetes' YAML reader rejects control \
+                     characters; write it as an escape in a double-quoted string"
+                ),
+            ));
+        }
+        if b == b'%' && (i == 0 || bytes[i - 1] == b'\n') && text[i..].starts_with("%YAML") {
+            let line = text[i..].lines().next().unwrap_or_default();
+            let version = line["%YAML".len()..]
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .trim();
+            if version != "1.1" {
+                return Err(at(
+                    i,
+                    format!(
+                        "`%YAML {version}`: Kubernetes' YAML reader reads YAML 1.1 only and \
+                         rejects the document (\"found incompatible YAML document\"); drop the \
+                         directive or write `%YAML 1.1`"
+                    ),
+                ));
+            }
+        }
+    }
+    if ascii {
+        return Ok(());
+    }
+    for (i, c) in text.char_indices() {
+        let u = c as u32;
+        let problem = match u {
+            0x85 | 0x2028 | 0x2029 => Some(format!(
+                "raw U+{u:04X} ({}): Kubernetes' YAML reader reads it as a line break, YAML 1.2 \
+                 does not; write it as `\\{}` in a double-quoted string",
+                match u {
+                    0x85 => "NEXT LINE",
+                    0x2028 => "LINE SEPARATOR",
+                    _ => "PARAGRAPH SEPARATOR",
+                },
+                match u {
+                    0x85 => 'N',
+                    0x2028 => 'L',
+                    _ => 'P',
+                }
+            )),
+            0xfeff
+                if i > 0
+                    && text.as_bytes()[i - 1] == b'\n'
+                    && bom_after_marker(text) != Some(i) =>
+            {
+                Some(
+                    "a byte order mark at the start of a line inside a document: Kubernetes' YAML \
+                 reader rejects it"
+                        .to_string(),
+                )
+            }
+            0x80..=0x9f | 0xfffe | 0xffff => Some(format!(
+                "control character U+{u:04X}: Kubernetes' YAML reader rejects control \
+                 characters; write it as an escape in a double-quoted string"
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            return Err(at(i, message));
+        }
+    }
+    Ok(())
 }
 
 /// Bounds alias expansion the way Kubernetes' YAML reader does.
@@ -341,6 +483,8 @@ pub fn build_document<'a>(
         uses_aliases: false,
         indent_step: None,
         compact_sequences: None,
+        key_next: false,
+        anchored_keys: HashMap::new(),
     };
     let mut root = None;
     while builder.pos < events.len() {
@@ -375,6 +519,27 @@ struct Builder<'a, 'e> {
     uses_aliases: bool,
     indent_step: Option<usize>,
     compact_sequences: Option<bool>,
+    /// The next node is a mapping key.
+    key_next: bool,
+    /// What each anchored scalar means as a mapping key, for aliases used as keys.
+    anchored_keys: HashMap<usize, Result<String, String>>,
+}
+
+/// A scalar node as a JSON object key the way sigs.k8s.io/yaml makes it, or why it cannot be one.
+fn scalar_key(node: &Node<'_>) -> Result<String, String> {
+    match &node.data {
+        Data::Scalar {
+            text,
+            style: ScalarStyle::Plain,
+            tag: None,
+        } => plain_key(text),
+        _ => match scalar_value(node) {
+            Value::Null => Err(
+                "null key: Kubernetes' YAML reader cannot read a mapping key that is null".into(),
+            ),
+            v => Ok(key_string(&v)),
+        },
+    }
 }
 
 impl<'a> Builder<'a, '_> {
@@ -399,11 +564,17 @@ impl<'a> Builder<'a, '_> {
             return Err(self.error(&span, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         self.pos += 1;
+        let is_key = std::mem::take(&mut self.key_next);
         let start = self.offsets.byte(span.start.index());
         let col = span.start.col();
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.as_deref().map(tag_name);
+                if let Some(message) =
+                    self.scalar_problem(text, *style, tag.as_deref(), is_key, start)
+                {
+                    return Err(self.error(&span, message));
+                }
                 let mut end = self.offsets.byte(span.end.index());
                 match style {
                     ScalarStyle::Literal | ScalarStyle::Folded => {
@@ -414,7 +585,7 @@ impl<'a> Builder<'a, '_> {
                     }
                     _ => {}
                 }
-                Ok(Node {
+                let node = Node {
                     start,
                     end,
                     col,
@@ -424,7 +595,11 @@ impl<'a> Builder<'a, '_> {
                         style: *style,
                         tag,
                     },
-                })
+                };
+                if *anchor != 0 {
+                    self.anchored_keys.insert(*anchor, scalar_key(&node));
+                }
+                Ok(node)
             }
             Event::Alias(id) => {
                 self.uses_aliases = true;
@@ -449,10 +624,19 @@ impl<'a> Builder<'a, '_> {
                             self.pos += 1;
                             break;
                         }
-                        Some(_) => {
+                        Some((_, item_span)) => {
+                            let item_span = *item_span;
                             let item = self.node(depth + 1)?;
                             if !flow {
                                 end = item.end;
+                                if tab_after_dash(self.text, item.start) {
+                                    return Err(self.error(
+                                        &item_span,
+                                        "a tab after `-`: Kubernetes' YAML reader rejects it \
+                                         (\"found character that cannot start any token\"); use \
+                                         spaces",
+                                    ));
+                                }
                             }
                             items.push(item);
                         }
@@ -486,12 +670,23 @@ impl<'a> Builder<'a, '_> {
                         }
                         Some((_, key_span)) => {
                             let key_span = *key_span;
+                            self.key_next = true;
                             let key_node = self.node(depth + 1)?;
                             let key = match &key_node.data {
-                                Data::Scalar { .. } => key_string(&scalar_value(&key_node)),
-                                Data::Alias(_) => {
-                                    return Err(self.error(&key_span, "alias used as a mapping key"))
+                                Data::Scalar { .. } => {
+                                    scalar_key(&key_node).map_err(|m| self.error(&key_span, m))?
                                 }
+                                Data::Alias(id) => match self.anchored_keys.get(id) {
+                                    Some(Ok(key)) => key.clone(),
+                                    Some(Err(m)) => return Err(self.error(&key_span, m.clone())),
+                                    None => {
+                                        return Err(self.error(
+                                            &key_span,
+                                            "an alias of a mapping or sequence used as a \
+                                             mapping key",
+                                        ))
+                                    }
+                                },
                                 _ => {
                                     return Err(
                                         self.error(&key_span, "mapping or sequence used as a key")
@@ -521,6 +716,16 @@ impl<'a> Builder<'a, '_> {
                                 );
                             if is_merge {
                                 self.uses_aliases = true;
+                                if matches!(value.data, Data::Scalar { .. })
+                                    && !is_empty_plain(&value)
+                                {
+                                    return Err(self.error(
+                                        &key_span,
+                                        "merge key `<<` with a scalar value: Kubernetes' YAML \
+                                         reader rejects it (a merge needs a mapping or a list of \
+                                         mappings)",
+                                    ));
+                                }
                             } else if !keys.insert(key.clone()) {
                                 // kubectl's strict decoding rejects a key set twice; reading it
                                 // last-wins would drop the first value without a word.
@@ -551,6 +756,56 @@ impl<'a> Builder<'a, '_> {
             }
             _ => Err(self.error(&span, "unexpected YAML event")),
         }
+    }
+
+    /// Why Kubernetes' YAML reader would reject a scalar this parser accepts, if it would.
+    fn scalar_problem(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&str>,
+        is_key: bool,
+        start: usize,
+    ) -> Option<String> {
+        if tag == Some("binary") {
+            return binary_error(text).map(String::from);
+        }
+        if !is_key
+            && matches!(
+                (style, tag),
+                (ScalarStyle::Plain, None | Some("float")) | (_, Some("float"))
+            )
+            && is_inf_or_nan(text)
+        {
+            return Some(format!(
+                "`{text}`: JSON has no infinity or NaN, so Kubernetes' YAML reader rejects the \
+                 document; quote it if a string is meant"
+            ));
+        }
+        if style == ScalarStyle::DoubleQuoted {
+            // YAML 1.2's `\/` escape is unknown to YAML 1.1 (go-yaml: "found unknown escape
+            // character").
+            let source = self.text.as_bytes();
+            let mut i = start;
+            while i + 1 < source.len() && source[i] != b'"' {
+                i += 1;
+            }
+            i += 1;
+            while i + 1 < source.len() && source[i] != b'"' {
+                if source[i] == b'\\' {
+                    if source[i + 1] == b'/' {
+                        return Some(
+                            "`\\/` in a double-quoted string: Kubernetes' YAML reader (YAML 1.1) \
+                             rejects this escape; write `/`"
+                                .into(),
+                        );
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+        }
+        None
     }
 
     /// Where a collection's content starts: the parser's span covers any anchor or tag and ends
@@ -597,7 +852,12 @@ pub fn tag_name(tag: &saphyr_parser::Tag) -> String {
     if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
         tag.suffix.clone()
     } else {
-        format!("{}{}", tag.handle, tag.suffix)
+        let full = format!("{}{}", tag.handle, tag.suffix);
+        // A verbatim `!<tag:yaml.org,2002:str>` is the core tag too.
+        match full.strip_prefix("tag:yaml.org,2002:") {
+            Some(core) => core.to_string(),
+            None => full,
+        }
     }
 }
 
@@ -613,6 +873,16 @@ pub fn after_colon(text: &str, key_end: usize) -> usize {
     } else {
         key_end
     }
+}
+
+/// True when a tab separates a block sequence's `-` from its item on the same line.
+fn tab_after_dash(text: &str, item_start: usize) -> bool {
+    let item_start = item_start.min(text.len());
+    let line_start = text[..item_start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..item_start];
+    before
+        .rfind('-')
+        .is_some_and(|dash| before[dash + 1..].contains('\t'))
 }
 
 /// Column of the `-` that introduces the block sequence item starting at `item_start`.
@@ -882,6 +1152,97 @@ mod tests {
             let v = parse_document(text).unwrap().root.unwrap().to_value();
             assert_eq!(v, json!({ "a": want }), "{text:?}");
         }
+    }
+
+    fn read(text: &str) -> Result<Value, SyntaxError> {
+        parse_document(text).map(|d| d.root.map_or(Value::Null, |r| r.to_value()))
+    }
+
+    /// Item 4 of issue 13: tags mean what they mean to sigs.k8s.io/yaml (go-yaml v2).
+    #[test]
+    fn tags_read_as_kubernetes_reads_them() {
+        for (text, want) in [
+            ("a: !!binary aGVsbG8=\n", json!({"a": "hello"})),
+            ("a: !!binary |\n  aGVs\n  bG8=\n", json!({"a": "hello"})),
+            ("a: !foo 123\n", json!({"a": "123"})),
+            ("a: !foo on\n", json!({"a": "on"})),
+            ("name: !x\n", json!({"name": ""})),
+            ("a: ! 12\n", json!({"a": "12"})),
+            ("a: !<tag:yaml.org,2002:str> 12\n", json!({"a": "12"})),
+            ("a: !!int 12\n", json!({"a": 12})),
+            ("!foo on: x\n", json!({"on": "x"})),
+        ] {
+            assert_eq!(read(text).unwrap(), want, "{text:?}");
+        }
+        let err = read("a: !!binary aGVsbG8\n").unwrap_err();
+        assert!(err.message.contains("invalid base64"), "{err:?}");
+    }
+
+    /// Item 13 of issue 13: what Kubernetes' reader rejects is rejected, with a reason.
+    #[test]
+    fn what_kubernetes_rejects_is_rejected() {
+        for (text, needle, line) in [
+            ("a: \u{1}b\n", "control character U+0001", 1),
+            ("a: b\n# \u{7f}\n", "control character U+007F", 2),
+            ("a: \"\u{80}\"\n", "control character U+0080", 1),
+            ("a: 1\n\u{feff}\n", "byte order mark", 2),
+            ("a: b\u{85}c: d\n", "U+0085 (NEXT LINE)", 1),
+            ("a: \"x\u{2028}y\"\n", "U+2028 (LINE SEPARATOR)", 1),
+            ("a: x\u{2029}\n", "U+2029", 1),
+            ("- \tx\n", "tab after `-`", 1),
+            ("a:\n-\tx\n", "tab after `-`", 2),
+            ("~: a\n", "null key", 1),
+            ("a:\n  null: x\n", "null key", 2),
+            ("? \n: a\n", "null key", 2),
+            ("!!null '': a\n", "null key", 1),
+            ("9223372036854775808: a\n", "above 2^63-1", 1),
+            ("%YAML 1.2\n---\na: 1\n", "%YAML 1.2", 1),
+            ("a: .inf\n", "infinity or NaN", 1),
+            ("a: [-.Inf]\n", "infinity or NaN", 1),
+            ("a: !!float .nan\n", "infinity or NaN", 1),
+            ("a: \"x\\/y\"\n", "`\\/`", 1),
+            ("a:\n  <<: x\n", "merge key", 2),
+        ] {
+            let err = read(text).expect_err(text);
+            assert!(err.message.contains(needle), "{text:?}: {err:?}");
+            assert_eq!(err.line, line, "{text:?}: {err:?}");
+        }
+        // What Kubernetes reads stays readable.
+        for (text, want) in [
+            ("%YAML 1.1\n---\na: 1\n", json!({"a": 1})),
+            (
+                "a: \"\\N\\L\\P\\x80\"\n",
+                json!({"a": "\u{85}\u{2028}\u{2029}\u{80}"}),
+            ),
+            (
+                "a: '.inf'\nb: \".nan\"\n",
+                json!({"a": ".inf", "b": ".nan"}),
+            ),
+            (
+                "k:\n  .Inf: 1\n  -.inf: 2\n  .NaN: 3\n",
+                json!({"k": {".inf": 1, "-.inf": 2, ".nan": 3}}),
+            ),
+            (
+                "1.5: a\n1e16: b\n1000: c\n0.00001: d\n",
+                json!({"1.5": "a", "1e+16": "b", "1000": "c", "1e-05": "d"}),
+            ),
+            (
+                "a: 9.5e15\nb: 1.0\n",
+                json!({"a": 9_500_000_000_000_000u64, "b": 1}),
+            ),
+            ("a: &x k\n*x : v\n", json!({"a": "k", "k": "v"})),
+            (
+                "a: &k kind\n*k : Pod\n",
+                json!({"a": "kind", "kind": "Pod"}),
+            ),
+            ("a: |\n  -\tx\n", json!({"a": "-\tx\n"})),
+            ("---\n\u{feff}a: 1\n", json!({"a": 1})),
+            ("--- # c\r\n\u{feff}a: [x]\n", json!({"a": ["x"]})),
+        ] {
+            assert_eq!(read(text).unwrap(), want, "{text:?}");
+        }
+        // An alias of a collection is no key.
+        assert!(read("a: &x [1]\n*x : v\n").is_err());
     }
 
     #[test]
