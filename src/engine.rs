@@ -106,6 +106,13 @@ impl Output<'_> {
         self.results.iter().any(|r| r.severity == Severity::Error)
     }
 
+    /// Whether the output text is to be delivered (the CLI writes it to stdout): not for a stream
+    /// with error results, as a half-hardened stream applied by Helm is worse than none; always for
+    /// a ResourceList, whose results are how kpt and kustomize show the errors.
+    pub fn delivered(&self) -> bool {
+        !self.has_errors() || self.form == InputForm::ResourceList
+    }
+
     /// Writes the output text.
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         self.pieces().try_for_each(|p| w.write_all(p.as_bytes()))
