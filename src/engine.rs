@@ -268,6 +268,17 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         parts.push(part);
     }
     let rest = &segments[(first + 1).min(segments.len())..];
+    // A KRM function reads one ResourceList: documents after it would be hardened as a stream
+    // whose results the list never shows, and delivered with it even when they fail.
+    if out.form == InputForm::ResourceList {
+        if let Some((seg, no)) = rest.iter().find(|(seg, _)| !seg.is_blank()) {
+            return Err(Error::Input {
+                doc: *no,
+                line: content_line(seg),
+                message: "a ResourceList must be the only document of its input".into(),
+            });
+        }
+    }
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -1058,5 +1069,21 @@ mod tests {
         let (doc, line, message) = input_error(input);
         assert_eq!((doc, line), (2, 11));
         assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
+
+    /// Found by the `stream` fuzz target (fuzz/regressions/resourcelist-then-stream.yaml): the
+    /// documents after a ResourceList were hardened as a stream whose error results the list never
+    /// showed, and the whole output was delivered even so.
+    #[test]
+    fn documents_after_a_resource_list_are_refused() {
+        let input = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n---\n# c\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 7));
+        assert!(message.contains("only document"), "{message}");
+        // Blank documents around it are fine.
+        let alone =
+            "---\napiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n---\n# c\n";
+        let out = process(alone, &Options::default()).unwrap();
+        assert_eq!(out.form, InputForm::ResourceList);
     }
 }
