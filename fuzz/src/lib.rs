@@ -128,10 +128,12 @@ pub fn check(form: Form, data: &[u8]) {
     );
 }
 
-/// The values of a stream's documents (empty documents left out).
+/// The values of a stream's documents (empty documents left out). Blank segments (markers and
+/// comments only) are not read, as the engine does not read them: it passes them through as they
+/// are, whatever bytes their comments hold.
 fn parse_all(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
-    for seg in split_documents(text) {
+    for seg in split_documents(text).into_iter().filter(|s| !s.is_blank()) {
         let doc = parse_document(seg.text).map_err(|e| format!("{e:?}"))?;
         if let Some(root) = doc.root {
             out.push(root.to_value());
