@@ -37,7 +37,9 @@ failed=()
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t" "fuzz/artifacts/$t"
   # Every saved reproducer first (a crash there is a regression), then the campaign.
-  if ! "$bin/$t" -timeout=2 -rss_limit_mb=2048 fuzz/regressions/* > "fuzz/artifacts/$t.regressions.log" 2>&1; then
+  # (Files only: a directory argument would make libFuzzer fuzz it; regressions/open/ is not fixed.)
+  if ! find fuzz/regressions -maxdepth 1 -type f -print0 | xargs -0 "$bin/$t" -timeout=2 -rss_limit_mb=2048 \
+      > "fuzz/artifacts/$t.regressions.log" 2>&1; then
     log "$t: a reproducer in fuzz/regressions crashes again"; tail -40 "fuzz/artifacts/$t.regressions.log" >&2
     failed+=("$t"); continue
   fi
