@@ -173,6 +173,9 @@ fn duplicate_objects(docs: &[Value]) -> bool {
             &v["metadata"]["namespace"],
             &v["metadata"]["name"],
         );
+        if !id.2.is_string() {
+            return false;
+        }
         if seen.contains(&id) {
             return true;
         }
