@@ -54,7 +54,7 @@ pub fn options(input: &str) -> Options {
         threads: 1,
         ..Options::default()
     };
-    if input.len() % 2 == 0 {
+    if input.len().is_multiple_of(2) {
         o.overrides.disable.push("pin-image-digests".into());
     }
     o
