@@ -261,7 +261,8 @@ fn contains(before: &Value, after: &Value, path: &str, rl: bool, problems: &mut 
                 .is_some_and(|k| k.ends_with("List"));
             for (k, v) in a {
                 let p = format!("{path}.{k}");
-                if path.is_empty() && rl && k == "results" {
+                // (`rl` is only ever set for the ResourceList document itself.)
+                if rl && k == "results" {
                     continue;
                 }
                 match (b.get(k), v) {
