@@ -106,6 +106,13 @@ impl Output<'_> {
         self.results.iter().any(|r| r.severity == Severity::Error)
     }
 
+    /// Whether the output text is to be delivered (the CLI writes it to stdout): not for a stream
+    /// with error results, as a half-hardened stream applied by Helm is worse than none; always for
+    /// a ResourceList, whose results are how kpt and kustomize show the errors.
+    pub fn delivered(&self) -> bool {
+        !self.has_errors() || self.form == InputForm::ResourceList
+    }
+
     /// Writes the output text.
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         self.pieces().try_for_each(|p| w.write_all(p.as_bytes()))
@@ -261,6 +268,17 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         parts.push(part);
     }
     let rest = &segments[(first + 1).min(segments.len())..];
+    // A KRM function reads one ResourceList: documents after it would be hardened as a stream
+    // whose results the list never shows, and delivered with it even when they fail.
+    if out.form == InputForm::ResourceList {
+        if let Some((seg, no)) = rest.iter().find(|(seg, _)| !seg.is_blank()) {
+            return Err(Error::Input {
+                doc: *no,
+                line: content_line(seg),
+                message: "a ResourceList must be the only document of its input".into(),
+            });
+        }
+    }
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -331,6 +349,25 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         for pending in part.budgets {
             if let Some(why) = dropped.next().flatten() {
                 sink.push(overlap_result(why, pending.resource, pending.source));
+                continue;
+            }
+            // The line break a budget needs before it would become part of a block scalar that
+            // ends the input (`|`/`>` keep the last line break): the value would change.
+            let open_end = !out
+                .chunks
+                .last()
+                .is_some_and(|c| c.is_empty() || c.ends_with_newline());
+            if open_end && ends_in_block_scalar(seg.text) {
+                sink.push(KrmResult {
+                    rule: pdb::ID,
+                    severity: Severity::Warning,
+                    message: "no PodDisruptionBudget: the input ends inside a block scalar (`|` or `>`) without a final line break, and a budget after it would add one to that value; end the input with a line break".into(),
+                    resource: Some(pending.resource),
+                    path: None,
+                    current: None,
+                    proposed: None,
+                    file: pending.source,
+                });
                 continue;
             }
             let object = add_budget(
@@ -409,6 +446,35 @@ struct PendingBudget {
 }
 
 /// The result for a budget left out because of an overlap.
+/// True when the document's last node is a block scalar that runs to the end of its text.
+fn ends_in_block_scalar(text: &str) -> bool {
+    use crate::yaml::tree::{parse_document, Data};
+    use saphyr_parser::ScalarStyle;
+    let Ok(doc) = parse_document(text) else {
+        return false;
+    };
+    let Some(mut node) = doc.root.as_ref() else {
+        return false;
+    };
+    loop {
+        node = match &node.data {
+            Data::Map { entries, .. } => match entries.last() {
+                Some(e) => &e.value,
+                None => return false,
+            },
+            Data::Seq { items, .. } => match items.last() {
+                Some(n) => n,
+                None => return false,
+            },
+            Data::Scalar { style, .. } => {
+                return matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && text.get(node.end..).is_some_and(|t| t.trim().is_empty());
+            }
+            Data::Alias(_) => return false,
+        };
+    }
+}
+
 fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> KrmResult {
     KrmResult {
         rule: pdb::ID,
@@ -1119,5 +1185,67 @@ mod tests {
         let (doc, line, message) = input_error(input);
         assert_eq!((doc, line), (2, 11));
         assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
+
+    /// Found by the `stream` fuzz target (fuzz/regressions/block-scalar-at-end-then-budget.yaml):
+    /// the budget placed after a workload whose block scalar ended the input without a line
+    /// break added one to that value.
+    #[test]
+    fn no_budget_after_a_block_scalar_that_ends_the_input() {
+        // The document ends in an init container's `|` script, with no line break after it;
+        // nothing the rules add comes after it, but the budget would.
+        let workload = include_str!("../fuzz/regressions/block-scalar-at-end-then-budget.yaml");
+        assert!(!workload.ends_with('\n'));
+        // The script that ends the input, as a value (`..` with no line break after it).
+        fn scripts(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) if s.contains("FRONTEND_ADDR}..") => out.push(s.clone()),
+                Value::Array(a) => a.iter().for_each(|x| scripts(x, out)),
+                Value::Object(m) => m.values().for_each(|x| scripts(x, out)),
+                _ => {}
+            }
+        }
+        let script = |text: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            for seg in split_documents(text) {
+                if let Some(root) = crate::yaml::tree::parse_document(seg.text).unwrap().root {
+                    scripts(&root.to_value(), &mut out);
+                }
+            }
+            out
+        };
+        let before = script(workload);
+        assert!(before.iter().any(|s| s.ends_with("..")), "{before:?}");
+        let mut options = Options::default();
+        options.overrides.disable.push("pin-image-digests".into());
+        let out = process(workload, &options).unwrap();
+        let text = out.text();
+        assert_eq!(script(&text), before, "{text}");
+        assert!(!text.contains("kind: PodDisruptionBudget"), "{text}");
+        assert!(out
+            .problems()
+            .any(|r| r.message.contains("ends inside a block scalar")));
+        // With a final line break the budget comes as usual.
+        let ended = format!("{workload}\n");
+        let out = process(&ended, &options).unwrap();
+        let text = out.text();
+        assert!(text.contains("kind: PodDisruptionBudget"), "{text}");
+        assert_eq!(script(&text), script(&ended));
+    }
+
+    /// Found by the `stream` fuzz target (fuzz/regressions/resourcelist-then-stream.yaml): the
+    /// documents after a ResourceList were hardened as a stream whose error results the list never
+    /// showed, and the whole output was delivered even so.
+    #[test]
+    fn documents_after_a_resource_list_are_refused() {
+        let input = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n---\n# c\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 7));
+        assert!(message.contains("only document"), "{message}");
+        // Blank documents around it are fine.
+        let alone =
+            "---\napiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n---\n# c\n";
+        let out = process(alone, &Options::default()).unwrap();
+        assert_eq!(out.form, InputForm::ResourceList);
     }
 }

@@ -458,7 +458,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             stdout.write_all(diffs.as_bytes())?;
             stdout.flush()?;
         }
-    } else if !failed || output.form == InputForm::ResourceList {
+    } else if output.delivered() {
         // A half-hardened stream applied by Helm is worse than none: on error, stdout stays empty,
         // except for a ResourceList, whose results are how kpt and kustomize show the errors.
         let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut stdout);

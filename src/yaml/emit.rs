@@ -150,9 +150,22 @@ pub fn mapping_entries<'v>(
     }
 }
 
-/// Writes one `key: value` whose key starts at the current position (already indented).
+/// The longest key YAML reads in `key: value` form (an implicit key is at most 1024 characters).
+const MAX_IMPLICIT_KEY: usize = 1024;
+
+/// Writes one `key: value` whose key starts at the current position (already indented). A key
+/// whose text is too long for an implicit key (escapes can make it six times its length) is
+/// written as an explicit `? key` with `:` on the next line at the same column.
 fn entry(out: &mut String, key: &str, value: &Value, indent: usize, layout: &Layout) {
-    out.push_str(&scalar(&Value::String(key.to_string())));
+    let key = scalar(&Value::String(key.to_string()));
+    if key.chars().count() < MAX_IMPLICIT_KEY {
+        out.push_str(&key);
+    } else {
+        out.push_str("? ");
+        out.push_str(&key);
+        out.push_str(layout.newline);
+        push_indent(out, indent);
+    }
     out.push(':');
     match value {
         Value::Object(map) if !map.is_empty() => {
@@ -303,6 +316,34 @@ mod tests {
             },
         ] {
             let text = document(&v, &layout);
+            let back = parse_document(&text).unwrap().root.unwrap().to_value();
+            assert_eq!(back, v, "{text}");
+        }
+    }
+
+    /// Found by the `stream` fuzz target (fuzz/regressions/long-escaped-key.yaml): a plain key
+    /// of 150 control characters is written with 900 more escape characters, past YAML's
+    /// 1024-character limit for `key: value`, and the re-emitted document did not read back.
+    #[test]
+    fn keys_too_long_for_implicit_keys_are_explicit() {
+        let long = "\u{19}".repeat(200);
+        let plain = "k".repeat(1100);
+        let v = json!({
+            "a": {&long: "v", "short": 1},
+            "b": [{&plain: {"x": [1, {&long: []}]}, "y": 2}],
+            &plain: ["s", {"t": null}],
+            "c": [[{&long: {}}]]
+        });
+        for layout in [
+            Layout::default(),
+            Layout {
+                indent_step: 4,
+                compact_sequences: false,
+                newline: "\r\n",
+            },
+        ] {
+            let text = document(&v, &layout);
+            assert!(text.contains("? "), "{text}");
             let back = parse_document(&text).unwrap().root.unwrap().to_value();
             assert_eq!(back, v, "{text}");
         }

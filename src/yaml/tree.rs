@@ -944,7 +944,12 @@ fn block_scalar_end(text: &str, start: usize, span_end: usize, content_col: usiz
         text[..span_end].rfind('\n').map_or(0, |i| i + 1)
     };
     while end > start {
-        let line_start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        // Bytes, not `text[..end - 1]`: at the end of the input `end - 1` can fall inside the
+        // last character (a non-ASCII one), and `\n` is one byte anyway.
+        let line_start = text.as_bytes()[..end - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         let line = text[line_start..end].trim_end_matches(['\n', '\r']);
         let indent = line.len() - line.trim_start_matches(' ').len();
         let trimmed = line.trim();
@@ -1144,6 +1149,10 @@ mod tests {
             ("a: |\n  hello\n  ", "hello\n"),
             ("a: |\r\n  hello", "hello"),
             ("a: |\n  héllo", "héllo"),
+            // Found by the `stream` fuzz target (fuzz/regressions/block-scalar-ends-in-utf8.yaml):
+            // a last character of two or more bytes made the walk back slice inside it.
+            ("a: |\n  hellЕ", "hellЕ"),
+            ("a: >\n  x\n  😀", "x 😀"),
             // With a final line break nothing changes.
             ("a: |\n  hello\n", "hello\n"),
             ("a: |+\n  hello\n\n", "hello\n\n"),
