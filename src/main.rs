@@ -50,8 +50,9 @@ struct Cli {
     run: RunArgs,
 }
 
+/// The input and policy flags of a hardening run, shared by the run and `explain`.
 #[derive(clap::Args, Debug)]
-struct RunArgs {
+struct PolicyArgs {
     /// Manifest files (YAML or JSON streams, a List, or a KRM ResourceList); stdin when none or `-`.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -67,6 +68,24 @@ struct RunArgs {
     /// Overwrite explicit insecure values where the API server still accepts the result.
     #[arg(long)]
     enforce: bool,
+}
+
+impl PolicyArgs {
+    /// `--enable`, `--disable` and `--enforce` as the core's overrides.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            enable: self.enable.clone(),
+            disable: self.disable.clone(),
+            enforce: self.enforce,
+            ..Overrides::default()
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Write every result (info, warning, error) to this file as YAML.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
@@ -178,21 +197,8 @@ enum FailOn {
 /// `kube-harden explain`.
 #[derive(clap::Args, Debug)]
 struct ExplainArgs {
-    /// Manifest files (YAML or JSON streams, Lists, ResourceLists); stdin when none or `-`.
-    #[arg(value_name = "FILE")]
-    files: Vec<PathBuf>,
-    /// A HardeningPolicy (or ConfigMap) file.
-    #[arg(short, long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Rules to switch on, comma-separated.
-    #[arg(long, value_name = "RULE[,RULE…]", value_delimiter = ',')]
-    enable: Vec<String>,
-    /// Rules to switch off, comma-separated.
-    #[arg(long, value_name = "RULE[,RULE…]", value_delimiter = ',')]
-    disable: Vec<String>,
-    /// Overwrite explicit insecure values where the API server still accepts the result.
-    #[arg(long)]
-    enforce: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = ExplainFormat::Text)]
     output: ExplainFormat,
@@ -346,16 +352,11 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Explain(args)) => {
-            let spec = args.config.as_deref().map(read_policy).transpose()?;
-            let input = read_input(&args.files)?;
+            let spec = args.policy.config.as_deref().map(read_policy).transpose()?;
+            let input = read_input(&args.policy.files)?;
             let options = Options {
                 spec,
-                overrides: Overrides {
-                    enable: args.enable.clone(),
-                    disable: args.disable.clone(),
-                    enforce: args.enforce,
-                    ..Overrides::default()
-                },
+                overrides: args.policy.overrides(),
                 info_results: true,
                 threads: 0,
             };
@@ -416,28 +417,23 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     let config_path = argocd
         .as_ref()
         .and_then(|a| a.config.clone())
-        .or_else(|| args.config.clone());
+        .or_else(|| args.policy.config.clone());
     let mut spec = config_path.as_deref().map(read_policy).transpose()?;
     if let Some(a) = &argocd {
-        args.enable.extend(a.enable.iter().cloned());
-        args.disable.extend(a.disable.iter().cloned());
-        args.enforce |= a.enforce;
+        args.policy.enable.extend(a.enable.iter().cloned());
+        args.policy.disable.extend(a.disable.iter().cloned());
+        args.policy.enforce |= a.enforce;
         if let Some(settings) = &a.settings {
             spec = Some(settings.overlay(spec.unwrap_or_default()));
         }
     }
     let options = Options {
         spec,
-        overrides: Overrides {
-            enable: args.enable,
-            disable: args.disable,
-            enforce: args.enforce,
-            ..Overrides::default()
-        },
+        overrides: args.policy.overrides(),
         info_results: args.results.is_some(),
         threads: 0,
     };
-    let input = read_input(&args.files)?;
+    let input = read_input(&args.policy.files)?;
     if argocd.is_some() && !has_content(&input.bytes) {
         anyhow::bail!(
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
