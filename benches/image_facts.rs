@@ -16,8 +16,11 @@
 //! `CARGO_BUILD_JOBS=1 cargo bench --bench image_facts`
 //! (`-- --images N --mib M --mbps R --concurrency C` change the defaults 20, 100, 40, 16).
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "../tests/support/oci_push.rs"]
 mod oci_push;
+use args::arg;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,15 +31,6 @@ use std::time::{Duration, Instant};
 use kube_harden::digest::auth::CredentialStore;
 use kube_harden::digest::{FactsQuestion, ImageRef, RegistryConfig, RegistrySource};
 use sha2::{Digest as _, Sha256};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

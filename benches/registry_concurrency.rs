@@ -9,8 +9,11 @@
 //! Run: `CARGO_BUILD_JOBS=1 cargo bench --bench registry_concurrency`
 //! (`-- --tags N --delay-ms D --concurrency C` change the defaults 200, 20, 16).
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "../tests/support/http.rs"]
 mod http;
+use args::arg;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,15 +26,6 @@ use kube_harden::digest::{
 };
 use kube_harden::Options;
 use sha2::{Digest as _, Sha256};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let tags = arg("--tags", 200) as usize;

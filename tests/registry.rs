@@ -134,13 +134,26 @@ fn base_dir() -> PathBuf {
     dir
 }
 
+/// TLS for a registry: its certificate and key files.
+type Tls<'a> = (&'a Path, &'a Path);
+
 fn start_registry(
     dir: &Path,
     name: &str,
     htpasswd: Option<&Path>,
+    tls: Option<Tls<'_>>,
 ) -> Result<(Child, String), String> {
     use std::os::unix::process::CommandExt;
     let port = free_port();
+    let tls_config = tls
+        .map(|(cert, key)| {
+            format!(
+                ", tls: {{certificate: {}, key: {}}}",
+                cert.display(),
+                key.display()
+            )
+        })
+        .unwrap_or_default();
     let auth = htpasswd
         .map(|p| {
             format!(
@@ -150,7 +163,7 @@ fn start_registry(
         })
         .unwrap_or_default();
     let config = format!(
-        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{auth}",
+        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}{tls_config}}}\n{auth}",
         dir.join("data").display()
     );
     let cfg = dir.join(format!("{name}.yml"));
@@ -179,10 +192,17 @@ fn start_registry(
         .new_agent();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if let Ok(r) = agent.get(&format!("http://{host}/v2/")).call() {
-            if matches!(r.status().as_u16(), 200 | 401) {
-                return Ok((child, host));
-            }
+        // A TLS registry's certificate is the caller's to trust: it is up when it accepts.
+        let up = if tls.is_some() {
+            std::net::TcpStream::connect(&host).is_ok()
+        } else {
+            agent
+                .get(&format!("http://{host}/v2/"))
+                .call()
+                .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
+        };
+        if up {
+            return Ok((child, host));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -197,8 +217,8 @@ fn build_fixture() -> Result<Built, String> {
     let htpasswd = dir.join("htpasswd");
     let out = run("htpasswd", &["-Bbn", USER, &password], &dir);
     std::fs::write(&htpasswd, out).unwrap();
-    let (open_child, open) = start_registry(&dir, "open", None)?;
-    let (auth_child, auth) = start_registry(&dir, "auth", Some(&htpasswd))?;
+    let (open_child, open) = start_registry(&dir, "open", None, None)?;
+    let (auth_child, auth) = start_registry(&dir, "auth", Some(&htpasswd), None)?;
 
     // Two single-arch images and an OCI index over them, in one OCI layout.
     let layout = "layout";
@@ -1576,7 +1596,6 @@ fn cli_lock_records_image_facts_and_the_run_decides_from_them() {
 /// Starts a TLS registry over the shared storage with a certificate from a fresh private CA;
 /// returns it, its host and the CA certificate's path.
 fn start_tls_registry(dir: &Path) -> Result<(Child, String, PathBuf), String> {
-    use std::os::unix::process::CommandExt;
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls).unwrap();
     let openssl = |args: &[&str]| {
@@ -1647,38 +1666,13 @@ fn start_tls_registry(dir: &Path) -> Result<(Child, String, PathBuf), String> {
         "-extfile",
         "ext.cnf",
     ])?;
-    let port = free_port();
-    let config = format!(
-        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}, tls: {{certificate: {}, key: {}}}}}\n",
-        dir.join("data").display(),
-        tls.join("server.pem").display(),
-        tls.join("server.key").display()
-    );
-    let cfg = dir.join("tls.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let mut cmd = Command::new("docker-registry");
-    cmd.arg("serve")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: as in start_registry.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| format!("docker-registry: {e}"))?;
-    let host = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(&host).is_ok() {
-            return Ok((child, host, tls.join("ca.pem")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("TLS docker-registry on {host} did not come up"))
+    let (child, host) = start_registry(
+        dir,
+        "tls",
+        None,
+        Some((&tls.join("server.pem"), &tls.join("server.key"))),
+    )?;
+    Ok((child, host, tls.join("ca.pem")))
 }
 
 #[test]
