@@ -115,25 +115,23 @@ fn registry_client(
     policy: &PolicySpec,
     deadline: Option<std::time::Duration>,
 ) -> kube_harden::digest::RegistrySource {
+    use kube_harden::digest::{RegistryConfig, RegistrySource};
+    let mut config = RegistryConfig {
+        insecure_registries: flags.to_vec(),
+        deadline,
+        ..RegistryConfig::default()
+    };
+    config
+        .insecure_registries
+        .extend(policy.images.insecure_registries.iter().cloned());
+    if let Some(n) = std::env::var(CONCURRENCY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
     {
-        use kube_harden::digest::{RegistryConfig, RegistrySource};
-        let mut config = RegistryConfig {
-            insecure_registries: flags.to_vec(),
-            deadline,
-            ..RegistryConfig::default()
-        };
-        config
-            .insecure_registries
-            .extend(policy.images.insecure_registries.iter().cloned());
-        if let Some(n) = std::env::var(CONCURRENCY_ENV)
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-        {
-            config.concurrency = n;
-        }
-        RegistrySource::new(config)
+        config.concurrency = n;
     }
+    RegistrySource::new(config)
 }
 
 /// Environment variable capping registry requests in flight (default 16).
@@ -314,7 +312,9 @@ fn record_facts(
         .platform
         .as_deref()
         .and_then(|p| Platform::parse(p).ok());
-    let mut questions: Vec<(FactsQuestion, Option<Platform>)> = Vec::new();
+    // The questions, and the lock entry's own platform for each (where its facts go).
+    let mut asked: Vec<FactsQuestion> = Vec::new();
+    let mut entry_platforms: Vec<Option<Platform>> = Vec::new();
     for (image, platform) in requests {
         let Some(entry) = lock.get(image, platform.as_ref()) else {
             continue;
@@ -322,37 +322,34 @@ fn record_facts(
         if entry.facts.is_some() && !args.refresh {
             continue;
         }
-        let key = (entry.image.clone(), entry.platform.clone());
-        if questions
+        if asked
             .iter()
-            .any(|(q, p)| q.image == key.0 && *p == key.1)
+            .zip(&entry_platforms)
+            .any(|(q, p)| q.image == entry.image && *p == entry.platform)
         {
             continue;
         }
         let stated = policy.stated_facts(image);
-        questions.push((
-            FactsQuestion {
-                image: entry.image.clone(),
-                digest: entry.digest.clone(),
-                platform: entry.platform.clone().or_else(|| default_platform.clone()),
-                paths: spec.writable_paths.clone(),
-                filesystem: stated.is_none_or(|f| f.filesystem.is_none()),
-            },
-            key.1,
-        ));
+        asked.push(FactsQuestion {
+            image: entry.image.clone(),
+            digest: entry.digest.clone(),
+            platform: entry.platform.clone().or_else(|| default_platform.clone()),
+            paths: spec.writable_paths.clone(),
+            filesystem: stated.is_none_or(|f| f.filesystem.is_none()),
+        });
+        entry_platforms.push(entry.platform.clone());
     }
-    if questions.is_empty() {
+    if asked.is_empty() {
         return Ok(0);
     }
     let remote = registry_client(&args.insecure_registry, spec, None);
     let progress = Progress::new("reading image facts");
-    let asked: Vec<FactsQuestion> = questions.iter().map(|(q, _)| q.clone()).collect();
     let answers = remote.image_facts_all(&asked, policy.layer_budget(), &|done, total| {
         progress.show(done, total)
     });
     progress.finish();
     let mut recorded = 0;
-    for ((q, platform), answer) in questions.iter().zip(answers) {
+    for ((q, platform), answer) in asked.iter().zip(&entry_platforms).zip(answers) {
         match answer {
             Ok(facts) => {
                 for unknown in &facts.unknown {

@@ -404,8 +404,9 @@ impl Scan {
 
     /// What the scan learned. The filesystem facts list every directory someone other than
     /// root can write plus the asked paths (absent ones with no owner), sorted by path.
-    pub fn finish(self) -> Learned {
+    pub fn finish(mut self) -> Learned {
         let accounts = self.questions.accounts && self.failed.is_none();
+        let mut privileged = std::mem::take(&mut self.privileged);
         let filesystem = self.questions.filesystem.then(|| {
             if let Some(why) = &self.failed {
                 return Err(why.clone());
@@ -452,7 +453,6 @@ impl Scan {
                 });
             }
             dirs.sort_by(|a, b| a.path.cmp(&b.path));
-            let mut privileged = self.privileged.clone();
             privileged.sort_by(|a, b| a.path.cmp(&b.path));
             Ok(FsFacts {
                 dirs,

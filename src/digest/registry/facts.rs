@@ -62,7 +62,7 @@ impl RegistrySource {
             Some(p) => p.clone(),
             None => Platform::parse(DEFAULT_PLATFORM).expect("valid default platform"),
         };
-        let (manifest, _) = self.blob_json(image, "manifests", &q.digest)?;
+        let manifest = self.blob_json(image, "manifests", &q.digest)?;
         let media_type = manifest
             .get("mediaType")
             .and_then(Value::as_str)
@@ -88,7 +88,7 @@ impl RegistrySource {
                     available: Vec::new(),
                 })?
                 .to_string();
-            self.blob_json(image, "manifests", &chosen)?.0
+            self.blob_json(image, "manifests", &chosen)?
         } else {
             manifest
         };
@@ -97,7 +97,7 @@ impl RegistrySource {
             .and_then(Value::as_str)
             .ok_or_else(|| protocol("manifest without a config digest".into()))?
             .to_string();
-        let (config_json, _) = self.blob_json(image, "blobs", &config_digest)?;
+        let config_json = self.blob_json(image, "blobs", &config_digest)?;
         let mut facts = config::from_config(&config_json, config::platform_of(&config_json));
         let user = facts.user.clone().unwrap_or_default();
         let (name, group) = split_user(&user);
@@ -115,24 +115,16 @@ impl RegistrySource {
             filesystem: q.filesystem,
             paths,
         };
-        let layers: Vec<(String, u64)> = manifest
+        let layers: Vec<&str> = manifest
             .get("layers")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|l| {
-                (
-                    l.get("digest")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    l.get("size").and_then(Value::as_u64).unwrap_or(0),
-                )
-            })
+            .map(|l| l.get("digest").and_then(Value::as_str).unwrap_or(""))
             .collect();
         let mut scan = Scan::new(questions.clone(), budget);
         if questions.accounts || questions.filesystem {
-            for (i, (digest, _)) in layers.iter().enumerate().rev() {
+            for (i, digest) in layers.iter().enumerate().rev() {
                 if scan.done() {
                     break;
                 }
@@ -180,12 +172,7 @@ impl RegistrySource {
     }
 
     /// A manifest or config blob, checked against its digest, as JSON.
-    fn blob_json(
-        &self,
-        image: &ImageRef,
-        kind: &str,
-        digest: &str,
-    ) -> Result<(Value, Vec<u8>), ResolveError> {
+    fn blob_json(&self, image: &ImageRef, kind: &str, digest: &str) -> Result<Value, ResolveError> {
         let protocol = |detail: String| ResolveError::Protocol {
             image: image.to_string(),
             registry: image.api_host().to_string(),
@@ -199,9 +186,8 @@ impl RegistrySource {
         if got != digest {
             return Err(protocol(format!("{kind}/{digest} hashes to {got}")));
         }
-        let value = serde_json::from_slice(&reply.body)
-            .map_err(|e| protocol(format!("{kind}/{digest} is not JSON: {e}")))?;
-        Ok((value, reply.body))
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| protocol(format!("{kind}/{digest} is not JSON: {e}")))
     }
 
     /// Streams one layer into the scan; any failure becomes the scan's reason for unknown
