@@ -15,6 +15,7 @@ the image itself (pulled and mounted with podman, independent of kube-harden's f
 
 Exit 0 when every check holds; each failure is printed.
 """
+import functools
 import json
 import os
 import socket
@@ -46,8 +47,24 @@ def podman(*args, check=True):
     return r
 
 
-def image_user(image):
+@functools.lru_cache(maxsize=None)
+def pull(image):
+    """Pulls `image` once per run."""
     podman("pull", "-q", "--tls-verify=false", image)
+
+
+def read_in_image(image, path, read):
+    """`read(full_path)` on `path` inside the image's root filesystem (mounted for the call)."""
+    pull(image)
+    root = podman("image", "mount", image).stdout.strip()
+    try:
+        return read(os.path.join(root, path.lstrip("/")))
+    finally:
+        podman("image", "unmount", image, check=False)
+
+
+def image_user(image):
+    pull(image)
     out = podman("image", "inspect", image).stdout
     return (json.loads(out)[0].get("Config") or {}).get("User") or ""
 
@@ -73,13 +90,9 @@ def verify_run_as_non_root(pod, c, image):
 
 def shipped(image, path):
     """What the image has at `path` (names), [] when nothing or no such directory."""
-    podman("pull", "-q", "--tls-verify=false", image)
-    root = podman("image", "mount", image).stdout.strip()
-    try:
-        full = os.path.join(root, path.lstrip("/"))
-        return sorted(os.listdir(full)) if os.path.isdir(full) else []
-    finally:
-        podman("image", "unmount", image, check=False)
+    return read_in_image(
+        image, path, lambda full: sorted(os.listdir(full)) if os.path.isdir(full) else []
+    )
 
 
 def static(path):
@@ -177,12 +190,7 @@ def expect(path, app):
         got = get(pod, field)
         if isinstance(want, str) and want.startswith("uid-of:"):
             image = pod["containers"][0]["image"]
-            podman("pull", "-q", "--tls-verify=false", image)
-            root = podman("image", "mount", image).stdout.strip()
-            try:
-                passwd = open(os.path.join(root, "etc/passwd")).read()
-            finally:
-                podman("image", "unmount", image, check=False)
+            passwd = read_in_image(image, "/etc/passwd", lambda full: open(full).read())
             user = want.split(":", 1)[1]
             want = next(int(l.split(":")[2]) for l in passwd.splitlines() if l.split(":")[0] == user)
         if got != want:
