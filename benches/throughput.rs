@@ -4,25 +4,20 @@
 //! same stream with the same YAML stack (saphyr-parser events, our tree and emitter) and, for
 //! reference, a serde-saphyr round trip, and reports MB/s and peak RSS for both.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::path::Path;
+
+#[path = "support/measure.rs"]
+mod measure;
+#[allow(dead_code)] // resource_list: the speed bench's
+#[path = "support/stream.rs"]
+mod stream;
+use measure::{measure, Run};
+use stream::generate;
 
 use kube_harden::yaml::emit::{self, Layout};
 use kube_harden::yaml::split::split_documents;
 use kube_harden::yaml::tree::parse_document;
-
-fn generate(n: usize) -> String {
-    let mut s = String::with_capacity(n * 3200);
-    for i in 0..n {
-        let ns = i % 7;
-        write!(s, "---\n# Source: app/templates/deployment-{i}.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: team-{ns}\n  labels:\n    app.kubernetes.io/name: app-{i}\n    app.kubernetes.io/instance: release\n    app.kubernetes.io/managed-by: Helm\n    helm.sh/chart: app-1.2.3\n  annotations:\n    deployment.kubernetes.io/revision: \"3\"\n    feature.example.com/enabled: \"on\"\nspec:\n  replicas: 3\n  revisionHistoryLimit: 5\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: app-{i}\n      app.kubernetes.io/instance: release\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: app-{i}\n        app.kubernetes.io/instance: release\n    spec:\n      serviceAccountName: app-{i}\n      containers:\n      - name: app\n        image: registry.example.com/team/app-{i}:1.2.{i}\n        imagePullPolicy: IfNotPresent\n        args: [\"--port=8080\", \"--log-level=info\"]\n        env:\n        - name: MODE\n          value: \"production\"\n        - name: VERBOSE\n          value: \"yes\"\n        - name: POD_NAME\n          valueFrom:\n            fieldRef:\n              fieldPath: metadata.name\n        ports:\n        - name: http\n          containerPort: 8080\n          protocol: TCP\n        - name: metrics\n          containerPort: 9090\n          protocol: TCP\n        resources:\n          limits:\n            cpu: 500m\n            memory: 256Mi\n          requests:\n            cpu: 100m\n            memory: 128Mi\n        volumeMounts:\n        - name: config\n          mountPath: /etc/app\n          readOnly: true\n      volumes:\n      - name: config\n        configMap:\n          name: app-{i}\n          defaultMode: 0644\n").unwrap();
-        write!(s, "---\n# Source: app/templates/service-{i}.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\n  namespace: team-{ns}\n  labels:\n    app.kubernetes.io/name: app-{i}\n    app.kubernetes.io/instance: release\nspec:\n  type: ClusterIP\n  ports:\n  - name: http\n    port: 80\n    targetPort: http\n    protocol: TCP\n  - name: metrics\n    port: 9090\n    targetPort: metrics\n    protocol: TCP\n  selector:\n    app.kubernetes.io/name: app-{i}\n    app.kubernetes.io/instance: release\n").unwrap();
-        write!(s, "---\n# Source: app/templates/configmap-{i}.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i}\n  namespace: team-{ns}\n  labels:\n    app.kubernetes.io/name: app-{i}\ndata:\n  app.properties: |\n    server.port=8080\n    server.shutdown=graceful\n    feature.alpha=true\n    feature.beta=false\n    cache.size=512\n    name=app-{i}\n  logging.yaml: |\n    level: info\n    format: json\n    outputs:\n      - stdout\n  enabled: \"on\"\n  mode: \"0777\"\n  settings.json: '{{\"retries\": 3, \"backoff\": [1, 2, 4], \"name\": \"app-{i}\"}}'\n").unwrap();
-    }
-    s
-}
 
 /// The baseline: every document parsed to a value and emitted again, nothing else.
 fn round_trip(input: &str) -> String {
@@ -49,42 +44,10 @@ fn serde_saphyr_round_trip(input: &str) -> String {
     out
 }
 
-struct Run {
-    seconds: f64,
-    peak_rss_kb: i64,
-}
-
-fn measure(cmd: &mut Command, input: &[u8]) -> Run {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-    }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // wait4 gives the child's own peak RSS (ru_maxrss, KiB on Linux).
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: {status}"
-    );
-    std::mem::forget(child);
-    Run {
-        seconds,
-        peak_rss_kb: usage.ru_maxrss,
-    }
-}
-
 fn main() {
+    if measure::launcher() {
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     if let Some(mode @ ("--round-trip-child" | "--serde-saphyr-child")) =
         args.get(1).map(String::as_str)
@@ -113,14 +76,7 @@ fn main() {
     println!("stream: {n} Deployments + {n} Services + {n} ConfigMaps = {mb:.1} MB");
     // Every image gets its digest from a lock (synthetic digests; no registry is asked), so
     // pin-image-digests runs as it does offline.
-    let mut lock = String::from("apiVersion: kube-harden.dev/v1alpha1\nkind: ImageLock\nimages:\n");
-    for i in 0..n {
-        writeln!(
-            lock,
-            "- image: registry.example.com/team/app-{i}:1.2.{i}\n  digest: sha256:{i:064x}"
-        )
-        .unwrap();
-    }
+    let lock = stream::lock(n);
     let lock_path =
         std::env::temp_dir().join(format!("kube-harden-bench-{}.lock", std::process::id()));
     std::fs::write(&lock_path, lock).unwrap();
@@ -133,14 +89,21 @@ fn main() {
     let mut best_r: Option<Run> = None;
     for _ in 0..3 {
         let h = measure(
-            Command::new(exe)
-                .args(["--quiet", "--offline", "--lock"])
-                .arg(&lock_path),
+            Path::new(exe),
+            &[
+                "--quiet".as_ref(),
+                "--offline".as_ref(),
+                "--lock".as_ref(),
+                lock_path.as_os_str(),
+            ],
             input.as_bytes(),
+            None,
         );
         let r = measure(
-            Command::new(&me).arg("--round-trip-child"),
+            &me,
+            &["--round-trip-child".as_ref()],
             input.as_bytes(),
+            None,
         );
         if best_h.as_ref().is_none_or(|b| h.seconds < b.seconds) {
             best_h = Some(h);
@@ -151,8 +114,10 @@ fn main() {
     }
     let (h, r) = (best_h.unwrap(), best_r.unwrap());
     let s = measure(
-        Command::new(&me).arg("--serde-saphyr-child"),
+        &me,
+        &["--serde-saphyr-child".as_ref()],
         input.as_bytes(),
+        None,
     );
     let rss_limit_kb = (2.0 * input.len() as f64 / 1024.0) as i64 + 32 * 1024;
     println!("{:<26} {:>9} {:>12}", "", "MB/s", "peak RSS");
@@ -160,19 +125,19 @@ fn main() {
         "{:<26} {:>9.1} {:>9.1} MB",
         "kube-harden (binary)",
         mb / h.seconds,
-        h.peak_rss_kb as f64 / 1024.0
+        h.peak_rss_mb()
     );
     println!(
         "{:<26} {:>9.1} {:>9.1} MB",
         "saphyr-parser round trip",
         mb / r.seconds,
-        r.peak_rss_kb as f64 / 1024.0
+        r.peak_rss_mb()
     );
     println!(
         "{:<26} {:>9.1} {:>9.1} MB",
         "serde-saphyr round trip",
         mb / s.seconds,
-        s.peak_rss_kb as f64 / 1024.0
+        s.peak_rss_mb()
     );
     println!("(round trips are single-threaded; kube-harden uses every core for a stream)");
     println!(
@@ -186,7 +151,7 @@ fn main() {
     );
     println!(
         "peak RSS {:.1} MB vs limit 2 x input + 32 MB = {:.1} MB: {}",
-        h.peak_rss_kb as f64 / 1024.0,
+        h.peak_rss_mb(),
         rss_limit_kb as f64 / 1024.0,
         if h.peak_rss_kb <= rss_limit_kb {
             "met"

@@ -14,22 +14,9 @@ packages=(golang-go golang-k8s-sigs-yaml-dev)
 
 if ! command -v go >/dev/null 2>&1 || [ ! -d "$gopath/src/sigs.k8s.io/yaml" ]; then
     echo "oracle-setup: installing ${packages[*]}" >&2
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "oracle-setup: apt-get not found; install ${packages[*]} by other means" >&2
-        exit 1
-    fi
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo="sudo"
-        else
-            echo "oracle-setup: not root and no sudo; cannot install ${packages[*]}" >&2
-            exit 1
-        fi
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    # shellcheck source=lib/apt.sh
+    source scripts/lib/apt.sh
+    apt_install oracle-setup "${packages[@]}"
 fi
 command -v go >/dev/null 2>&1 || { echo "oracle-setup: go still missing" >&2; exit 1; }
 

@@ -18,22 +18,9 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "registry-setup: missing ${missing[*]}; installing ${packages[*]}"
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "registry-setup: apt-get not found; install ${packages[*]} by other means" >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo="sudo"
-    else
-        echo "registry-setup: not root and no sudo; cannot install ${packages[*]}" >&2
-        exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_install registry-setup "${packages[@]}"
 
 for t in "${tools[@]}"; do
     command -v "$t" >/dev/null 2>&1 || { echo "registry-setup: $t still missing" >&2; exit 1; }

@@ -26,17 +26,9 @@ done
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "runtime-setup: missing ${missing[*]}; installing ${packages[*]}"
-    command -v apt-get >/dev/null 2>&1 || { echo "runtime-setup: no apt-get" >&2; exit 1; }
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || { echo "runtime-setup: not root and no sudo" >&2; exit 1; }
-        sudo="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    # --no-install-recommends: recommends would pull crun, fuse-overlayfs, slirp4netns, buildah...
-    # none of which rootful podman with runc + kernel overlayfs needs here.
-    $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    # shellcheck source=../../scripts/lib/apt.sh
+    source "$here/../../scripts/lib/apt.sh"
+    apt_install runtime-setup "${packages[@]}"
     for t in "${tools[@]}"; do
         command -v "$t" >/dev/null 2>&1 || { echo "runtime-setup: $t still missing" >&2; exit 1; }
     done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 16's kpt row: `kpt fn eval --exec kube-harden` against `kpt fn eval --exec cat` (kpt's own
+# cost: reading the package, the ResourceList both ways, nothing else) on a package of N
+# Deployments + N Services + N ConfigMaps, one file each (default N=700; the objects of
+# benches/speed.rs, written by it). Images are pinned from a lock ($KUBE_HARDEN_LOCK), so no
+# registry is asked. Runs interleaved, median of RUNS (default 5); the goal is <= 1.05x.
+# Needs kpt on PATH (1.0.0-beta.56 was measured).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-700}
+runs=${RUNS:-5}
+command -v kpt >/dev/null 2>&1 || { echo "kpt.sh: kpt not found on PATH" >&2; exit 1; }
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+cargo build --locked --release --bin kube-harden --quiet
+target_dir=$(cargo metadata --locked --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cargo bench --locked --quiet --bench speed -- --write-package "$work" "$n" >/dev/null
+mkdir -p "$work/bin"
+ln -s "$target_dir/release/kube-harden" "$work/bin/kube-harden"
+export KUBE_HARDEN_LOCK="$work/images.lock"
+export PATH="$work/bin:$PATH"
+echo "kpt $(kpt version 2>/dev/null | head -n 1): $((3 * n)) objects, $(du -sh "$work/package" | cut -f1) package, $runs runs interleaved"
+python3 - "$work" "$runs" <<'PY'
+import statistics, subprocess, sys, time
+work, runs = sys.argv[1], int(sys.argv[2])
+def run(exe):
+    start = time.perf_counter()
+    subprocess.run(["kpt", "fn", "eval", "package", "-o", "stdout", "--exec", exe],
+                   cwd=work, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+times = {"cat": [], "kube-harden": []}
+for _ in range(runs):
+    for exe in times:
+        times[exe].append(run(exe))
+cat = statistics.median(times["cat"])
+kh = statistics.median(times["kube-harden"])
+ratio = kh / cat
+print(f"kpt fn eval --exec cat          {cat:.3f} s")
+print(f"kpt fn eval --exec kube-harden  {kh:.3f} s")
+print(f"overhead: {ratio:.3f}x kpt's own time (goal <= 1.05x): {'met' if ratio <= 1.05 else 'NOT met'}")
+PY
