@@ -162,7 +162,8 @@ fn disabled_rules(case: &Case, spec: Option<&PolicySpec>) -> Vec<String> {
             vec![PIN.to_string()]
         };
     }
-    let enabled_by_config = |id: &str| spec.is_some_and(|s| s.enable.iter().any(|e| e.trim() == id));
+    let enabled_by_config =
+        |id: &str| spec.is_some_and(|s| s.enable.iter().any(|e| e.trim() == id));
     kube_harden::rules::registry()
         .iter()
         .map(|r| r.id())
@@ -268,9 +269,8 @@ fn check_golden(path: &Path, actual: &str, update: bool, failures: &mut Vec<Stri
 fn run_output_case(case: &Case, update: bool) -> Result<(), String> {
     let input = read(&case.dir.join("input.yaml"))?;
     let options = options(case)?;
-    let first = process(&input, &options).map_err(|e| {
-        format!("process failed: {e} (an expected failure belongs in error.yaml)")
-    })?;
+    let first = process(&input, &options)
+        .map_err(|e| format!("process failed: {e} (an expected failure belongs in error.yaml)"))?;
     let output = first.text();
     let mut failures = Vec::new();
     check_golden(
