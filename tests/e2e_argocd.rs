@@ -117,7 +117,6 @@ fn chart() -> PathBuf {
     common::repo().join("examples/helm/chart")
 }
 
-#[test]
 fn argocd_plugin_yaml_is_a_sidecar_plugin() {
     let p = plugin();
     assert_eq!(p["apiVersion"], "argoproj.io/v1alpha1");
@@ -159,7 +158,6 @@ fn argocd_plugin_yaml_is_a_sidecar_plugin() {
     assert_eq!(spec["initContainers"][0]["args"][0], "install-binary");
 }
 
-#[test]
 fn argocd_generate_helm_chart() {
     let Some(path) = sidecar_path("argocd_helm") else {
         return;
@@ -219,7 +217,6 @@ fn argocd_generate_helm_chart() {
     );
 }
 
-#[test]
 fn argocd_generate_kustomize_directory() {
     let Some(path) = sidecar_path("argocd_kustomize") else {
         return;
@@ -237,7 +234,6 @@ fn argocd_generate_kustomize_directory() {
     common::assert_hardened(&deployment.value);
 }
 
-#[test]
 fn argocd_generate_plain_yaml_with_the_app_policy() {
     let Some(path) = sidecar_path("argocd_plain") else {
         return;
@@ -259,7 +255,6 @@ fn argocd_generate_plain_yaml_with_the_app_policy() {
     common::assert_hardened(&find(&docs, "Job").value);
 }
 
-#[test]
 fn argocd_generate_fails_loudly_never_empty() {
     let Some(path) = sidecar_path("argocd_errors") else {
         return;
@@ -295,4 +290,33 @@ fn argocd_generate_fails_loudly_never_empty() {
     let out = generate(&empty, &path, &[]);
     assert!(!out.status.success());
     assert!(out.stdout.trim().is_empty());
+}
+
+fn main() {
+    common::trials::main(vec![
+        common::trials::test(
+            "argocd_plugin_yaml_is_a_sidecar_plugin",
+            argocd_plugin_yaml_is_a_sidecar_plugin,
+        ),
+        common::trials::needs(
+            "argocd_generate_helm_chart",
+            common::HELM3,
+            argocd_generate_helm_chart,
+        ),
+        common::trials::needs(
+            "argocd_generate_kustomize_directory",
+            common::HELM3,
+            argocd_generate_kustomize_directory,
+        ),
+        common::trials::needs(
+            "argocd_generate_plain_yaml_with_the_app_policy",
+            common::HELM3,
+            argocd_generate_plain_yaml_with_the_app_policy,
+        ),
+        common::trials::needs(
+            "argocd_generate_fails_loudly_never_empty",
+            common::HELM3,
+            argocd_generate_fails_loudly_never_empty,
+        ),
+    ])
 }

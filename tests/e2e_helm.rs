@@ -54,7 +54,6 @@ const RENDER: &[&str] = &[
     "--post-renderer-args=--config=policy.yaml",
 ];
 
-#[test]
 fn helm3_post_renderer_hardens_and_keeps_every_source_header() {
     let Some((bin, home)) = with_helm("helm3_post_renderer") else {
         return;
@@ -110,7 +109,6 @@ fn helm3_post_renderer_hardens_and_keeps_every_source_header() {
     assert!(find(&docs, "Pod").annotation("helm.sh/hook") == Some("test"));
 }
 
-#[test]
 fn helm3_show_only_still_finds_the_template() {
     let Some((bin, home)) = with_helm("helm3_show_only") else {
         return;
@@ -126,7 +124,6 @@ fn helm3_show_only_still_finds_the_template() {
         .all(|d| d.source() == Some("web/templates/deployment.yaml")));
 }
 
-#[test]
 fn helm3_disable_via_post_renderer_args() {
     let Some((bin, home)) = with_helm("helm3_disable") else {
         return;
@@ -160,7 +157,6 @@ fn helm3_disable_via_post_renderer_args() {
     );
 }
 
-#[test]
 fn helm3_shows_our_error_and_fails() {
     let Some((bin, home)) = with_helm("helm3_error") else {
         return;
@@ -198,7 +194,6 @@ fn helm3_shows_our_error_and_fails() {
 
 /// Pending the PodDisruptionBudget generator: the PDB follows its Deployment under the same
 /// `# Source:` header, so `--show-only templates/deployment.yaml` shows both.
-#[test]
 fn helm3_pdb_sits_with_its_workload() {
     let Some((bin, home)) = with_helm("helm3_pdb") else {
         return;
@@ -229,4 +224,34 @@ fn helm3_pdb_sits_with_its_workload() {
     let shown = split_stream(&helm(&bin, &home, &args).ok("--show-only").stdout);
     let kinds: Vec<_> = shown.iter().map(|d| d.kind().to_string()).collect();
     assert_eq!(kinds, ["Deployment", "PodDisruptionBudget"]);
+}
+
+fn main() {
+    common::trials::main(vec![
+        common::trials::needs(
+            "helm3_post_renderer_hardens_and_keeps_every_source_header",
+            common::HELM3,
+            helm3_post_renderer_hardens_and_keeps_every_source_header,
+        ),
+        common::trials::needs(
+            "helm3_show_only_still_finds_the_template",
+            common::HELM3,
+            helm3_show_only_still_finds_the_template,
+        ),
+        common::trials::needs(
+            "helm3_disable_via_post_renderer_args",
+            common::HELM3,
+            helm3_disable_via_post_renderer_args,
+        ),
+        common::trials::needs(
+            "helm3_shows_our_error_and_fails",
+            common::HELM3,
+            helm3_shows_our_error_and_fails,
+        ),
+        common::trials::needs(
+            "helm3_pdb_sits_with_its_workload",
+            common::HELM3,
+            helm3_pdb_sits_with_its_workload,
+        ),
+    ])
 }

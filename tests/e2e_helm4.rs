@@ -49,7 +49,6 @@ fn is_strict_semver(v: &str) -> bool {
         })
 }
 
-#[test]
 fn helm4_plugin_yaml_follows_the_loading_rules() {
     let (_, p) = plugin_yaml();
     let known = [
@@ -296,7 +295,6 @@ fn annotate(lines: &[&str], file: &str) -> String {
     out.join("\n") + "\n"
 }
 
-#[test]
 fn helm4_plugin_runs_like_helm4_runs_it() {
     let Some(input) = helm4_input("helm4_run") else {
         return;
@@ -350,7 +348,6 @@ fn helm4_plugin_runs_like_helm4_runs_it() {
     );
 }
 
-#[test]
 fn helm4_failure_is_kept_in_the_log_file_because_helm4_hides_stderr() {
     let Some(input) = helm4_input("helm4_error") else {
         return;
@@ -370,7 +367,6 @@ fn helm4_failure_is_kept_in_the_log_file_because_helm4_hides_stderr() {
 
 /// Pending the PodDisruptionBudget generator: a new PDB carries its workload's filename
 /// annotation, so Helm 4 files it with the workload instead of `generated-by-postrender-N.yaml`.
-#[test]
 fn helm4_pdb_carries_its_workloads_filename() {
     let Some(input) = helm4_input("helm4_pdb") else {
         return;
@@ -390,4 +386,31 @@ fn helm4_pdb_carries_its_workloads_filename() {
         Some("web/templates/deployment.yaml")
     );
     assert!(pdb.annotation("helm.sh/hook").is_none());
+}
+
+/// Helm 3 renders the chart Helm 4 would post-render.
+const HELM3_FOR_CHART: common::trials::Needs = common::HELM3;
+
+fn main() {
+    common::trials::main(vec![
+        common::trials::test(
+            "helm4_plugin_yaml_follows_the_loading_rules",
+            helm4_plugin_yaml_follows_the_loading_rules,
+        ),
+        common::trials::needs(
+            "helm4_plugin_runs_like_helm4_runs_it",
+            HELM3_FOR_CHART,
+            helm4_plugin_runs_like_helm4_runs_it,
+        ),
+        common::trials::needs(
+            "helm4_failure_is_kept_in_the_log_file_because_helm4_hides_stderr",
+            HELM3_FOR_CHART,
+            helm4_failure_is_kept_in_the_log_file_because_helm4_hides_stderr,
+        ),
+        common::trials::needs(
+            "helm4_pdb_carries_its_workloads_filename",
+            HELM3_FOR_CHART,
+            helm4_pdb_carries_its_workloads_filename,
+        ),
+    ])
 }

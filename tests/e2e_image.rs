@@ -66,11 +66,11 @@ fn start_registry(dir: &Path) -> (Registry, String) {
     (registry, addr)
 }
 
-fn tools_present(test: &str) -> bool {
+/// umoci, skopeo, docker-registry, readelf, tar and the musl target.
+fn image_tools() -> Result<(), String> {
     for tool in ["umoci", "skopeo", "docker-registry", "readelf", "tar"] {
         if common::find_tool(&[PathBuf::from(tool)]).is_none() {
-            common::skip(test, &format!("{tool} is not installed"));
-            return false;
+            return Err(format!("{tool} is not installed; run scripts/setup-e2e.sh"));
         }
     }
     let targets = Command::new("rustup")
@@ -79,21 +79,18 @@ fn tools_present(test: &str) -> bool {
     if !targets
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl"))
     {
-        common::skip(
-            test,
-            "the x86_64-unknown-linux-musl target is not installed",
+        return Err(
+            "the x86_64-unknown-linux-musl target is not installed; run scripts/setup-e2e.sh"
+                .to_string(),
         );
-        return false;
     }
-    true
+    Ok(())
 }
 
-#[test]
+const IMAGE_TOOLS: common::trials::Needs = common::trials::Needs::e2e(image_tools);
+
 fn image_is_minimal_static_non_root_and_runs_from_the_registry() {
     let test = "image";
-    if !tools_present(test) {
-        return;
-    }
     let work = common::temp_dir(test);
     let layout = work.join("layout");
     // The dev profile keeps CI fast; the release image uses the default (release).
@@ -208,4 +205,12 @@ fn image_is_minimal_static_non_root_and_runs_from_the_registry() {
     let out = common::parse_stream(&out.stdout).remove(0);
     assert_eq!(out["kind"], "ResourceList");
     common::assert_hardened(&out["items"][0]);
+}
+
+fn main() {
+    common::trials::main(vec![common::trials::needs(
+        "image_is_minimal_static_non_root_and_runs_from_the_registry",
+        IMAGE_TOOLS,
+        image_is_minimal_static_non_root_and_runs_from_the_registry,
+    )])
 }

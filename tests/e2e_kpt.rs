@@ -58,7 +58,6 @@ fn value(text: &str) -> serde_json::Value {
     common::parse_stream(text).remove(0)
 }
 
-#[test]
 fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
     let Some(kpt) = kpt("kpt_render") else {
         return;
@@ -124,7 +123,6 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
     );
 }
 
-#[test]
 fn kpt_eval_exec_takes_key_values() {
     let Some(kpt) = kpt("kpt_eval") else {
         return;
@@ -156,7 +154,6 @@ fn kpt_eval_exec_takes_key_values() {
     assert!(pod["volumes"].is_null(), "writable-tmp was disabled: {pod}");
 }
 
-#[test]
 fn kpt_render_takes_an_inline_config_map() {
     let Some(kpt) = kpt("kpt_render_config_map") else {
         return;
@@ -184,7 +181,6 @@ fn kpt_render_takes_an_inline_config_map() {
     );
 }
 
-#[test]
 fn kpt_eval_with_the_policy_as_fn_config() {
     let Some(kpt) = kpt("kpt_eval_fn_config") else {
         return;
@@ -215,7 +211,6 @@ fn kpt_eval_with_the_policy_as_fn_config() {
         .any(|m| m["mountPath"] == "/var/cache/nginx"));
 }
 
-#[test]
 fn kpt_fails_on_a_bad_policy_and_writes_nothing() {
     let Some(kpt) = kpt("kpt_error") else {
         return;
@@ -243,7 +238,6 @@ fn kpt_fails_on_a_bad_policy_and_writes_nothing() {
 
 /// Pending the PodDisruptionBudget generator: the PDB for the 3-replica Deployment lands in its
 /// own file in the Deployment's directory (app/), and a second render leaves it alone.
-#[test]
 fn kpt_pdb_gets_its_own_file_next_to_the_workload() {
     let Some(kpt) = kpt("kpt_pdb") else {
         return;
@@ -271,4 +265,45 @@ fn kpt_pdb_gets_its_own_file_next_to_the_workload() {
         after,
         "the second render changed the package"
     );
+}
+
+const KPT: common::trials::Needs = common::trials::Needs::e2e(|| {
+    common::find_tool(&[PathBuf::from("kpt")])
+        .map(|_| ())
+        .ok_or_else(|| "kpt is not on PATH; run scripts/setup-e2e.sh".to_string())
+});
+
+fn main() {
+    common::trials::main(vec![
+        common::trials::needs(
+            "kpt_render_runs_the_pipeline_keeps_comments_and_is_stable",
+            KPT,
+            kpt_render_runs_the_pipeline_keeps_comments_and_is_stable,
+        ),
+        common::trials::needs(
+            "kpt_eval_exec_takes_key_values",
+            KPT,
+            kpt_eval_exec_takes_key_values,
+        ),
+        common::trials::needs(
+            "kpt_render_takes_an_inline_config_map",
+            KPT,
+            kpt_render_takes_an_inline_config_map,
+        ),
+        common::trials::needs(
+            "kpt_eval_with_the_policy_as_fn_config",
+            KPT,
+            kpt_eval_with_the_policy_as_fn_config,
+        ),
+        common::trials::needs(
+            "kpt_fails_on_a_bad_policy_and_writes_nothing",
+            KPT,
+            kpt_fails_on_a_bad_policy_and_writes_nothing,
+        ),
+        common::trials::needs(
+            "kpt_pdb_gets_its_own_file_next_to_the_workload",
+            KPT,
+            kpt_pdb_gets_its_own_file_next_to_the_workload,
+        ),
+    ])
 }

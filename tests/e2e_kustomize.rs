@@ -59,7 +59,6 @@ fn find<'a>(docs: &'a [common::Doc], kind: &str) -> &'a common::Doc {
         .unwrap_or_else(|| panic!("no {kind}"))
 }
 
-#[test]
 fn kubectl_kustomize_runs_the_exec_plugin() {
     let Some(kubectl) = kubectl("kubectl_exec_plugin") else {
         return;
@@ -87,7 +86,6 @@ fn kubectl_kustomize_runs_the_exec_plugin() {
     );
 }
 
-#[test]
 fn kubectl_kustomize_shows_the_plugin_error() {
     let Some(kubectl) = kubectl("kubectl_exec_plugin_error") else {
         return;
@@ -149,7 +147,6 @@ fn container_build(test: &str) -> Option<(String, String, Vec<String>)> {
     Some((out.stdout, sent, args.lines().map(str::to_string).collect()))
 }
 
-#[test]
 fn kustomize_container_function_hardens_the_build() {
     let Some((output, sent, args)) = container_build("kustomize_container") else {
         return;
@@ -172,7 +169,6 @@ fn kustomize_container_function_hardens_the_build() {
     assert_eq!(list["kind"], "ResourceList");
 }
 
-#[test]
 fn kustomize_v5_exec_function_contract() {
     let Some((_, sent, _)) = container_build("kustomize_exec_contract") else {
         return;
@@ -234,7 +230,6 @@ fn kustomize_v5_exec_function_contract() {
 }
 
 /// Pending the PodDisruptionBudget generator: kustomize appends the new PDB to the build.
-#[test]
 fn kubectl_kustomize_pdb_is_added_to_the_build() {
     let Some(kubectl) = kubectl("kubectl_pdb") else {
         return;
@@ -256,4 +251,40 @@ fn kubectl_kustomize_pdb_is_added_to_the_build() {
         pdb.value["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
         "web"
     );
+}
+
+const KUBECTL: common::trials::Needs = common::trials::Needs::e2e(|| {
+    common::find_tool(&[PathBuf::from("kubectl")])
+        .map(|_| ())
+        .ok_or_else(|| "kubectl is not on PATH; run scripts/setup-e2e.sh".to_string())
+});
+
+fn main() {
+    common::trials::main(vec![
+        common::trials::needs(
+            "kubectl_kustomize_runs_the_exec_plugin",
+            KUBECTL,
+            kubectl_kustomize_runs_the_exec_plugin,
+        ),
+        common::trials::needs(
+            "kubectl_kustomize_shows_the_plugin_error",
+            KUBECTL,
+            kubectl_kustomize_shows_the_plugin_error,
+        ),
+        common::trials::needs(
+            "kustomize_container_function_hardens_the_build",
+            KUBECTL,
+            kustomize_container_function_hardens_the_build,
+        ),
+        common::trials::needs(
+            "kustomize_v5_exec_function_contract",
+            KUBECTL,
+            kustomize_v5_exec_function_contract,
+        ),
+        common::trials::needs(
+            "kubectl_kustomize_pdb_is_added_to_the_build",
+            KUBECTL,
+            kubectl_kustomize_pdb_is_added_to_the_build,
+        ),
+    ])
 }

@@ -10,7 +10,11 @@
 //!   value (images may only gain a digest), generated PodDisruptionBudgets aside.
 //!
 //! The oracle is `$KUBE_HARDEN_GO_ORACLE`, else `${XDG_CACHE_HOME:-~/.cache}/kube-harden/oracle`.
-//! Without it the test is skipped with a message, or fails when `KUBE_HARDEN_E2E_REQUIRED=1`.
+//! Without it the tests are reported as ignored with the reason, or fail when
+//! `KUBE_HARDEN_E2E_REQUIRED=1`.
+
+#[path = "support/trials.rs"]
+mod trials;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +28,9 @@ use kube_harden::yaml::tree::parse_document;
 use kube_harden::{process, Options};
 use serde_json::Value;
 
-fn oracle() -> Option<PathBuf> {
+/// `$KUBE_HARDEN_GO_ORACLE`, else `${XDG_CACHE_HOME:-~/.cache}/kube-harden/oracle`, or why it is
+/// missing.
+fn find_oracle() -> Result<PathBuf, String> {
     let path = std::env::var_os("KUBE_HARDEN_GO_ORACLE")
         .map(PathBuf::from)
         .or_else(|| {
@@ -33,21 +39,24 @@ fn oracle() -> Option<PathBuf> {
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
             Some(cache.join("kube-harden/oracle"))
         });
-    let required = std::env::var_os("KUBE_HARDEN_E2E_REQUIRED").is_some_and(|v| v == "1");
     match path {
-        Some(p) if p.is_file() => Some(p),
-        other => {
-            let why = format!(
-                "the Go oracle is not built ({}); run `bash scripts/oracle-setup.sh` and set \
-                 KUBE_HARDEN_GO_ORACLE to the path it prints",
-                other.map_or_else(|| "no path".to_string(), |p| p.display().to_string())
-            );
-            assert!(!required, "KUBE_HARDEN_E2E_REQUIRED=1: {why}");
-            eprintln!("skipped: {why}");
-            None
-        }
+        Some(p) if p.is_file() => Ok(p),
+        other => Err(format!(
+            "the Go oracle is not built ({}); run `bash scripts/oracle-setup.sh` and set \
+             KUBE_HARDEN_GO_ORACLE to the path it prints",
+            other.map_or_else(|| "no path".to_string(), |p| p.display().to_string())
+        )),
     }
 }
+
+/// The oracle; the ORACLE probe has checked it is there before a test runs.
+fn oracle() -> Option<PathBuf> {
+    Some(find_oracle().unwrap_or_else(|why| panic!("{why}")))
+}
+
+/// Without the oracle the tests are ignored with the reason, or fail when
+/// `KUBE_HARDEN_E2E_REQUIRED` is set.
+const ORACLE: trials::Needs = trials::Needs::e2e(|| find_oracle().map(|_| ()));
 
 /// What the Go reader makes of one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,7 +360,6 @@ fn files(dir: &Path, name: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
 fn corpus_and_golden_mean_to_kubernetes_what_they_mean_to_the_tool() {
     let Some(oracle) = oracle() else { return };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -618,7 +626,6 @@ fn tricky_scalars() -> Vec<String> {
     s
 }
 
-#[test]
 fn tricky_scalars_mean_to_the_tool_what_they_mean_to_kubernetes() {
     let Some(oracle) = oracle() else { return };
     let scalars = tricky_scalars();
@@ -709,4 +716,19 @@ fn tricky_scalars_mean_to_the_tool_what_they_mean_to_kubernetes() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+fn main() {
+    trials::main(vec![
+        trials::needs(
+            "corpus_and_golden_mean_to_kubernetes_what_they_mean_to_the_tool",
+            ORACLE,
+            corpus_and_golden_mean_to_kubernetes_what_they_mean_to_the_tool,
+        ),
+        trials::needs(
+            "tricky_scalars_mean_to_the_tool_what_they_mean_to_kubernetes",
+            ORACLE,
+            tricky_scalars_mean_to_the_tool_what_they_mean_to_kubernetes,
+        ),
+    ])
 }

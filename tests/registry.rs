@@ -3,14 +3,16 @@
 //! bearer-token front, 429/503 answers, header tampering and a black hole in front of it.
 //!
 //! Every digest the client returns is compared with what the registry serves (`skopeo inspect
-//! --raw`, hashed here). Tools come from `scripts/registry-setup.sh`; without them the tests print
-//! why they are skipped (set `KUBE_HARDEN_REQUIRE_REGISTRY=1` to make that a failure).
+//! --raw`, hashed here). Tools come from `scripts/registry-setup.sh`; without them the tests are
+//! reported as ignored with the reason (set `KUBE_HARDEN_REQUIRE_REGISTRY=1` to make that a failure).
 #![cfg(all(feature = "registry", not(target_family = "wasm")))]
 
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/oci_push.rs"]
 mod oci_push;
+#[path = "support/trials.rs"]
+mod trials;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,42 +42,55 @@ struct Fixture {
 
 static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
 
-fn fixture() -> Option<&'static Fixture> {
-    let f = FIXTURE.get_or_init(|| {
-        if let Some(missing) = TOOLS.iter().find(|t| which(t).is_none()) {
-            return Err(format!(
-                "`{missing}` is not installed (run `bash scripts/registry-setup.sh`)"
-            ));
+/// Starts the registries and pushes the images, once per test process.
+fn init_fixture() -> Result<Fixture, String> {
+    if let Some(missing) = TOOLS.iter().find(|t| which(t).is_none()) {
+        return Err(format!(
+            "`{missing}` is not installed (run `bash scripts/registry-setup.sh`)"
+        ));
+    }
+    // Children are started from a thread that lives as long as the test process, with
+    // PR_SET_PDEATHSIG, so the registries stop when the tests end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(build_fixture)
+            .unwrap_or_else(|_| Err("fixture setup panicked".to_string()));
+        let (fixture, children) = match r {
+            Ok((f, c)) => (Ok(f), c),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        tx.send(fixture).unwrap();
+        let _keep = children;
+        loop {
+            std::thread::park();
         }
-        // Children are started from a thread that lives as long as the test process, with
-        // PR_SET_PDEATHSIG, so the registries stop when the tests end.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let r = std::panic::catch_unwind(build_fixture)
-                .unwrap_or_else(|_| Err("fixture setup panicked".to_string()));
-            let (fixture, children) = match r {
-                Ok((f, c)) => (Ok(f), c),
-                Err(e) => (Err(e), Vec::new()),
-            };
-            tx.send(fixture).unwrap();
-            let _keep = children;
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().unwrap()
     });
+    rx.recv().unwrap()
+}
+
+fn fixture() -> Option<&'static Fixture> {
+    let f = FIXTURE.get_or_init(init_fixture);
     match f {
         Ok(f) => Some(f),
-        Err(reason) => {
-            if std::env::var_os("KUBE_HARDEN_REQUIRE_REGISTRY").is_some() {
-                panic!("registry tests required but unavailable: {reason}");
-            }
-            eprintln!("SKIPPED: registry tests need a local registry: {reason}");
-            None
-        }
+        // The REGISTRY probe reports this before a test runs (ignored, or failed under
+        // KUBE_HARDEN_REQUIRE_REGISTRY); a test that gets here anyway fails.
+        Err(reason) => panic!("registry tests need a local registry: {reason}"),
     }
 }
+
+/// The local registries ([`fixture`]): without them a test is ignored with the reason, or fails
+/// when `KUBE_HARDEN_REQUIRE_REGISTRY` is set.
+const REGISTRY: trials::Needs = trials::Needs {
+    probe: || {
+        FIXTURE
+            .get_or_init(init_fixture)
+            .as_ref()
+            .map(|_| ())
+            .map_err(|reason| format!("registry tests need a local registry: {reason}"))
+    },
+    strict_switch: "KUBE_HARDEN_REQUIRE_REGISTRY",
+    strict: || std::env::var_os("KUBE_HARDEN_REQUIRE_REGISTRY").is_some(),
+};
 
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -417,7 +432,6 @@ fn forward(upstream: &str, req: &Req) -> Resp {
     resp
 }
 
-#[test]
 fn single_arch_tag_matches_registry_and_is_resolved_once() {
     let Some(f) = fixture() else { return };
     let src = RegistrySource::new(config(&[&f.open], CredentialStore::none()));
@@ -460,7 +474,6 @@ fn single_arch_tag_matches_registry_and_is_resolved_once() {
     );
 }
 
-#[test]
 fn multi_arch_index_digest_and_platform_pin() {
     let Some(f) = fixture() else { return };
     let src = RegistrySource::new(config(&[&f.open], CredentialStore::none()));
@@ -498,7 +511,6 @@ fn multi_arch_index_digest_and_platform_pin() {
     ));
 }
 
-#[test]
 fn basic_auth_with_htpasswd() {
     let Some(f) = fixture() else { return };
     let reference = format!("{}/demo/single:v1", f.auth);
@@ -684,7 +696,6 @@ fn token_front(upstream: &str, require: Option<(String, String)>) -> TokenFront 
     }
 }
 
-#[test]
 fn bearer_token_challenge_flow() {
     let Some(f) = fixture() else { return };
     let want = served(&format!("{}/demo/multi:v1", f.open));
@@ -759,7 +770,6 @@ fn bearer_token_challenge_flow() {
     assert!(front.token_requests.lock().unwrap().is_empty());
 }
 
-#[test]
 fn retries_after_429_and_503_then_succeeds() {
     let Some(f) = fixture() else { return };
     let want = served(&format!("{}/demo/single:v1", f.open));
@@ -801,7 +811,6 @@ fn retries_after_429_and_503_then_succeeds() {
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
 
-#[test]
 fn registry_that_never_answers_times_out() {
     let hole = http::black_hole();
     let host = hole.host();
@@ -827,7 +836,6 @@ fn registry_that_never_answers_times_out() {
     assert!(e.hint().contains("--offline"));
 }
 
-#[test]
 fn lock_write_then_offline_read_round_trip() {
     let Some(f) = fixture() else { return };
     let src = RegistrySource::new(config(&[&f.open], CredentialStore::none()));
@@ -885,7 +893,6 @@ fn lock_write_then_offline_read_round_trip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
 fn verify_digests_finds_real_and_rejects_made_up() {
     let Some(f) = fixture() else { return };
     let src = RegistrySource::new(config(&[&f.open], CredentialStore::none()));
@@ -904,7 +911,6 @@ fn verify_digests_finds_real_and_rejects_made_up() {
     assert!(src.exists(&single, "sha256:abc").is_err());
 }
 
-#[test]
 fn get_fallback_without_digest_header_and_mismatch_detection() {
     let Some(f) = fixture() else { return };
     let want = served(&format!("{}/demo/multi:v1", f.open));
@@ -1032,7 +1038,6 @@ fn images_of(output: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn cli_pins_every_image_to_the_digest_the_registry_serves() {
     let Some(f) = fixture() else { return };
     let single = format!("{}/demo/single:v1", f.open);
@@ -1083,7 +1088,6 @@ fn cli_pins_every_image_to_the_digest_the_registry_serves() {
     );
 }
 
-#[test]
 fn cli_lock_then_offline_and_fail_closed() {
     let Some(f) = fixture() else { return };
     let dir = base_dir().join(format!("lock-{}", nonce()));
@@ -1216,7 +1220,6 @@ fn cli_lock_then_offline_and_fail_closed() {
     );
 }
 
-#[test]
 fn cli_verify_digests_catches_a_digest_that_does_not_exist() {
     let Some(f) = fixture() else { return };
     let single = format!("{}/demo/single:v1", f.open);
@@ -1245,7 +1248,6 @@ fn cli_verify_digests_catches_a_digest_that_does_not_exist() {
     assert!(ok, "{err}");
 }
 
-#[test]
 fn cli_credentials_from_the_environment_never_appear_in_output() {
     let Some(f) = fixture() else { return };
     let reference = format!("{}/demo/single:v1", f.auth);
@@ -1443,7 +1445,6 @@ fn lock_facts(lock_path: &Path, image: &str) -> Value {
         .clone()
 }
 
-#[test]
 fn cli_lock_records_image_facts_and_the_run_decides_from_them() {
     let Some(f) = fixture() else { return };
     let repo = format!("facts/app-{}", nonce());
@@ -1675,7 +1676,6 @@ fn start_tls_registry(dir: &Path) -> Result<(Child, String, PathBuf), String> {
     Ok((child, host, tls.join("ca.pem")))
 }
 
-#[test]
 fn https_registry_behind_a_private_ca_via_ssl_cert_file() {
     let Some(f) = fixture() else { return };
     let dir = base_dir();
@@ -1706,7 +1706,6 @@ fn https_registry_behind_a_private_ca_via_ssl_cert_file() {
     let _ = child.wait();
 }
 
-#[test]
 fn one_deadline_bounds_the_whole_run() {
     // A registry that accepts and never answers, with the default retries and a per-request
     // limit longer than the deadline: the run ends at the deadline, which the error names.
@@ -1781,4 +1780,87 @@ fn one_deadline_bounds_the_whole_run() {
         started.elapsed()
     );
     assert!(err.contains("within 1.0s"), "{err}");
+}
+
+fn main() {
+    trials::main(vec![
+        trials::needs(
+            "single_arch_tag_matches_registry_and_is_resolved_once",
+            REGISTRY,
+            single_arch_tag_matches_registry_and_is_resolved_once,
+        ),
+        trials::needs(
+            "multi_arch_index_digest_and_platform_pin",
+            REGISTRY,
+            multi_arch_index_digest_and_platform_pin,
+        ),
+        trials::needs(
+            "basic_auth_with_htpasswd",
+            REGISTRY,
+            basic_auth_with_htpasswd,
+        ),
+        trials::needs(
+            "bearer_token_challenge_flow",
+            REGISTRY,
+            bearer_token_challenge_flow,
+        ),
+        trials::needs(
+            "retries_after_429_and_503_then_succeeds",
+            REGISTRY,
+            retries_after_429_and_503_then_succeeds,
+        ),
+        trials::test(
+            "registry_that_never_answers_times_out",
+            registry_that_never_answers_times_out,
+        ),
+        trials::needs(
+            "lock_write_then_offline_read_round_trip",
+            REGISTRY,
+            lock_write_then_offline_read_round_trip,
+        ),
+        trials::needs(
+            "verify_digests_finds_real_and_rejects_made_up",
+            REGISTRY,
+            verify_digests_finds_real_and_rejects_made_up,
+        ),
+        trials::needs(
+            "get_fallback_without_digest_header_and_mismatch_detection",
+            REGISTRY,
+            get_fallback_without_digest_header_and_mismatch_detection,
+        ),
+        trials::needs(
+            "cli_pins_every_image_to_the_digest_the_registry_serves",
+            REGISTRY,
+            cli_pins_every_image_to_the_digest_the_registry_serves,
+        ),
+        trials::needs(
+            "cli_lock_then_offline_and_fail_closed",
+            REGISTRY,
+            cli_lock_then_offline_and_fail_closed,
+        ),
+        trials::needs(
+            "cli_verify_digests_catches_a_digest_that_does_not_exist",
+            REGISTRY,
+            cli_verify_digests_catches_a_digest_that_does_not_exist,
+        ),
+        trials::needs(
+            "cli_credentials_from_the_environment_never_appear_in_output",
+            REGISTRY,
+            cli_credentials_from_the_environment_never_appear_in_output,
+        ),
+        trials::needs(
+            "cli_lock_records_image_facts_and_the_run_decides_from_them",
+            REGISTRY,
+            cli_lock_records_image_facts_and_the_run_decides_from_them,
+        ),
+        trials::needs(
+            "https_registry_behind_a_private_ca_via_ssl_cert_file",
+            REGISTRY,
+            https_registry_behind_a_private_ca_via_ssl_cert_file,
+        ),
+        trials::test(
+            "one_deadline_bounds_the_whole_run",
+            one_deadline_bounds_the_whole_run,
+        ),
+    ])
 }

