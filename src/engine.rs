@@ -21,6 +21,10 @@ use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
 use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
 
+mod resource_list;
+#[doc(hidden)]
+pub use resource_list::set_enabled as set_resource_list_fast_path;
+
 /// How a run is configured.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -252,16 +256,31 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         .iter()
         .position(|(seg, _)| !seg.is_blank())
         .unwrap_or(segments.len());
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     for (seg, no) in &segments[..(first + 1).min(segments.len())] {
-        let part = process_segment(
+        let fast = resource_list::process(
             seg,
-            *no,
-            true,
             &mut policy,
             &options.overrides,
             index,
             &mut sink,
-        )?;
+            threads,
+        );
+        let part = match fast {
+            Some(part) => part,
+            None => process_segment(
+                seg,
+                *no,
+                true,
+                &mut policy,
+                &options.overrides,
+                index,
+                &mut sink,
+            )?,
+        };
         if let Some(form) = part.form {
             out.form = form;
         }
@@ -279,10 +298,6 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             });
         }
     }
-    let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     if threads <= 1 || rest.len() < 64 || cfg!(target_family = "wasm") {
         parts.extend(process_run(
             rest,
@@ -617,17 +632,7 @@ fn process_segment<'a>(
                 false
             }
         };
-        // Results already in the list (an earlier function's, or ours from an earlier run of the
-        // same pipeline) are kept once: a second run must not repeat its warnings.
-        let existing: std::collections::HashSet<String> = match value.get("results") {
-            Some(Value::Array(list)) => list.iter().map(Value::to_string).collect(),
-            _ => Default::default(),
-        };
-        let results: Vec<Value> = sink.results[before..]
-            .iter()
-            .map(KrmResult::to_value)
-            .filter(|r| !existing.contains(&r.to_string()))
-            .collect();
+        let results = results_to_add(&sink.results[before..], value.get("results"));
         if !results.is_empty() {
             match value.get_mut("results") {
                 Some(Value::Array(list)) => list.extend(results),
@@ -678,6 +683,21 @@ fn process_segment<'a>(
         form,
         budgets,
     })
+}
+
+/// The results a ResourceList gains from this run. Results already in the list (an earlier
+/// function's, or ours from an earlier run of the same pipeline) are kept once: a second run must
+/// not repeat its warnings.
+fn results_to_add(results: &[KrmResult], existing: Option<&Value>) -> Vec<Value> {
+    let existing: std::collections::HashSet<String> = match existing {
+        Some(Value::Array(list)) => list.iter().map(Value::to_string).collect(),
+        _ => Default::default(),
+    };
+    results
+        .iter()
+        .map(KrmResult::to_value)
+        .filter(|r| !existing.contains(&r.to_string()))
+        .collect()
 }
 
 /// Asks pod-disruption-budget about one object and reports why it adds nothing.

@@ -99,6 +99,20 @@ pub fn check(form: Form, data: &[u8]) {
             }
         }
     }
+    // A ResourceList's items are edited one by one (engine/resource_list.rs) unless that path
+    // cannot vouch for the list; it must give exactly what reading the list as one tree gives.
+    if form == Form::ResourceList {
+        kube_harden::engine::set_resource_list_fast_path(false);
+        let tree = process(&input, &options);
+        kube_harden::engine::set_resource_list_fast_path(true);
+        let tree = tree.expect("the tree path fails where the item path did not");
+        assert_eq!(text, tree.text(), "item path and tree path differ\n--- input:\n{input}");
+        assert_eq!(
+            format!("{:?}", first.results),
+            format!("{:?}", tree.results),
+            "item path and tree path give other results\n--- input:\n{input}"
+        );
+    }
     // 3. Idempotent.
     let second = match process(&text, &options) {
         Ok(o) => o.text(),

@@ -122,6 +122,21 @@ impl<'a> Patched<'a> {
         text
     }
 
+    /// Where the byte at `pos` of the original text is in the patched text, after everything
+    /// inserted at `pos` itself.
+    pub fn offset_after(&self, pos: usize) -> usize {
+        let mut shift = 0isize;
+        let mut added_from = 0;
+        for &(at, len, added_to) in &self.edits {
+            if at > pos {
+                break;
+            }
+            shift += (added_to - added_from) as isize - len as isize;
+            added_from = added_to;
+        }
+        (pos as isize + shift) as usize
+    }
+
     /// The last byte of the text.
     pub fn last_byte(&self) -> Option<u8> {
         self.pieces()

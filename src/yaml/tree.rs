@@ -82,6 +82,9 @@ pub struct Document<'a> {
     pub indent_step: usize,
     /// True when block sequences under a key are written with the dash at the key's column.
     pub compact_sequences: bool,
+    /// What the document itself showed of those two habits (`None`: nothing to learn from), for
+    /// a caller that lays out a larger document from its parts.
+    pub observed: (Option<usize>, Option<bool>),
 }
 
 /// Converts the parser's character offsets into byte offsets of the document text.
@@ -508,6 +511,7 @@ pub fn build_document<'a>(
         uses_aliases: builder.uses_aliases,
         indent_step: builder.indent_step.unwrap_or(2),
         compact_sequences: builder.compact_sequences.unwrap_or(true),
+        observed: (builder.indent_step, builder.compact_sequences),
     })
 }
 
