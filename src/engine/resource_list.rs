@@ -77,8 +77,8 @@ fn find_items(text: &str) -> Option<Items> {
         let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
         let line = &text[pos..end];
         let content = line.trim_end_matches(['\n', '\r']);
-        if content.starts_with("items:") {
-            let rest = content["items:".len()..].trim_start_matches(' ');
+        if let Some(rest) = content.strip_prefix("items:") {
+            let rest = rest.trim_start_matches(' ');
             if !(rest.is_empty() || rest.starts_with('#')) {
                 return None;
             }
@@ -469,7 +469,7 @@ pub(super) fn process<'a>(
             }
             None => Cow::Borrowed(&text[start..end]),
         };
-        if i + 1 == n && !added.is_empty() || i + 1 == n && results_at == Some(items_at) {
+        if i + 1 == n && (!added.is_empty() || results_at == Some(items_at)) {
             // Split the last item at the end of its content (its edits there come first).
             let at = position_in_item(text, &items, i, o, items_at)?;
             out.push_str(&item[..at]);
@@ -647,7 +647,7 @@ mod tests {
             // An alias to another item.
             format!("{HEAD}- &a\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: x}}\n- *a\n"),
             // A flow list, CRLF, a functionConfig before the items.
-            format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [{{apiVersion: v1, kind: Pod}}]\n"),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [{apiVersion: v1, kind: Pod}]\n".to_string(),
             format!("{HEAD}{items}").replace('\n', "\r\n"),
             format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nfunctionConfig:\n  data: {{}}\nitems:\n{items}"),
         ] {
