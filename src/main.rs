@@ -593,13 +593,17 @@ struct Input {
 impl Input {
     /// An input error located in the joined stream, told in the terms of the file it is in:
     /// the file's name, the document's number in that file and the line in that file. Other
-    /// errors, and errors in a single input, are returned as they are.
+    /// errors, and errors in stdin, are returned as they are.
     fn locate(&self, err: anyhow::Error) -> anyhow::Error {
         let Some(kube_harden::Error::Input { line, message, .. }) = err.downcast_ref() else {
             return err;
         };
-        if self.files.len() < 2 {
+        if self.files.is_empty() {
             return err;
+        }
+        if let [(name, _)] = self.files.as_slice() {
+            // One file: its documents and lines are the stream's.
+            return anyhow::anyhow!("{name}: {err}");
         }
         let Some(index) = self.files.iter().rposition(|(_, start)| start <= line) else {
             return err;

@@ -50,11 +50,12 @@ fn errors_name_the_file_its_document_and_its_line() {
         stderr.contains(want) && stderr.contains("cli-files"),
         "{stderr}"
     );
-    // One file: the stream's own document and line, as before.
-    let (ok, _, stderr) = run(&[("second.yaml", second)]);
+    // One file: named too, with its own document and line (the stream's).
+    let (ok, stdout, stderr) = run(&[("second.yaml", second)]);
     assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
     assert!(
-        stderr.contains("error: document 2 (line 11): duplicate key"),
+        stderr.contains("second.yaml: document 2 (line 11): duplicate key"),
         "{stderr}"
     );
 }
