@@ -224,11 +224,20 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             (seg, doc_no)
         })
         .collect();
+    let first = segments
+        .iter()
+        .position(|(seg, _)| !seg.is_blank())
+        .unwrap_or(segments.len());
     // Budgets depend on the whole stream (autoscalers, budgets already written): index it first,
     // parsing only documents that mention those kinds.
     let mut index = StreamIndex::default();
-    for (seg, _) in &segments {
+    for (n, (seg, _)) in segments.iter().enumerate() {
         if StreamIndex::may_matter(seg.text) {
+            // A ResourceList (the first document) item by item: one tree of a whole kpt package
+            // would cost more memory than everything else.
+            if n <= first && resource_list::index_items(seg.text, &mut index) {
+                continue;
+            }
             if let Ok(doc) = crate::yaml::tree::parse_document(seg.text) {
                 if let Some(root) = &doc.root {
                     index.record(&root.to_value());
@@ -252,10 +261,6 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         ..Sink::default()
     };
     // The first document decides the form; a ResourceList brings its own policy.
-    let first = segments
-        .iter()
-        .position(|(seg, _)| !seg.is_blank())
-        .unwrap_or(segments.len());
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -30,5 +30,19 @@ fn fuzz_reproducers_stay_fixed() {
             .unwrap_or_else(|e| panic!("{}: the output does not read back: {e}", file.display()))
             .text();
         assert_eq!(second, text, "{}: not idempotent", file.display());
+        // A ResourceList: its items one by one give what the list read as one tree gives.
+        if first.form == kube_harden::InputForm::ResourceList {
+            kube_harden::engine::set_resource_list_fast_path(false);
+            let tree = process(&input, &options);
+            kube_harden::engine::set_resource_list_fast_path(true);
+            let tree = tree.unwrap();
+            assert_eq!(tree.text(), text, "{}: item path differs", file.display());
+            assert_eq!(
+                format!("{:?}", tree.results),
+                format!("{:?}", first.results),
+                "{}: item path gives other results",
+                file.display()
+            );
+        }
     }
 }

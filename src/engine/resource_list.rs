@@ -33,7 +33,7 @@ use crate::rules::pod_disruption_budget::{self as pdb, PlannedBudget, StreamInde
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Written};
 use crate::yaml::split::Segment;
-use crate::yaml::tree::{build_document, collect_events, parse_document, Document};
+use crate::yaml::tree::{build_document, collect_events, parse_document, Data, Document, Node};
 
 /// Off: every list is read as one tree (tests and the fuzz targets compare the two paths).
 static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -165,6 +165,48 @@ fn item_text(text: &str, items: &Items, i: usize) -> String {
     s
 }
 
+/// Records a list's items in the stream index item by item, without one tree of the whole list;
+/// false when its items cannot be cut apart (the caller then reads the list as one tree). Items
+/// that cannot be one of the index's kinds are not parsed (an escape could spell the kind, so an
+/// item with a backslash is).
+pub(super) fn index_items(text: &str, index: &mut StreamIndex) -> bool {
+    if text.contains('\r') {
+        return false;
+    }
+    let Some(items) = find_items(text) else {
+        return false;
+    };
+    let mut values = Vec::new();
+    for i in 0..items.lines.len() {
+        let (start, end) = items.span(i);
+        let own = &text[start..end];
+        if !StreamIndex::may_matter(own) && !own.contains('\\') {
+            continue;
+        }
+        let virtual_text = item_text(text, &items, i);
+        let Ok(doc) = parse_document(&virtual_text) else {
+            return false;
+        };
+        if let Some(root) = doc.root {
+            values.push(root.to_value());
+        }
+    }
+    // Only a list's items are recorded one by one (as `StreamIndex::record` does).
+    let rest_text = format!("{}{}", &text[..items.lines[0]], &text[items.end..]);
+    let Ok(rest) = parse_document(&rest_text) else {
+        return false;
+    };
+    let kind = rest
+        .root
+        .map(|r| r.to_value())
+        .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_string));
+    if !kind.is_some_and(|k| k.ends_with("List")) {
+        return false;
+    }
+    values.iter().for_each(|v| index.record(v));
+    true
+}
+
 /// What became of one item.
 struct ItemOut {
     /// Its new text (without the virtual indentation), when a rule changed it.
@@ -213,7 +255,14 @@ fn process_item(
     if doc.uses_aliases {
         return Err(Fallback);
     }
-    let Some(root) = doc.root.as_ref() else {
+    // A block mapping: the patcher adds to a flow item otherwise than to a flow document.
+    let Some(
+        root @ Node {
+            data: Data::Map { flow: false, .. },
+            ..
+        },
+    ) = doc.root.as_ref()
+    else {
         return Err(Fallback);
     };
     let mut value = root.to_value();
@@ -567,9 +616,14 @@ mod tests {
             let mut policy =
                 Policy::with_overrides(Default::default(), &options.overrides).unwrap();
             let mut sink = Sink::default();
-            let index = StreamIndex::default();
             let segs = split_documents(text);
             let seg = segs.iter().find(|s| !s.is_blank()).unwrap();
+            let mut index = StreamIndex::default();
+            if !(fast && index_items(seg.text, &mut index)) {
+                if let Ok(doc) = parse_document(seg.text) {
+                    index.record(&doc.root.unwrap().to_value());
+                }
+            }
             let out = if fast {
                 process(seg, &mut policy, &options.overrides, &index, &mut sink, 2)?
             } else {
@@ -631,6 +685,10 @@ mod tests {
             "          securityContext:\n            privileged: false\n",
         );
         assert_same(&format!("{HEAD}{items}{last}"));
+        // Budgets and autoscalers already in the list (the index read item by item).
+        let hpa = "- apiVersion: autoscaling/v2\n  kind: HorizontalPodAutoscaler\n  metadata:\n    name: d1\n  spec:\n    scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: d1}\n    minReplicas: 1\n    maxReplicas: 3\n";
+        let pdb = "- apiVersion: policy/v1\n  kind: PodDisruptionBudget\n  metadata:\n    name: d2\n  spec:\n    maxUnavailable: 1\n    selector:\n      matchLabels: {app: d2}\n";
+        assert_same(&format!("{HEAD}{hpa}{items}{pdb}"));
         // Indented items (`  - `) and a document marker.
         let indented: String = items.lines().map(|l| format!("  {l}\n")).collect();
         assert_same(&format!("---\n{HEAD}{indented}"));
