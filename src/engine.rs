@@ -19,7 +19,7 @@ use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, 
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
-use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
+use crate::yaml::tree::{build_document, check_keys, collect_events, SpannedEvent, SyntaxError};
 
 /// How a run is configured.
 #[derive(Debug, Clone)]
@@ -572,6 +572,9 @@ fn process_segment<'a>(
         && pod_location(api_version, kind, policy).is_none()
         && !pin::has_fields(api_version, kind, policy)
     {
+        // No rule reads it and it goes out as it came in, but Kubernetes must be able to read it:
+        // kubectl's strict decoding refuses a key set twice (a ConfigMap's `data` too).
+        check_keys(&events).map_err(fail)?;
         return keep();
     }
     let doc = build_document(seg.text, &events).map_err(fail)?;
@@ -1185,6 +1188,20 @@ mod tests {
         let (doc, line, message) = input_error(input);
         assert_eq!((doc, line), (2, 11));
         assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
+
+    #[test]
+    fn duplicate_keys_in_documents_no_rule_reads_are_errors() {
+        // A ConfigMap passes through unread, but kubectl refuses it all the same.
+        let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n---\n# Source: c.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  mode: a\n  other: b\n  mode: c\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 17));
+        assert!(message.contains("duplicate key \"mode\""), "{message}");
+        // Repeated merge keys are still fine, and the document still passes through untouched.
+        let fine = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\nbase: &b {a: x}\nextra: &e {b: y}\ndata:\n  <<: *b\n  <<: *e\n  c: z # kept\n";
+        let out = process(fine, &Options::default()).unwrap();
+        assert!(!out.has_errors());
+        assert_eq!(out.text(), fine);
     }
 
     /// Found by the `stream` fuzz target (fuzz/regressions/block-scalar-at-end-then-budget.yaml):

@@ -528,17 +528,154 @@ struct Builder<'a, 'e> {
 /// A scalar node as a JSON object key the way sigs.k8s.io/yaml makes it, or why it cannot be one.
 fn scalar_key(node: &Node<'_>) -> Result<String, String> {
     match &node.data {
-        Data::Scalar {
-            text,
-            style: ScalarStyle::Plain,
-            tag: None,
-        } => plain_key(text),
-        _ => match scalar_value(node) {
+        Data::Scalar { text, style, tag } => {
+            key_of(text, *style, tag.as_deref()).map(Cow::into_owned)
+        }
+        _ => Err("not a scalar".into()),
+    }
+}
+
+/// A scalar (its text, style and resolved tag name) as a JSON object key the way
+/// sigs.k8s.io/yaml makes it, or why it cannot be one. Borrows the text when it is the key.
+fn key_of<'t>(text: &'t str, style: ScalarStyle, tag: Option<&str>) -> Result<Cow<'t, str>, String> {
+    match (style, tag) {
+        (ScalarStyle::Plain, None) => {
+            // Most keys are words longer than any YAML 1.1 null, boolean, infinity or NaN
+            // (`false` is the longest, at five) and start with a letter: the key is the text.
+            if text.len() > 5 && text.as_bytes()[0].is_ascii_alphabetic() {
+                Ok(Cow::Borrowed(text))
+            } else {
+                plain_key(text).map(Cow::Owned)
+            }
+        }
+        (_, None) => Ok(Cow::Borrowed(text)),
+        (_, Some(tag)) => match resolve_tagged(text, tag) {
             Value::Null => Err(
                 "null key: Kubernetes' YAML reader cannot read a mapping key that is null".into(),
             ),
-            v => Ok(key_string(&v)),
+            v => Ok(Cow::Owned(key_string(&v))),
         },
+    }
+}
+
+/// Checks every mapping of a document's events for what Kubernetes' reader refuses in keys
+/// without building a tree (for documents the tool passes through unread): a key set twice
+/// (kubectl's strict decoding), a null key, an integer key above 2^63-1, a mapping or sequence as
+/// a key. The same rules as [`build_document`], which applies them to the documents it reads:
+/// merge keys (`<<`) may repeat, and an alias as a key means its anchored scalar.
+pub fn check_keys(events: &[SpannedEvent<'_>]) -> Result<(), SyntaxError> {
+    let error = |span: &Span, message: String| SyntaxError {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        message,
+    };
+    let mut stack: Vec<KeyFrame<'_>> = Vec::new();
+    let mut anchored: HashMap<usize, Result<Cow<'_, str>, String>> = HashMap::new();
+    for (event, span) in events {
+        let is_key = matches!(stack.last(), Some(KeyFrame::Map { key_next: true, .. }));
+        let key: Cow<'_, str> = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if !is_key && *anchor == 0 {
+                    end_node(&mut stack);
+                    continue;
+                }
+                let tag = tag.as_deref().map(tag_name);
+                let key = key_of(text, *style, tag.as_deref());
+                if *anchor != 0 {
+                    anchored.insert(*anchor, key.clone());
+                }
+                // A plain `<<` is a merge key, which may repeat.
+                if !is_key || *style == ScalarStyle::Plain && text == "<<" {
+                    end_node(&mut stack);
+                    continue;
+                }
+                key.map_err(|m| error(span, m))?
+            }
+            Event::Alias(id) if is_key => match anchored.get(id) {
+                Some(Ok(k)) => k.clone(),
+                Some(Err(m)) => return Err(error(span, m.clone())),
+                None => {
+                    return Err(error(
+                        span,
+                        "an alias of a mapping or sequence used as a mapping key".into(),
+                    ))
+                }
+            },
+            Event::Alias(_) => {
+                end_node(&mut stack);
+                continue;
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if is_key {
+                    return Err(error(span, "mapping or sequence used as a key".into()));
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    KeyFrame::Map {
+                        small: Vec::new(),
+                        large: None,
+                        key_next: true,
+                    }
+                } else {
+                    KeyFrame::Seq
+                });
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                end_node(&mut stack);
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(KeyFrame::Map { small, large, .. }) = stack.last_mut() {
+            let repeated = match large {
+                Some(set) => !set.insert(key.clone()),
+                None if small.contains(&key) => true,
+                None => {
+                    small.push(key.clone());
+                    if small.len() > KeyFrame::SMALL {
+                        *large = Some(std::mem::take(small).into_iter().collect());
+                    }
+                    false
+                }
+            };
+            if repeated {
+                // kubectl's strict decoding rejects a key set twice.
+                return Err(error(
+                    span,
+                    format!(
+                        "duplicate key {}: it is already set in this mapping",
+                        Value::String(key.into_owned())
+                    ),
+                ));
+            }
+        }
+        end_node(&mut stack);
+    }
+    Ok(())
+}
+
+/// An open collection while [`check_keys`] walks the events.
+enum KeyFrame<'k> {
+    Seq,
+    Map {
+        /// The keys so far, while there are few of them (searched in order)...
+        small: Vec<Cow<'k, str>>,
+        /// ...or all of them in a set once there are more than [`KeyFrame::SMALL`].
+        large: Option<HashSet<Cow<'k, str>>>,
+        /// The next node is a key.
+        key_next: bool,
+    },
+}
+
+impl KeyFrame<'_> {
+    const SMALL: usize = 16;
+}
+
+/// A node of the innermost collection is complete: in a mapping, keys and values alternate.
+fn end_node(stack: &mut [KeyFrame<'_>]) {
+    if let Some(KeyFrame::Map { key_next, .. }) = stack.last_mut() {
+        *key_next = !*key_next;
     }
 }
 
@@ -1137,6 +1274,50 @@ mod tests {
         // Merge keys may repeat; the same key in different mappings is fine.
         assert!(parse_document("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n").is_ok());
         assert!(parse_document("a: {x: 1}\nb: {x: 1}\n").is_ok());
+    }
+
+    /// `check_keys` (documents passed through unread) refuses exactly the keys the tree refuses,
+    /// with the same message at the same place.
+    #[test]
+    fn check_keys_agrees_with_the_tree() {
+        let mut large = String::from("data:\n");
+        for i in 0..40 {
+            large.push_str(&format!("  k{i}: v\n"));
+        }
+        let large_dup = format!("{large}  k3: again\n");
+        let cases: Vec<(&str, bool)> = vec![
+            ("data:\n  a: \"1\"\n  b: \"2\"\n  a: \"3\"\n", false),
+            ("data:\n  true: 1\n  on: 2\n", false),
+            ("{1: a, \"1\": b}", false),
+            ("a: {x: 1, y: {x: 2, x: 3}}\n", false),
+            ("- {a: 1}\n- {a: 1}\n- a: 1\n  b: 2\n  a: 3\n", false),
+            ("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n  x: 3\n", true),
+            ("k: &k key\nm:\n  *k : 1\n  key: 2\n", false),
+            ("k: &k key\nm:\n  *k : 1\n  other: 2\n", true),
+            ("k: &k ~\nm: {a: 1}\n", true),
+            ("k: &k ~\nm: {*k : 1}\n", false),
+            ("m: &m {a: 1}\nn: {*m : 1}\n", false),
+            ("~: 1\n", false),
+            ("? [a]\n: 1\n", false),
+            ("9223372036854775808: 1\n", false),
+            ("\"a\": 1\n'a': 2\n", false),
+            ("!!str 1: 1\n1: 2\n", false),
+            ("a: 1\nb:\n  a: 1\nc: [a, a]\n", true),
+            ("deployment.kubernetes.io/revision: 1\nlong-key-name: 2\nlong-key-name: 3\n", false),
+            (&large, true),
+            (&large_dup, false),
+        ];
+        for (text, ok) in cases {
+            let events = collect_events(text).unwrap();
+            let checked = check_keys(&events);
+            let built = build_document(text, &events).map(|_| ());
+            assert_eq!(checked.is_ok(), ok, "{text:?}: {checked:?}");
+            assert_eq!(checked, built, "{text:?}");
+        }
+        let events = collect_events(&large_dup).unwrap();
+        let err = check_keys(&events).unwrap_err();
+        assert_eq!((err.line, err.col), (42, 3));
+        assert!(err.message.contains("duplicate key \"k3\""), "{err:?}");
     }
 
     #[test]
