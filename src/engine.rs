@@ -1204,6 +1204,37 @@ mod tests {
         assert_eq!(out.text(), fine);
     }
 
+    /// Found by the `resource_list` fuzz target
+    /// (fuzz/regressions/resourcelist-budget-results-second-run.yaml): a workload left without a
+    /// budget for its own reason (its selector does not match its pods) was told, on the second
+    /// run, that the budget generated for a sibling already selects its pods: a new result.
+    #[test]
+    fn a_second_run_decides_budgets_alike() {
+        let input = include_str!("../fuzz/regressions/resourcelist-budget-results-second-run.yaml");
+        let mut options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        options.overrides.disable.push("pin-image-digests".into());
+        let first = process(input, &options).unwrap();
+        assert_eq!(first.form, InputForm::ResourceList);
+        let text = first.text();
+        assert!(text.contains("generated-for: Deployment/hello-v2"), "{text}");
+        let mismatch = "the selector does not match the pod template's labels";
+        assert!(text.contains(mismatch), "{text}");
+        let second = process(&text, &options).unwrap();
+        assert_eq!(second.text(), text);
+        let hello_v1: Vec<&str> = second
+            .results
+            .iter()
+            .filter(|r| r.rule == pdb::ID)
+            .filter(|r| r.resource.as_ref().is_some_and(|r| r.name == "hello-v1"))
+            .map(|r| r.message.as_str())
+            .collect();
+        assert_eq!(hello_v1.len(), 1);
+        assert!(hello_v1[0].contains(mismatch), "{hello_v1:?}");
+    }
+
     /// Found by the `stream` fuzz target (fuzz/regressions/block-scalar-at-end-then-budget.yaml):
     /// the budget placed after a workload whose block scalar ended the input without a line
     /// break added one to that value.

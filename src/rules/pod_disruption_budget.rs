@@ -345,32 +345,21 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
         .cloned()
         .unwrap_or_default();
     let own = format!("{kind}/{name}");
+    // The budget generated for this workload by an earlier run: nothing more to do.
     let mut stale = None;
     for b in index.budgets.iter().filter(|b| b.namespace == namespace) {
-        let selects_pods = b
-            .selector
-            .as_ref()
-            .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all));
-        match (b.generated_for.as_deref() == Some(own.as_str()), selects_pods) {
-            (true, true) => return Decision::Nothing,
-            (true, false) => stale = Some(b.name.clone()),
-            (false, true) => {
-                return skip(format!(
-                    "no PodDisruptionBudget added: PodDisruptionBudget {} already selects the pod template's labels",
-                    b.name
-                ))
+        if b.generated_for.as_deref() == Some(own.as_str()) {
+            if b.selector
+                .as_ref()
+                .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all))
+            {
+                return Decision::Nothing;
             }
-            (false, false) => {}
+            stale = Some(b.name.clone());
         }
     }
-    if let Some(old) = stale {
-        return Decision::Skip {
-            warning: true,
-            message: format!(
-                "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
-            ),
-        };
-    }
+    // The workload's own reasons come before the budgets of others: a budget this run generates
+    // for another workload is one already there for the next run, which must decide alike.
     let Some(selector) = selector_of(paths.selector.get(object), &template_labels) else {
         return skip(
             "no PodDisruptionBudget: the workload has no selector and its pod template no labels",
@@ -383,6 +372,25 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
                 "no PodDisruptionBudget: the selector does not match the pod template's labels"
                     .into(),
         };
+    }
+    if let Some(old) = stale {
+        return Decision::Skip {
+            warning: true,
+            message: format!(
+                "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
+            ),
+        };
+    }
+    if let Some(b) = index.budgets.iter().find(|b| {
+        b.namespace == namespace
+            && b.selector
+                .as_ref()
+                .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all))
+    }) {
+        return skip(format!(
+            "no PodDisruptionBudget added: PodDisruptionBudget {} already selects the pod template's labels",
+            b.name
+        ));
     }
     let budget = &policy.spec.pod_disruption_budget;
     let mut spec = Map::new();
