@@ -537,7 +537,11 @@ fn scalar_key(node: &Node<'_>) -> Result<String, String> {
 
 /// A scalar (its text, style and resolved tag name) as a JSON object key the way
 /// sigs.k8s.io/yaml makes it, or why it cannot be one. Borrows the text when it is the key.
-fn key_of<'t>(text: &'t str, style: ScalarStyle, tag: Option<&str>) -> Result<Cow<'t, str>, String> {
+fn key_of<'t>(
+    text: &'t str,
+    style: ScalarStyle,
+    tag: Option<&str>,
+) -> Result<Cow<'t, str>, String> {
     match (style, tag) {
         (ScalarStyle::Plain, None) => {
             // Most keys are words longer than any YAML 1.1 null, boolean, infinity or NaN
@@ -1291,7 +1295,10 @@ mod tests {
             ("{1: a, \"1\": b}", false),
             ("a: {x: 1, y: {x: 2, x: 3}}\n", false),
             ("- {a: 1}\n- {a: 1}\n- a: 1\n  b: 2\n  a: 3\n", false),
-            ("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n  x: 3\n", true),
+            (
+                "a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n  x: 3\n",
+                true,
+            ),
             ("k: &k key\nm:\n  *k : 1\n  key: 2\n", false),
             ("k: &k key\nm:\n  *k : 1\n  other: 2\n", true),
             ("k: &k ~\nm: {a: 1}\n", true),
@@ -1303,7 +1310,10 @@ mod tests {
             ("\"a\": 1\n'a': 2\n", false),
             ("!!str 1: 1\n1: 2\n", false),
             ("a: 1\nb:\n  a: 1\nc: [a, a]\n", true),
-            ("deployment.kubernetes.io/revision: 1\nlong-key-name: 2\nlong-key-name: 3\n", false),
+            (
+                "deployment.kubernetes.io/revision: 1\nlong-key-name: 2\nlong-key-name: 3\n",
+                false,
+            ),
             (&large, true),
             (&large_dup, false),
         ];
