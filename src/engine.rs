@@ -20,7 +20,9 @@ use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, 
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
-use crate::yaml::tree::{build_document, check_keys, collect_events, SpannedEvent, SyntaxError};
+use crate::yaml::tree::{
+    build_document, check_keys, collect_events, empty_document_end, SpannedEvent, SyntaxError,
+};
 
 /// How a run is configured.
 #[derive(Debug, Clone)]
@@ -691,14 +693,26 @@ fn process_segment<'a>(
             budgets: Vec::new(),
         })
     };
-    if seg.is_blank() {
-        return keep();
-    }
     let fail = |e: SyntaxError| Error::Input {
         doc: doc_no,
         line: seg.first_line + e.line.saturating_sub(1),
         message: e.message,
     };
+    if seg.is_blank() {
+        // kubectl cuts the stream at `---` lines: a piece that starts with `...` is a document
+        // go-yaml refuses (a `...` after a document's own `...` stays in that document's piece).
+        let starts_piece =
+            seg.start == 0 || seg.text.trim_start_matches('\u{feff}').starts_with("---");
+        if let Some(e) = starts_piece.then(|| empty_document_end(seg.text)).flatten() {
+            // Not numbered as a document (it holds none): named as the one after the last.
+            return Err(Error::Input {
+                doc: doc_no + 1,
+                line: seg.first_line + e.line.saturating_sub(1),
+                message: e.message,
+            });
+        }
+        return keep();
+    }
     let events = collect_events(seg.text).map_err(fail)?;
     let sniff = sniff_document(seg.text, &events);
     match sniff.root {
@@ -1395,6 +1409,36 @@ mod tests {
         let out = process(fine, &Options::default()).unwrap();
         assert!(!out.has_errors());
         assert_eq!(out.text(), fine);
+    }
+
+    /// A workload written with go-yaml's allowances (a tab after `:`, `[-]`) is hardened in place:
+    /// the parser reads a copy with the same byte offsets, the edits go into the original text.
+    #[test]
+    fn go_reader_allowances_are_edited_in_place() {
+        let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name:\tweb\nspec:\n  containers:\n  - name: c\n    image: nginx\n    args: [-, x]\n";
+        let out = process(input, &Options::default()).unwrap();
+        let text = out.text();
+        assert!(
+            text.contains("  name:\tweb\n") && text.contains("args: [-, x]"),
+            "{text}"
+        );
+        assert!(text.contains("seccompProfile"), "{text}");
+        assert_eq!(out.stats.reemitted, 0);
+        assert_eq!(process(&text, &Options::default()).unwrap().text(), text);
+        // A piece of the stream that is only `...` is refused, as kubectl refuses it.
+        let (doc, line, message) =
+            input_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n...\n");
+        assert_eq!((doc, line), (2, 5));
+        assert!(
+            message.contains("nothing before its end marker"),
+            "{message}"
+        );
+        // A second `...` after a document's own stays with it.
+        assert!(process(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n...\n...\n",
+            &Options::default()
+        )
+        .is_ok());
     }
 
     /// Found by the `resource_list` fuzz target
