@@ -289,18 +289,13 @@ fn repeated_across_a_list(placed: &[Placed]) -> Option<(&Placed, &Placed)> {
 
 /// Why a repeated workload gets no budget.
 fn repeated_result(resource: ResourceRef, file: Option<String>) -> KrmResult {
-    let ns = resource
-        .namespace
-        .as_ref()
-        .map_or(String::new(), |n| format!(" in namespace {n}"));
     KrmResult {
         rule: pdb::ID,
         severity: Severity::Info,
-        message: format!(
-            "no PodDisruptionBudget: {} {}{ns} is in the input more than once (the same \
-             apiVersion group, kind, namespace and name; applied, one replaces the other), and a \
-             budget generated for one would be taken for the other's by the next run",
-            resource.kind, resource.name
+        message: pdb::repeated_message(
+            &resource.kind,
+            &resource.name,
+            resource.namespace.as_deref(),
         ),
         resource: Some(resource),
         path: None,
@@ -825,7 +820,7 @@ fn process_segment<'a>(
         false
     } else {
         let changed = harden_object(&mut value, policy, source.as_deref(), sink);
-        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink) {
+        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink, false) {
             // One budget at most: an exact allocation (a first push reserves four).
             budgets.reserve_exact(1);
             budgets.push(PendingBudget {
@@ -874,11 +869,12 @@ fn plan_budget(
     index: &StreamIndex,
     file: Option<&str>,
     sink: &mut Sink,
+    repeated: bool,
 ) -> Option<PlannedBudget> {
     if !policy.is_enabled(pdb::ID) || is_local_config(object) {
         return None;
     }
-    match pdb::plan(object, policy, index) {
+    match pdb::plan(object, policy, index, repeated) {
         Decision::Nothing => None,
         Decision::Add(planned) => Some(*planned),
         Decision::Skip { warning, message } => {
@@ -957,19 +953,15 @@ fn harden_items(
                 continue;
             }
             changed |= harden_object(item, policy, file.as_deref(), sink);
-            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink) {
-                let resource = ResourceRef::of(item);
-                let id = identity(
-                    &resource.api_version,
-                    &resource.kind,
-                    resource.namespace.as_deref(),
-                    &resource.name,
-                );
-                if twice.contains(&id) {
-                    sink.push(repeated_result(resource, file));
-                } else {
-                    planned.push((p, resource, file));
-                }
+            let resource = ResourceRef::of(item);
+            let repeated = twice.contains(&identity(
+                &resource.api_version,
+                &resource.kind,
+                resource.namespace.as_deref(),
+                &resource.name,
+            ));
+            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink, repeated) {
+                planned.push((p, resource, file));
             }
         }
         let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();

@@ -269,8 +269,20 @@ fn skip(message: impl Into<String>) -> Decision {
     }
 }
 
-/// Decides whether `object` needs a budget.
-pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
+/// Why a workload that is in the input more than once gets no budget.
+pub fn repeated_message(kind: &str, name: &str, namespace: Option<&str>) -> String {
+    let ns = namespace.map_or(String::new(), |n| format!(" in namespace {n}"));
+    format!(
+        "no PodDisruptionBudget: {kind} {name}{ns} is in the input more than once (the same \
+         apiVersion group, kind, namespace and name; applied, one replaces the other), and a \
+         budget generated for one would be taken for the other's by the next run"
+    )
+}
+
+/// Decides whether `object` needs a budget. `repeated`: the input holds another object of the
+/// same identity (decided after the workload's own reasons, before budgets already there, which
+/// may be ones the first run generated).
+pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Decision {
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -380,6 +392,9 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
                 "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
             ),
         };
+    }
+    if repeated {
+        return skip(repeated_message(kind, name, namespace.as_deref()));
     }
     if let Some(b) = index.budgets.iter().find(|b| {
         b.namespace == namespace

@@ -619,9 +619,16 @@ impl Patcher<'_, '_, '_> {
         let at = node.start + 1 + kept.len();
         let trailing_comma = kept.ends_with(',');
         let mut text = String::new();
+        // A tag needs a blank after it: Kubernetes' YAML reader would take `!x,` as the tag `!x,`.
+        let last_token = &kept[kept
+            .rfind([' ', '\t', '\n', '\r', '[', '{', ','])
+            .map_or(0, |i| i + 1)..];
         if trailing_comma {
             text.push(' ');
         } else if !empty {
+            if last_token.starts_with('!') {
+                text.push(' ');
+            }
             text.push_str(", ");
         }
         write(&mut text);
@@ -776,6 +783,18 @@ mod tests {
             out,
             "spec:\n  volumes:\n    - name: a # first\n      emptyDir: {}\n    - name: tmp\n      emptyDir: {}\n"
         );
+    }
+
+    /// Found by the `list` fuzz target (fuzz/regressions/list-flow-entry-after-a-tag.yaml): an
+    /// entry added after an empty tagged value (`{a: !}`) was joined to the tag (`!, b: 1`), which
+    /// Kubernetes' YAML reader reads as the tag `!,`.
+    #[test]
+    fn adds_to_a_flow_mapping_after_a_tag_with_a_blank() {
+        let (out, mode) = patched("m: {a: 1, c: ! }\n", |v| {
+            v["m"]["b"] = json!(2);
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(out, "m: {a: 1, c: ! , \"b\": 2 }\n");
     }
 
     #[test]
