@@ -3,6 +3,7 @@
 //! Documents no rule changes are passed through as the very same bytes.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use saphyr_parser::Event;
@@ -19,7 +20,9 @@ use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, 
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
-use crate::yaml::tree::{build_document, collect_events, SpannedEvent, SyntaxError};
+use crate::yaml::tree::{
+    build_document, check_keys, collect_events, empty_document_end, SpannedEvent, SyntaxError,
+};
 
 mod resource_list;
 #[doc(hidden)]
@@ -192,6 +195,118 @@ pub struct Sink {
     pub unresolved: Vec<ResolveError>,
     /// The pods of every workload seen (pod-disruption-budget's overlap check).
     pub pods: Vec<pdb::PodSet>,
+    /// Every named workload seen and where, to find two the API server would take as one.
+    pub workloads: Vec<Placed>,
+}
+
+/// A workload's identity to the API server: apiVersion group, kind, namespace, name.
+type Identity = (String, String, Option<String>, String);
+
+fn identity(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Identity {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    (
+        group.to_string(),
+        kind.to_string(),
+        namespace.map(str::to_string),
+        name.to_string(),
+    )
+}
+
+/// A named workload's identity and where it is.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    identity: Identity,
+    doc: usize,
+    line: usize,
+    /// `items[i]` (nested: `items[i].items[j]`) for a list's item.
+    item: Option<String>,
+}
+
+/// Records `object` (or, for a list, its items) when it is a named workload.
+fn record_workloads(
+    object: &Value,
+    policy: &Policy,
+    (doc, line): (usize, usize),
+    item: Option<String>,
+    out: &mut Vec<Placed>,
+) {
+    if is_list(object) {
+        if let Some(Value::Array(items)) = object.get("items") {
+            for (i, it) in items.iter().enumerate() {
+                let path = match &item {
+                    Some(p) => format!("{p}.items[{i}]"),
+                    None => format!("items[{i}]"),
+                };
+                record_workloads(it, policy, (doc, line), Some(path), out);
+            }
+        }
+        return;
+    }
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str);
+    let (Some(api_version), Some(kind), Some(name)) =
+        (s("/apiVersion"), s("/kind"), s("/metadata/name"))
+    else {
+        return;
+    };
+    if name.is_empty()
+        || is_local_config(object)
+        || pod_location(api_version, kind, policy).is_none()
+    {
+        return;
+    }
+    out.push(Placed {
+        identity: identity(api_version, kind, s("/metadata/namespace"), name),
+        doc,
+        line,
+        item,
+    });
+}
+
+/// The identities that are in `placed` more than once.
+fn repeated(placed: &[Placed]) -> HashSet<Identity> {
+    let mut seen = HashSet::with_capacity(placed.len());
+    placed
+        .iter()
+        .filter(|p| !seen.insert(&p.identity))
+        .map(|p| p.identity.clone())
+        .collect()
+}
+
+/// Two workloads of one identity in different documents, one of them a list's item: the list
+/// decides its items' budgets on its own, so the pair is an error (a repeat within one list, or
+/// among documents, leaves the repeated workloads without a budget instead).
+fn repeated_across_a_list(placed: &[Placed]) -> Option<(&Placed, &Placed)> {
+    let mut first: HashMap<&Identity, &Placed> = HashMap::with_capacity(placed.len());
+    for p in placed {
+        match first.get(&p.identity) {
+            None => {
+                first.insert(&p.identity, p);
+            }
+            Some(f) if f.doc != p.doc && (f.item.is_some() || p.item.is_some()) => {
+                return Some((f, p));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Why a repeated workload gets no budget.
+fn repeated_result(resource: ResourceRef, file: Option<String>) -> KrmResult {
+    KrmResult {
+        rule: pdb::ID,
+        severity: Severity::Info,
+        message: pdb::repeated_message(
+            &resource.kind,
+            &resource.name,
+            resource.namespace.as_deref(),
+        ),
+        resource: Some(resource),
+        path: None,
+        current: None,
+        proposed: None,
+        file,
+    }
 }
 
 impl Sink {
@@ -342,6 +457,49 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
             sink.pods.extend(part_sink.pods);
+            sink.workloads.extend(part_sink.workloads);
+        }
+    }
+    // A workload in the input twice gets no budget: the next run would take the budget generated
+    // for one as the other's, and decide otherwise.
+    if let Some((first, second)) = repeated_across_a_list(&sink.workloads) {
+        let (_, kind, namespace, name) = &second.identity;
+        let ns = namespace
+            .as_ref()
+            .map_or(String::new(), |n| format!(" in namespace {n}"));
+        return Err(Error::SameObject {
+            doc: second.doc,
+            line: second.line,
+            message: format!(
+                "{}{kind} {name}{ns} is in the input twice (the same apiVersion group, kind, \
+                 namespace and name), once as a list's item: applied, one would replace the \
+                 other; rename or remove one",
+                second
+                    .item
+                    .as_ref()
+                    .map_or(String::new(), |i| format!("{i}: "))
+            ),
+            first_doc: first.doc,
+            first_line: first.line,
+            first_item: first
+                .item
+                .as_ref()
+                .map_or(String::new(), |i| format!(", {i}")),
+        });
+    }
+    let twice = repeated(&sink.workloads);
+    if !twice.is_empty() {
+        for part in &mut parts {
+            let budgets = std::mem::take(&mut part.budgets);
+            for pending in budgets {
+                let r = &pending.resource;
+                let id = identity(&r.api_version, &r.kind, r.namespace.as_deref(), &r.name);
+                if twice.contains(&id) {
+                    sink.push(repeated_result(pending.resource, pending.source));
+                } else {
+                    part.budgets.push(pending);
+                }
+            }
         }
     }
     // No pod may end up under two budgets: drop the planned ones that would overlap.
@@ -550,14 +708,26 @@ fn process_segment<'a>(
             budgets: Vec::new(),
         })
     };
-    if seg.is_blank() {
-        return keep();
-    }
     let fail = |e: SyntaxError| Error::Input {
         doc: doc_no,
         line: seg.first_line + e.line.saturating_sub(1),
         message: e.message,
     };
+    if seg.is_blank() {
+        // kubectl cuts the stream at `---` lines: a piece that starts with `...` is a document
+        // go-yaml refuses (a `...` after a document's own `...` stays in that document's piece).
+        let starts_piece =
+            seg.start == 0 || seg.text.trim_start_matches('\u{feff}').starts_with("---");
+        if let Some(e) = starts_piece.then(|| empty_document_end(seg.text)).flatten() {
+            // Not numbered as a document (it holds none): named as the one after the last.
+            return Err(Error::Input {
+                doc: doc_no + 1,
+                line: seg.first_line + e.line.saturating_sub(1),
+                message: e.message,
+            });
+        }
+        return keep();
+    }
     let events = collect_events(seg.text).map_err(fail)?;
     let sniff = sniff_document(seg.text, &events);
     match sniff.root {
@@ -592,6 +762,9 @@ fn process_segment<'a>(
         && pod_location(api_version, kind, policy).is_none()
         && !pin::has_fields(api_version, kind, policy)
     {
+        // No rule reads it and it goes out as it came in, but Kubernetes must be able to read it:
+        // kubectl's strict decoding refuses a key set twice (a ConfigMap's `data` too).
+        check_keys(&events).map_err(fail)?;
         return keep();
     }
     let doc = build_document(seg.text, &events).map_err(fail)?;
@@ -619,7 +792,7 @@ fn process_segment<'a>(
                 if let Some(p) = new_policy {
                     *policy = p;
                 }
-                harden_items(&mut value, policy, None, index, sink)
+                harden_items(&mut value, policy, None, index, sink, None)
             }
             // The KRM function spec: a function that cannot run still answers with the list,
             // its items untouched, and an error result (exit 1).
@@ -649,7 +822,7 @@ fn process_segment<'a>(
         }
         changed
     } else if value.get("items").is_some_and(Value::is_array) && (is_list || is_resource_list) {
-        harden_items(&mut value, policy, source.as_deref(), index, sink)
+        harden_items(&mut value, policy, source.as_deref(), index, sink, None)
     } else if (is_list || is_resource_list) && value.get("items").is_some() {
         if let Some(result) = bad_items(&value, source.as_deref()) {
             sink.push(result);
@@ -657,7 +830,7 @@ fn process_segment<'a>(
         false
     } else {
         let changed = harden_object(&mut value, policy, source.as_deref(), sink);
-        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink) {
+        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink, false) {
             // One budget at most: an exact allocation (a first push reserves four).
             budgets.reserve_exact(1);
             budgets.push(PendingBudget {
@@ -669,6 +842,15 @@ fn process_segment<'a>(
         }
         changed
     };
+    if form.is_none() {
+        record_workloads(
+            &value,
+            policy,
+            (doc_no, content_line(seg)),
+            None,
+            &mut sink.workloads,
+        );
+    }
     if !changed {
         return Ok(SegmentOut {
             text: Chunk::Text(Cow::Borrowed(seg.text)),
@@ -712,11 +894,12 @@ fn plan_budget(
     index: &StreamIndex,
     file: Option<&str>,
     sink: &mut Sink,
+    repeated: bool,
 ) -> Option<PlannedBudget> {
     if !policy.is_enabled(pdb::ID) || is_local_config(object) {
         return None;
     }
-    match pdb::plan(object, policy, index) {
+    match pdb::plan(object, policy, index, repeated) {
         Decision::Nothing => None,
         Decision::Add(planned) => Some(*planned),
         Decision::Skip { warning, message } => {
@@ -766,11 +949,23 @@ fn harden_items(
     source: Option<&str>,
     index: &StreamIndex,
     sink: &mut Sink,
+    twice: Option<&HashSet<Identity>>,
 ) -> bool {
     if let Some(result) = bad_items(list, source) {
         sink.push(result);
         return false;
     }
+    // Workloads that are items of this list (nested lists included) more than once.
+    let local;
+    let twice = match twice {
+        Some(t) => t,
+        None => {
+            let mut placed = Vec::new();
+            record_workloads(list, policy, (0, 0), None, &mut placed);
+            local = repeated(&placed);
+            &local
+        }
+    };
     let mut changed = false;
     let mut planned = Vec::new();
     let first_pod = sink.pods.len();
@@ -779,12 +974,19 @@ fn harden_items(
             let file = item_file(item).or_else(|| source.map(str::to_string));
             // A List inside a list (kubectl flattens them): its items are hardened in place.
             if is_list(item) {
-                changed |= harden_items(item, policy, file.as_deref(), index, sink);
+                changed |= harden_items(item, policy, file.as_deref(), index, sink, Some(twice));
                 continue;
             }
             changed |= harden_object(item, policy, file.as_deref(), sink);
-            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink) {
-                planned.push((p, ResourceRef::of(item), file));
+            let resource = ResourceRef::of(item);
+            let repeated = twice.contains(&identity(
+                &resource.api_version,
+                &resource.kind,
+                resource.namespace.as_deref(),
+                &resource.name,
+            ));
+            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink, repeated) {
+                planned.push((p, resource, file));
             }
         }
         let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();
@@ -1210,6 +1412,172 @@ mod tests {
         let (doc, line, message) = input_error(input);
         assert_eq!((doc, line), (2, 11));
         assert!(message.contains("duplicate key \"replicas\""), "{message}");
+    }
+
+    #[test]
+    fn duplicate_keys_in_documents_no_rule_reads_are_errors() {
+        // A ConfigMap passes through unread, but kubectl refuses it all the same.
+        let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n---\n# Source: c.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  mode: a\n  other: b\n  mode: c\n";
+        let (doc, line, message) = input_error(input);
+        assert_eq!((doc, line), (2, 17));
+        assert!(message.contains("duplicate key \"mode\""), "{message}");
+        // Repeated merge keys are still fine, and the document still passes through untouched.
+        let fine = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\nbase: &b {a: x}\nextra: &e {b: y}\ndata:\n  <<: *b\n  <<: *e\n  c: z # kept\n";
+        let out = process(fine, &Options::default()).unwrap();
+        assert!(!out.has_errors());
+        assert_eq!(out.text(), fine);
+    }
+
+    /// A workload written with go-yaml's allowances (a tab after `:`, `[-]`) is hardened in place:
+    /// the parser reads a copy with the same byte offsets, the edits go into the original text.
+    #[test]
+    fn go_reader_allowances_are_edited_in_place() {
+        let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name:\tweb\nspec:\n  containers:\n  - name: c\n    image: nginx\n    args: [-, x]\n";
+        let out = process(input, &Options::default()).unwrap();
+        let text = out.text();
+        assert!(
+            text.contains("  name:\tweb\n") && text.contains("args: [-, x]"),
+            "{text}"
+        );
+        assert!(text.contains("seccompProfile"), "{text}");
+        assert_eq!(out.stats.reemitted, 0);
+        assert_eq!(process(&text, &Options::default()).unwrap().text(), text);
+        // A piece of the stream that is only `...` is refused, as kubectl refuses it.
+        let (doc, line, message) =
+            input_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n...\n");
+        assert_eq!((doc, line), (2, 5));
+        assert!(
+            message.contains("nothing before its end marker"),
+            "{message}"
+        );
+        // A second `...` after a document's own stays with it.
+        assert!(process(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n...\n...\n",
+            &Options::default()
+        )
+        .is_ok());
+    }
+
+    /// Found by the `resource_list` fuzz target
+    /// (fuzz/regressions/resourcelist-budget-results-second-run.yaml): a workload left without a
+    /// budget for its own reason (its selector does not match its pods) was told, on the second
+    /// run, that the budget generated for a sibling already selects its pods: a new result.
+    #[test]
+    fn a_second_run_decides_budgets_alike() {
+        let input = include_str!("../fuzz/regressions/resourcelist-budget-results-second-run.yaml");
+        let mut options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        options.overrides.disable.push("pin-image-digests".into());
+        let first = process(input, &options).unwrap();
+        assert_eq!(first.form, InputForm::ResourceList);
+        let text = first.text();
+        assert!(
+            text.contains("generated-for: Deployment/hello-v2"),
+            "{text}"
+        );
+        let mismatch = "the selector does not match the pod template's labels";
+        assert!(text.contains(mismatch), "{text}");
+        let second = process(&text, &options).unwrap();
+        assert_eq!(second.text(), text);
+        let hello_v1: Vec<&str> = second
+            .results
+            .iter()
+            .filter(|r| r.rule == pdb::ID)
+            .filter(|r| r.resource.as_ref().is_some_and(|r| r.name == "hello-v1"))
+            .map(|r| r.message.as_str())
+            .collect();
+        assert_eq!(hello_v1.len(), 1);
+        assert!(hello_v1[0].contains(mismatch), "{hello_v1:?}");
+    }
+
+    /// Found by the `list` fuzz target (fuzz/regressions/list-duplicate-workload-names.yaml): two
+    /// workloads of one kind, namespace and name each got a budget generated for `Kind/name`, and
+    /// the second run took one's budget for the other's and decided otherwise. A workload in the
+    /// input twice now gets no budget (real streams have such repeats: concatenated examples),
+    /// the same on every run.
+    #[test]
+    fn a_workload_in_the_input_twice_gets_no_budget() {
+        let deployment = |ns: &str, app: &str| {
+            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec:\n      containers: [{{name: c, image: nginx}}]\n")
+        };
+        let mut options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        options.overrides.disable.push("pin-image-digests".into());
+        let repeated = |out: &Output<'_>| -> Vec<String> {
+            out.results
+                .iter()
+                .filter(|r| r.message.contains("is in the input more than once"))
+                .map(|r| format!("{:?}", r.resource.as_ref().map(|r| &r.namespace)))
+                .collect()
+        };
+        let twice_then_again = |input: &str, want: usize| {
+            let first = process(input, &options).unwrap();
+            assert!(!first.has_errors(), "{:?}", first.results);
+            let text = first.text();
+            assert_eq!(
+                text.matches("generated-for: Deployment/web").count(),
+                want,
+                "{text}"
+            );
+            assert_eq!(repeated(&first).len(), 2, "{:?}", first.results);
+            let second = process(&text, &options).unwrap();
+            assert_eq!(second.text(), text);
+            assert_eq!(repeated(&second), repeated(&first));
+        };
+        // A stream: the same name in another namespace, or of another kind, is another object;
+        // namespace b's web gets its budget, namespace a's two get none.
+        let stream = format!(
+            "{}---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: a}}\n---\n{}---\n{}",
+            deployment("a", "p"),
+            deployment("b", "p"),
+            deployment("a", "q")
+        );
+        twice_then_again(&stream, 1);
+        // In a List (and a List in it), and in a ResourceList.
+        let items = |a: &str, b: &str| {
+            format!(
+                "items:\n- {}\n- apiVersion: v1\n  kind: List\n  items:\n  - {}\n",
+                a.trim_end().replace('\n', "\n  "),
+                b.trim_end().replace('\n', "\n    ")
+            )
+        };
+        let pair = items(&deployment("a", "p"), &deployment("a", "q"));
+        twice_then_again(&format!("apiVersion: v1\nkind: List\n{pair}"), 0);
+        twice_then_again(
+            &format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n{pair}"),
+            0,
+        );
+        // Once as a list's item and once as a document: the list decides its budgets alone, so
+        // this is an error naming both.
+        let mixed = format!(
+            "{}---\napiVersion: v1\nkind: List\nitems:\n- {}",
+            deployment("a", "p"),
+            deployment("a", "q").trim_end().replace('\n', "\n  ")
+        );
+        match process(&mixed, &options) {
+            Err(Error::SameObject {
+                doc,
+                line,
+                message,
+                first_doc,
+                first_line,
+                first_item,
+            }) => {
+                assert_eq!((doc, line, first_doc, first_line), (2, 12, 1, 1));
+                assert_eq!(first_item, "");
+                assert!(
+                    message.starts_with(
+                        "items[0]: Deployment web in namespace a is in the input twice"
+                    ),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Found by the `stream` fuzz target (fuzz/regressions/block-scalar-at-end-then-budget.yaml):

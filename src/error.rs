@@ -15,6 +15,23 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Two objects the API server would take as one (same apiVersion group, kind, namespace and
+    /// name): the run cannot harden both as they are.
+    #[error("document {doc} (line {line}): {message} (the first is document {first_doc}, line {first_line}{first_item})")]
+    SameObject {
+        /// 1-based number of the second object's document in the stream.
+        doc: usize,
+        /// 1-based line of the second object's document in the whole input.
+        line: usize,
+        /// What is wrong, naming the object (and its `items[i]` when in a list).
+        message: String,
+        /// The first object's document number.
+        first_doc: usize,
+        /// The first object's document line in the whole input.
+        first_line: usize,
+        /// `, items[i]` when the first object is a list's item, else empty.
+        first_item: String,
+    },
     /// A bad policy or functionConfig.
     #[error("config: {0}")]
     Config(String),

@@ -595,19 +595,34 @@ impl Input {
     /// the file's name, the document's number in that file and the line in that file. Other
     /// errors, and errors in stdin, are returned as they are.
     fn locate(&self, err: anyhow::Error) -> anyhow::Error {
-        let Some(kube_harden::Error::Input { line, message, .. }) = err.downcast_ref() else {
-            return err;
-        };
+        // stdin has no name; one file's documents and lines are the stream's, named too.
         if self.files.is_empty() {
             return err;
         }
-        if let [(name, _)] = self.files.as_slice() {
-            // One file: its documents and lines are the stream's.
-            return anyhow::anyhow!("{name}: {err}");
+        match err.downcast_ref() {
+            Some(kube_harden::Error::Input { line, message, .. }) => match self.place(*line) {
+                Some(at) => anyhow::anyhow!("{at}: {message}"),
+                None => err,
+            },
+            Some(kube_harden::Error::SameObject {
+                line,
+                message,
+                first_line,
+                first_item,
+                ..
+            }) => match (self.place(*line), self.place(*first_line)) {
+                (Some(at), Some(first)) => {
+                    anyhow::anyhow!("{at}: {message} (the first is {first}{first_item})")
+                }
+                _ => err,
+            },
+            _ => err,
         }
-        let Some(index) = self.files.iter().rposition(|(_, start)| start <= line) else {
-            return err;
-        };
+    }
+
+    /// A line of the joined stream as `file: document N (line L)`, in the file's own terms.
+    fn place(&self, line: usize) -> Option<String> {
+        let index = self.files.iter().rposition(|(_, start)| *start <= line)?;
         let (name, start) = &self.files[index];
         let line_in_file = line - start + 1;
         // The file's own text: from its first line to the `---` line that joins the next file.
@@ -622,7 +637,7 @@ impl Input {
             .filter(|seg| !seg.is_blank() && seg.first_line <= line_in_file)
             .count()
             .max(1);
-        anyhow::anyhow!("{name}: document {doc} (line {line_in_file}): {message}")
+        Some(format!("{name}: document {doc} (line {line_in_file})"))
     }
 }
 

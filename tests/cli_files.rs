@@ -59,3 +59,24 @@ fn errors_name_the_file_its_document_and_its_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_same_workload_as_a_document_and_a_list_item_names_both_files() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+    let list = format!(
+        "# overlay\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: List\nitems:\n- {}\n",
+        deployment.trim_end().replace('\n', "\n  ")
+    );
+    let (ok, stdout, stderr) = run(&[("base.yaml", deployment), ("overlay.yaml", &list)]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(
+            "overlay.yaml: document 2 (line 7): items[0]: Deployment web is in the input twice"
+        ) && stderr.contains("base.yaml: document 1 (line 1))"),
+        "{stderr}"
+    );
+    // Two documents: no error, and no budget for either (tested in the engine).
+    let (ok, _, stderr) = run(&[("base.yaml", deployment), ("again.yaml", deployment)]);
+    assert!(ok, "{stderr}");
+}

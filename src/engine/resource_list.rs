@@ -22,8 +22,9 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::{
-    add_budget, function_config_spec, harden_object, item_file, overlap_result, plan_budget,
-    results_to_add, sniff_document, Chunk, InputForm, Root, SegmentOut, Sink,
+    add_budget, function_config_spec, harden_object, identity, item_file, overlap_result,
+    plan_budget, record_workloads, repeated, results_to_add, sniff_document, Chunk, InputForm,
+    Root, SegmentOut, Sink,
 };
 use crate::change::ResourceRef;
 use crate::config::{Overrides, Policy};
@@ -33,7 +34,9 @@ use crate::rules::pod_disruption_budget::{self as pdb, PlannedBudget, StreamInde
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Written};
 use crate::yaml::split::Segment;
-use crate::yaml::tree::{build_document, collect_events, parse_document, Data, Document, Node};
+use crate::yaml::tree::{
+    build_document, check_keys, collect_events, parse_document, Data, Document, Node,
+};
 
 /// Off: every list is read as one tree (tests and the fuzz targets compare the two paths).
 static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -211,8 +214,11 @@ pub(super) fn index_items(text: &str, index: &mut StreamIndex) -> bool {
 struct ItemOut {
     /// Its new text (without the virtual indentation), when a rule changed it.
     text: Option<String>,
-    /// A budget pod-disruption-budget plans for it.
-    planned: Option<(PlannedBudget, ResourceRef, Option<String>)>,
+    /// Where its results are in its worker's sink.
+    results: std::ops::Range<usize>,
+    /// A workload: its value and file, for pod-disruption-budget, which decides once every
+    /// item is known (a workload in the list twice gets no budget).
+    workload: Option<(Value, Option<String>)>,
 }
 
 /// The list cannot be handled here; read it as one tree.
@@ -224,12 +230,13 @@ fn process_item(
     i: usize,
     layout: &Layout,
     policy: &Policy,
-    index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<ItemOut, Fallback> {
+    let from = sink.results.len();
     let unchanged = ItemOut {
         text: None,
-        planned: None,
+        results: from..from,
+        workload: None,
     };
     let virtual_text = item_text(text, items, i);
     let events = collect_events(&virtual_text).map_err(|_| Fallback)?;
@@ -248,6 +255,9 @@ fn process_item(
     if pod_location(api_version, kind, policy).is_none()
         && !pin::has_fields(api_version, kind, policy)
     {
+        // Read by no rule, but Kubernetes must read it (a key set twice): an error is the tree
+        // path's to report.
+        check_keys(&events).map_err(|_| Fallback)?;
         return Ok(unchanged);
     }
     let mut doc = build_document(&virtual_text, &events).map_err(|_| Fallback)?;
@@ -268,12 +278,12 @@ fn process_item(
     let mut value = root.to_value();
     let file = item_file(&value);
     let changed = harden_object(&mut value, policy, file.as_deref(), sink);
-    let planned = plan_budget(&value, policy, index, file.as_deref(), sink)
-        .map(|p| (p, ResourceRef::of(&value), file));
+    let results = from..sink.results.len();
     if !changed {
         return Ok(ItemOut {
             text: None,
-            planned,
+            results,
+            workload: Some((value, file)),
         });
     }
     // The whole list's habits, not the item's.
@@ -288,7 +298,8 @@ fn process_item(
             }
             Ok(ItemOut {
                 text: Some(out[prefix..].to_string()),
-                planned,
+                results,
+                workload: Some((value, file)),
             })
         }
         Written::Reemitted(_) => Err(Fallback),
@@ -302,14 +313,13 @@ fn process_range(
     range: std::ops::Range<usize>,
     layout: &Layout,
     policy: &Policy,
-    index: &StreamIndex,
 ) -> Result<(Vec<ItemOut>, Sink), Fallback> {
     let mut sink = Sink {
         keep_info: true,
         ..Sink::default()
     };
     let outs = range
-        .map(|i| process_item(text, items, i, layout, policy, index, &mut sink))
+        .map(|i| process_item(text, items, i, layout, policy, &mut sink))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((outs, sink))
 }
@@ -386,14 +396,7 @@ pub(super) fn process<'a>(
     };
     let per = n.div_ceil(threads);
     let parts: Vec<Result<(Vec<ItemOut>, Sink), Fallback>> = if threads == 1 {
-        vec![process_range(
-            text,
-            &items,
-            0..n,
-            &layout,
-            policy_ref,
-            index,
-        )]
+        vec![process_range(text, &items, 0..n, &layout, policy_ref)]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
@@ -401,14 +404,7 @@ pub(super) fn process<'a>(
                 .map(|from| {
                     let (items, layout) = (&items, &layout);
                     scope.spawn(move || {
-                        process_range(
-                            text,
-                            items,
-                            from..(from + per).min(n),
-                            layout,
-                            policy_ref,
-                            index,
-                        )
+                        process_range(text, items, from..(from + per).min(n), layout, policy_ref)
                     })
                 })
                 .collect();
@@ -423,17 +419,61 @@ pub(super) fn process<'a>(
         keep_info: true,
         ..Sink::default()
     };
+    // Each item's results in item order, then (once every item is known) what
+    // pod-disruption-budget decides for it, as the tree path does item by item.
+    let mut sinks = Vec::with_capacity(parts.len());
     for part in parts {
-        let (part_outs, part_sink) = part.ok()?;
-        outs.extend(part_outs);
-        merged.results.extend(part_sink.results);
+        let (part_outs, mut part_sink) = part.ok()?;
+        outs.push(part_outs);
         merged.stats.add(&part_sink.stats);
-        merged.unresolved.extend(part_sink.unresolved);
-        merged.pods.extend(part_sink.pods);
+        merged.unresolved.append(&mut part_sink.unresolved);
+        merged.pods.append(&mut part_sink.pods);
+        sinks.push(part_sink.results);
     }
+    let mut placed = Vec::new();
+    for (i, o) in outs.iter().flatten().enumerate() {
+        if let Some((value, _)) = &o.workload {
+            record_workloads(
+                value,
+                policy_ref,
+                (0, 0),
+                Some(format!("items[{i}]")),
+                &mut placed,
+            );
+        }
+    }
+    let twice = repeated(&placed);
+    let mut planned: Vec<(PlannedBudget, ResourceRef, Option<String>)> = Vec::new();
+    for (part_outs, results) in outs.iter_mut().zip(&sinks) {
+        for o in part_outs.iter_mut() {
+            merged
+                .results
+                .extend_from_slice(&results[o.results.clone()]);
+            let Some((value, file)) = o.workload.take() else {
+                continue;
+            };
+            let resource = ResourceRef::of(&value);
+            let is_repeated = twice.contains(&identity(
+                &resource.api_version,
+                &resource.kind,
+                resource.namespace.as_deref(),
+                &resource.name,
+            ));
+            if let Some(p) = plan_budget(
+                &value,
+                policy_ref,
+                index,
+                file.as_deref(),
+                &mut merged,
+                is_repeated,
+            ) {
+                planned.push((p, resource, file));
+            }
+        }
+    }
+    drop(sinks);
+    let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
     // Budgets, in item order, once every item's pods are known (no pod under two budgets).
-    let planned: Vec<(PlannedBudget, ResourceRef, Option<String>)> =
-        outs.iter_mut().filter_map(|o| o.planned.take()).collect();
     let dropped = if planned.is_empty() {
         Vec::new()
     } else {

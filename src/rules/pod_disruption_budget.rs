@@ -269,8 +269,20 @@ fn skip(message: impl Into<String>) -> Decision {
     }
 }
 
-/// Decides whether `object` needs a budget.
-pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
+/// Why a workload that is in the input more than once gets no budget.
+pub fn repeated_message(kind: &str, name: &str, namespace: Option<&str>) -> String {
+    let ns = namespace.map_or(String::new(), |n| format!(" in namespace {n}"));
+    format!(
+        "no PodDisruptionBudget: {kind} {name}{ns} is in the input more than once (the same \
+         apiVersion group, kind, namespace and name; applied, one replaces the other), and a \
+         budget generated for one would be taken for the other's by the next run"
+    )
+}
+
+/// Decides whether `object` needs a budget. `repeated`: the input holds another object of the
+/// same identity (decided after the workload's own reasons, before budgets already there, which
+/// may be ones the first run generated).
+pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Decision {
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -345,32 +357,21 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
         .cloned()
         .unwrap_or_default();
     let own = format!("{kind}/{name}");
+    // The budget generated for this workload by an earlier run: nothing more to do.
     let mut stale = None;
     for b in index.budgets.iter().filter(|b| b.namespace == namespace) {
-        let selects_pods = b
-            .selector
-            .as_ref()
-            .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all));
-        match (b.generated_for.as_deref() == Some(own.as_str()), selects_pods) {
-            (true, true) => return Decision::Nothing,
-            (true, false) => stale = Some(b.name.clone()),
-            (false, true) => {
-                return skip(format!(
-                    "no PodDisruptionBudget added: PodDisruptionBudget {} already selects the pod template's labels",
-                    b.name
-                ))
+        if b.generated_for.as_deref() == Some(own.as_str()) {
+            if b.selector
+                .as_ref()
+                .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all))
+            {
+                return Decision::Nothing;
             }
-            (false, false) => {}
+            stale = Some(b.name.clone());
         }
     }
-    if let Some(old) = stale {
-        return Decision::Skip {
-            warning: true,
-            message: format!(
-                "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
-            ),
-        };
-    }
+    // The workload's own reasons come before the budgets of others: a budget this run generates
+    // for another workload is one already there for the next run, which must decide alike.
     let Some(selector) = selector_of(paths.selector.get(object), &template_labels) else {
         return skip(
             "no PodDisruptionBudget: the workload has no selector and its pod template no labels",
@@ -383,6 +384,28 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex) -> Decision {
                 "no PodDisruptionBudget: the selector does not match the pod template's labels"
                     .into(),
         };
+    }
+    if let Some(old) = stale {
+        return Decision::Skip {
+            warning: true,
+            message: format!(
+                "PodDisruptionBudget {old}, generated earlier for this workload, no longer selects its pods; delete it to generate a new one"
+            ),
+        };
+    }
+    if repeated {
+        return skip(repeated_message(kind, name, namespace.as_deref()));
+    }
+    if let Some(b) = index.budgets.iter().find(|b| {
+        b.namespace == namespace
+            && b.selector
+                .as_ref()
+                .is_some_and(|s| selects(s, &template_labels, b.empty_selects_all))
+    }) {
+        return skip(format!(
+            "no PodDisruptionBudget added: PodDisruptionBudget {} already selects the pod template's labels",
+            b.name
+        ));
     }
     let budget = &policy.spec.pod_disruption_budget;
     let mut spec = Map::new();

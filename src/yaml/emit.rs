@@ -137,6 +137,81 @@ fn is_collection(value: &Value) -> bool {
         || matches!(value, Value::Object(o) if !o.is_empty())
 }
 
+/// One step of a path into a value: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// Scalars to write with the tag they were written with in the source: by path, the tag as YAML
+/// text (`!!binary`, `!foo`), the source text and the meaning it has, which the value at that
+/// path must still have for the tag to be written.
+pub type SourceTags = std::collections::HashMap<Vec<Step>, (String, String, Value)>;
+
+/// Where the emitter is: the path of the value being written, and the tags to keep.
+struct At<'t> {
+    tags: Option<&'t SourceTags>,
+    path: Vec<Step>,
+}
+
+impl At<'_> {
+    fn none() -> At<'static> {
+        At {
+            tags: None,
+            path: Vec::new(),
+        }
+    }
+
+    /// The scalar text for `value` at the current path: with its source tag when it still
+    /// means what it meant.
+    fn scalar(&self, value: &Value) -> String {
+        if let Some((tag, text, meaning)) = self.tags.and_then(|t| t.get(&self.path)) {
+            if meaning == value {
+                // After a tag, plain text is a string to every reader; quoted only when plain
+                // would not read back as that text.
+                let text = if plain_after_tag(text) {
+                    text.clone()
+                } else {
+                    double_quoted(text)
+                };
+                return format!("{tag} {text}");
+            }
+        }
+        scalar(value)
+    }
+
+    fn enter(&mut self, step: Step) {
+        if self.tags.is_some() {
+            self.path.push(step);
+        }
+    }
+
+    fn leave(&mut self) {
+        if self.tags.is_some() {
+            self.path.pop();
+        }
+    }
+}
+
+/// True when `text` can follow a tag as a plain scalar and read back as itself: one line, no
+/// leading or trailing blanks, no indicator at its start, no `: ` or ` #` inside.
+fn plain_after_tag(text: &str) -> bool {
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    !"-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !text.starts_with(char::is_whitespace)
+        && !text.ends_with(char::is_whitespace)
+        && !text.ends_with(':')
+        && !text.contains(": ")
+        && !text.contains(" #")
+        && !text.contains(['\n', '\r', ',', '[', ']', '{', '}'])
+        && !text.chars().any(needs_escape)
+}
+
 /// Writes `key: value` lines at `indent`, each line ending with the layout's newline.
 pub fn mapping_entries<'v>(
     out: &mut String,
@@ -144,9 +219,19 @@ pub fn mapping_entries<'v>(
     indent: usize,
     layout: &Layout,
 ) {
+    entries_at(out, entries, indent, layout, &mut At::none());
+}
+
+fn entries_at<'v>(
+    out: &mut String,
+    entries: impl IntoIterator<Item = (&'v String, &'v Value)>,
+    indent: usize,
+    layout: &Layout,
+    at: &mut At<'_>,
+) {
     for (key, value) in entries {
         push_indent(out, indent);
-        entry(out, key, value, indent, layout);
+        entry(out, key, value, indent, layout, at);
     }
 }
 
@@ -156,21 +241,29 @@ const MAX_IMPLICIT_KEY: usize = 1024;
 /// Writes one `key: value` whose key starts at the current position (already indented). A key
 /// whose text is too long for an implicit key (escapes can make it six times its length) is
 /// written as an explicit `? key` with `:` on the next line at the same column.
-fn entry(out: &mut String, key: &str, value: &Value, indent: usize, layout: &Layout) {
-    let key = scalar(&Value::String(key.to_string()));
-    if key.chars().count() < MAX_IMPLICIT_KEY {
-        out.push_str(&key);
+fn entry(
+    out: &mut String,
+    key: &str,
+    value: &Value,
+    indent: usize,
+    layout: &Layout,
+    at: &mut At<'_>,
+) {
+    let key_text = scalar(&Value::String(key.to_string()));
+    if key_text.chars().count() < MAX_IMPLICIT_KEY {
+        out.push_str(&key_text);
     } else {
         out.push_str("? ");
-        out.push_str(&key);
+        out.push_str(&key_text);
         out.push_str(layout.newline);
         push_indent(out, indent);
     }
     out.push(':');
+    at.enter(Step::Key(key.to_string()));
     match value {
         Value::Object(map) if !map.is_empty() => {
             out.push_str(layout.newline);
-            mapping_entries(out, map, indent + layout.indent_step, layout);
+            entries_at(out, map, indent + layout.indent_step, layout, at);
         }
         Value::Array(items) if !items.is_empty() => {
             out.push_str(layout.newline);
@@ -179,21 +272,27 @@ fn entry(out: &mut String, key: &str, value: &Value, indent: usize, layout: &Lay
             } else {
                 indent + layout.indent_step
             };
-            sequence_items(out, items, dash_indent, layout);
+            items_at(out, items, dash_indent, layout, at);
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other));
+            out.push_str(&at.scalar(other));
             out.push_str(layout.newline);
         }
     }
+    at.leave();
 }
 
 /// Writes `- item` lines with the dash at `indent`.
 pub fn sequence_items(out: &mut String, items: &[Value], indent: usize, layout: &Layout) {
-    for item in items {
+    items_at(out, items, indent, layout, &mut At::none());
+}
+
+fn items_at(out: &mut String, items: &[Value], indent: usize, layout: &Layout, at: &mut At<'_>) {
+    for (n, item) in items.iter().enumerate() {
         push_indent(out, indent);
         out.push_str("- ");
+        at.enter(Step::Index(n));
         match item {
             Value::Object(map) if !map.is_empty() => {
                 let inner = indent + 2;
@@ -201,18 +300,19 @@ pub fn sequence_items(out: &mut String, items: &[Value], indent: usize, layout: 
                     if i > 0 {
                         push_indent(out, inner);
                     }
-                    entry(out, k, v, inner, layout);
+                    entry(out, k, v, inner, layout, at);
                 }
             }
             Value::Array(list) if !list.is_empty() => {
                 out.push_str(layout.newline);
-                sequence_items(out, list, indent + 2, layout);
+                items_at(out, list, indent + 2, layout, at);
             }
             other => {
-                out.push_str(&scalar(other));
+                out.push_str(&at.scalar(other));
                 out.push_str(layout.newline);
             }
         }
+        at.leave();
     }
 }
 
@@ -245,12 +345,26 @@ pub fn block_value(value: &Value, indent: usize, layout: &Layout) -> String {
 
 /// A whole document body (no `---`), block style.
 pub fn document(value: &Value, layout: &Layout) -> String {
+    document_at(value, layout, &mut At::none())
+}
+
+/// A whole document body, block style, writing the scalars of `tags` with their source tags
+/// where they still mean what they meant.
+pub fn document_with_tags(value: &Value, layout: &Layout, tags: &SourceTags) -> String {
+    let mut at = At {
+        tags: Some(tags),
+        path: Vec::new(),
+    };
+    document_at(value, layout, &mut at)
+}
+
+fn document_at(value: &Value, layout: &Layout, at: &mut At<'_>) -> String {
     let mut out = String::new();
     match value {
-        Value::Object(map) if !map.is_empty() => mapping_entries(&mut out, map, 0, layout),
-        Value::Array(items) if !items.is_empty() => sequence_items(&mut out, items, 0, layout),
+        Value::Object(map) if !map.is_empty() => entries_at(&mut out, map, 0, layout, at),
+        Value::Array(items) if !items.is_empty() => items_at(&mut out, items, 0, layout, at),
         other => {
-            out.push_str(&scalar(other));
+            out.push_str(&at.scalar(other));
             out.push_str(layout.newline);
         }
     }

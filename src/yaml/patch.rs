@@ -309,13 +309,108 @@ fn reemit(text: &str, doc: &Document<'_>, new: &Value, layout: &Layout) -> Strin
         head.push_str("---");
         head.push_str(layout.newline);
     }
-    let mut out = head + &emit::document(new, layout);
+    let mut out = head + &body(doc, new, layout);
     // Keep a closing `...` line (and whatever follows it in the segment).
     let content_end = doc.root.as_ref().map_or(0, |r| r.end);
     if let Some(i) = text[content_end..].find("\n...") {
         out.push_str(&text[content_end + i + 1..]);
     }
     out
+}
+
+/// The re-emitted body: `!!binary`, `!!str` and custom tags (`!foo`) are written as in the
+/// source, with the source text, wherever the value there still means what it meant and the
+/// text reads back as `new`; other tags (`!!int`, ...) are written as their resolved value.
+fn body(doc: &Document<'_>, new: &Value, layout: &Layout) -> String {
+    let Some(root) = doc.root.as_ref().filter(|r| has_kept_tag(r)) else {
+        return emit::document(new, layout);
+    };
+    let mut tags = emit::SourceTags::new();
+    let mut anchors = std::collections::HashMap::new();
+    collect_tags(root, &mut Vec::new(), &mut anchors, &mut tags);
+    if tags.is_empty() {
+        return emit::document(new, layout);
+    }
+    let text = emit::document_with_tags(new, layout, &tags);
+    match parse_document(&text) {
+        Ok(d) if d.root.as_ref().map(|r| r.to_value()).as_ref() == Some(new) => text,
+        _ => emit::document(new, layout),
+    }
+}
+
+/// How a kept tag is written, or `None` for a tag written as its resolved value.
+fn tag_spelling(tag: &str) -> Option<String> {
+    match tag {
+        "binary" | "str" => Some(format!("!!{tag}")),
+        "int" | "bool" | "float" | "null" | "timestamp" | "map" | "seq" | "merge" | "value" => None,
+        t if t.starts_with('!') => Some(t.to_string()),
+        t => Some(format!("!<{t}>")),
+    }
+}
+
+fn has_kept_tag(node: &Node<'_>) -> bool {
+    match &node.data {
+        Data::Scalar { tag: Some(t), .. } => tag_spelling(t).is_some(),
+        Data::Scalar { .. } | Data::Alias(_) => false,
+        Data::Map { entries, .. } => entries.iter().any(|e| has_kept_tag(&e.value)),
+        Data::Seq { items, .. } => items.iter().any(has_kept_tag),
+    }
+}
+
+/// Records every kept tag by the path its value has in the document's meaning (aliases
+/// expanded; values merged through `<<` are left out and written resolved).
+fn collect_tags<'n, 'a>(
+    node: &'n Node<'a>,
+    path: &mut Vec<emit::Step>,
+    anchors: &mut std::collections::HashMap<usize, &'n Node<'a>>,
+    out: &mut emit::SourceTags,
+) {
+    if node.anchor != 0 {
+        anchors.insert(node.anchor, node);
+    }
+    match &node.data {
+        Data::Scalar {
+            text, tag: Some(t), ..
+        } => {
+            if let Some(spelling) = tag_spelling(t) {
+                out.insert(
+                    path.clone(),
+                    (spelling, text.to_string(), scalar_value(node)),
+                );
+            }
+        }
+        Data::Scalar { .. } => {}
+        Data::Alias(id) => {
+            if let Some(&target) = anchors.get(id) {
+                collect_tags(target, path, anchors, out);
+            }
+        }
+        Data::Map { entries, .. } => {
+            for e in entries {
+                let merge = e.key == "<<"
+                    && matches!(
+                        &e.key_node.data,
+                        Data::Scalar {
+                            style: saphyr_parser::ScalarStyle::Plain,
+                            ..
+                        }
+                    );
+                if merge {
+                    continue;
+                }
+                path.push(emit::Step::Key(e.key.clone()));
+                collect_tags(&e.value, path, anchors, out);
+                path.pop();
+            }
+        }
+        Data::Seq { items, .. } => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(emit::Step::Index(i));
+                collect_tags(item, path, anchors, out);
+                path.pop();
+            }
+        }
+    }
 }
 
 fn apply(text: &str, mut edits: Vec<Edit>) -> Option<Patched<'_>> {
@@ -539,9 +634,16 @@ impl Patcher<'_, '_, '_> {
         let at = node.start + 1 + kept.len();
         let trailing_comma = kept.ends_with(',');
         let mut text = String::new();
+        // A tag needs a blank after it: Kubernetes' YAML reader would take `!x,` as the tag `!x,`.
+        let last_token = &kept[kept
+            .rfind([' ', '\t', '\n', '\r', '[', '{', ','])
+            .map_or(0, |i| i + 1)..];
         if trailing_comma {
             text.push(' ');
         } else if !empty {
+            if last_token.starts_with('!') {
+                text.push(' ');
+            }
             text.push_str(", ");
         }
         write(&mut text);
@@ -614,6 +716,25 @@ mod tests {
         patch_document(text, &doc, &v)
     }
 
+    /// Issue 13, item 4: a re-emitted document keeps `!!binary`, `!!str` and custom tags where
+    /// the value is unchanged; a changed value, and `!!int` and the like, are written resolved.
+    #[test]
+    fn reemit_keeps_tags_of_unchanged_values() {
+        let text = "a: &a !foo on\nb: *a\nc: !!binary aGk=\nd: !foo x\ne: !!int \"7\"\nm:\n  <<: {f: !foo 1}\n";
+        let (out, mode) = patched(text, |v| {
+            v["d"] = json!("changed");
+            v["g"] = json!(1);
+        });
+        assert_eq!(mode, PatchMode::Reemitted);
+        assert_eq!(
+            out,
+            "a: !foo on\nb: !foo on\nc: !!binary aGk=\nd: changed\ne: 7\nm:\n  f: \"1\"\ng: 1\n"
+        );
+        let back = parse_document(&out).unwrap().root.unwrap().to_value();
+        assert_eq!(back["a"], json!("on"));
+        assert_eq!(back["c"], json!("hi"));
+    }
+
     #[test]
     fn a_block_scalar_at_the_end_keeps_its_value_when_lines_follow() {
         for (text, header) in [
@@ -677,6 +798,18 @@ mod tests {
             out,
             "spec:\n  volumes:\n    - name: a # first\n      emptyDir: {}\n    - name: tmp\n      emptyDir: {}\n"
         );
+    }
+
+    /// Found by the `list` fuzz target (fuzz/regressions/list-flow-entry-after-a-tag.yaml): an
+    /// entry added after an empty tagged value (`{a: !}`) was joined to the tag (`!, b: 1`), which
+    /// Kubernetes' YAML reader reads as the tag `!,`.
+    #[test]
+    fn adds_to_a_flow_mapping_after_a_tag_with_a_blank() {
+        let (out, mode) = patched("m: {a: 1, c: ! }\n", |v| {
+            v["m"]["b"] = json!(2);
+        });
+        assert_eq!(mode, PatchMode::Edited);
+        assert_eq!(out, "m: {a: 1, c: ! , \"b\": 2 }\n");
     }
 
     #[test]

@@ -132,6 +132,13 @@ pub type SpannedEvent<'a> = (Event<'a>, Span);
 /// whichever path reads it, has a meaning of bounded size.
 pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     check_text(text)?;
+    if let Some(e) = empty_document_end(text) {
+        return Err(e);
+    }
+    // The text the parser reads, when it differs from `text` (always in the same bytes at the
+    // same offsets), and the char indices where a lone `-` was stood in for.
+    let mut work: Option<String> = None;
+    let mut dashes: Vec<usize> = Vec::new();
     if let Some(bom) = bom_after_marker(text) {
         // kubectl splits a stream at `---` lines and drops them, so a document may start with a
         // byte order mark that go-yaml skips; YAML 1.2 forbids one after `---`. Parse the text
@@ -141,10 +148,144 @@ pub fn collect_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> 
         swapped.push('\u{feff}');
         swapped.push_str(&text[..bom]);
         swapped.push_str(&text[bom + '\u{feff}'.len_utf8()..]);
-        let events = parse_events(&swapped)?;
-        return Ok(events.into_iter().map(|(e, s)| (owned(e), s)).collect());
+        work = Some(swapped);
     }
-    parse_events(text)
+    for _ in 0..=MAX_READER_FIXES {
+        let Some(w) = &work else {
+            match parse_events(text) {
+                Ok(events) => return Ok(events),
+                Err(e) => {
+                    work = Some(reader_fix(text, &e, &mut dashes).ok_or(e)?);
+                    continue;
+                }
+            }
+        };
+        match parse_events(w) {
+            Ok(events) => {
+                return Ok(events
+                    .into_iter()
+                    .map(|(e, s)| (stand_in_back(owned(e), &s, &dashes), s))
+                    .collect())
+            }
+            Err(e) => {
+                let fixed = reader_fix(w, &e, &mut dashes).ok_or(e)?;
+                work = Some(fixed);
+            }
+        }
+    }
+    Err(SyntaxError {
+        line: 1,
+        col: 1,
+        message: format!(
+            "more than {MAX_READER_FIXES} tabs after `:` or lone `-` in flow collections: \
+             Kubernetes' YAML reader reads them, this tool's YAML 1.2 parser only a bounded \
+             number; write a space after `:` and `\"-\"`"
+        ),
+    })
+}
+
+/// How many places per document where go-yaml reads what this parser refuses (a tab after `:`, a
+/// lone `-` in a flow collection) are read go-yaml's way; each costs a parse.
+const MAX_READER_FIXES: usize = 64;
+
+/// The text with the place `error` points at read as Kubernetes' YAML reader (go-yaml) reads
+/// it, in the same bytes, or `None` when the error is no such place:
+/// - a tab right after a `:` that follows a key on its line (`a:\tb`; go-yaml takes the tab as
+///   a separator, YAML 1.2 needs a space) becomes a space;
+/// - a `-` alone before `,`, `]` or `}` in a flow collection (`[-]`; go-yaml reads the string
+///   "-", YAML 1.2 refuses) becomes a plain `x`, and its scalar's text is made `-` again
+///   ([`stand_in_back`]).
+fn reader_fix(text: &str, error: &SyntaxError, dashes: &mut Vec<usize>) -> Option<String> {
+    let line_start = if error.line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(error.line - 2)?.0 + 1
+    };
+    let line = &text[line_start..];
+    let (in_line, c) = line.char_indices().nth(error.col.checked_sub(1)?)?;
+    let at = line_start + in_line;
+    let before = &text[line_start..at];
+    let after = text[at + c.len_utf8()..].chars().next();
+    if error
+        .message
+        .contains("':' must be followed by a valid YAML whitespace")
+    {
+        // The parser stops at the first character after the blanks that follow the `:`.
+        let blanks = before.trim_end_matches([' ', '\t']);
+        let key = blanks.strip_suffix(':')?;
+        if !before[blanks.len()..].starts_with('\t') || key.trim().is_empty() {
+            return None;
+        }
+        let mut fixed = String::with_capacity(text.len());
+        fixed.push_str(&text[..line_start + blanks.len()]);
+        fixed.push_str(&" ".repeat(before.len() - blanks.len()));
+        fixed.push_str(&text[at..]);
+        return Some(fixed);
+    }
+    let replacement = if error.message.contains("plain scalar cannot start with '-'")
+        && c == '-'
+        && matches!(after, Some(',' | ']' | '}'))
+    {
+        let char_index = text[..at].chars().count();
+        dashes.push(char_index);
+        'x'
+    } else {
+        return None;
+    };
+    let mut fixed = String::with_capacity(text.len());
+    fixed.push_str(&text[..at]);
+    fixed.push(replacement);
+    fixed.push_str(&text[at + 1..]);
+    Some(fixed)
+}
+
+/// A plain scalar that stands in for a lone `-` ([`reader_fix`]) gets its text back.
+fn stand_in_back(event: Event<'static>, span: &Span, dashes: &[usize]) -> Event<'static> {
+    match event {
+        Event::Scalar(text, ScalarStyle::Plain, anchor, tag)
+            if text == "x" && dashes.contains(&(span.end.index().wrapping_sub(1))) =>
+        {
+            Event::Scalar(Cow::Borrowed("-"), ScalarStyle::Plain, anchor, tag)
+        }
+        other => other,
+    }
+}
+
+/// A document whose first content is `...` (kubectl hands go-yaml the text after the `---`
+/// line, and go-yaml finds no node before the end marker: "did not find expected node content").
+pub fn empty_document_end(text: &str) -> Option<SyntaxError> {
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start_matches('\u{feff}').trim_end();
+        let content = t.trim_start();
+        if content.is_empty() || content.starts_with('#') || (i == 0 && is_start_marker(t)) {
+            continue;
+        }
+        if t == "..." || t.starts_with("... ") || t.starts_with("...\t") {
+            return Some(SyntaxError {
+                line: i + 1,
+                col: 1,
+                message: "a document with nothing before its end marker `...`: Kubernetes' YAML \
+                          reader rejects it (\"did not find expected node content\"); remove the \
+                          `...` line"
+                    .into(),
+            });
+        }
+        return None;
+    }
+    None
+}
+
+/// A `---` line with nothing after the marker but blanks or a comment.
+fn is_start_marker(line: &str) -> bool {
+    line.strip_prefix("---").is_some_and(|rest| {
+        let rest = rest.trim();
+        rest.is_empty()
+            || (rest.starts_with('#')
+                && line
+                    .as_bytes()
+                    .get(3)
+                    .is_some_and(|b| *b == b' ' || *b == b'\t'))
+    })
 }
 
 /// The byte offset of a byte order mark that starts the line after a leading `---` line.
@@ -198,10 +339,37 @@ fn parse_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
     let mut docs = 0usize;
     let mut budget = AliasBudget::default();
     let mut eof = EndOfInput::new(text);
+    let mut offsets: Option<Offsets> = None;
     while let Some(item) = parser.next_event() {
         match item {
             Ok((mut event, span)) => {
                 eof.fix_block_scalar(&mut event, &span);
+                let tagged = match &event {
+                    Event::Scalar(_, _, _, tag)
+                    | Event::SequenceStart(_, tag)
+                    | Event::MappingStart(_, tag) => tag.is_some(),
+                    _ => false,
+                };
+                if tagged {
+                    let offsets = offsets.get_or_insert_with(|| Offsets::new(text));
+                    if let Some((at, c)) = tag_run_on(text, offsets.byte(span.start.index())) {
+                        let before = &text[..at];
+                        let line = before.matches('\n').count() + 1;
+                        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                            .chars()
+                            .count()
+                            + 1;
+                        return Err(SyntaxError {
+                            line,
+                            col,
+                            message: format!(
+                                "a tag followed directly by `{c}`: Kubernetes' YAML reader \
+                                 rejects it or reads `{c}` as part of the tag; put a space after \
+                                 the tag"
+                            ),
+                        });
+                    }
+                }
                 if let Err(message) = budget.observe(&event) {
                     return Err(SyntaxError {
                         line: span.start.line(),
@@ -237,6 +405,49 @@ fn parse_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
         }
     }
     Ok(events)
+}
+
+/// Where a node's properties (anchor, tag) starting at byte `start` have a tag followed directly
+/// by a flow indicator (`[!!str]`, `{a: !x}`, `[!x, a]`): go-yaml needs a blank or a line break
+/// after a tag and takes `,`, `[` and `]` into it, so it rejects or misreads what YAML 1.2 reads.
+fn tag_run_on(text: &str, start: usize) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut i = start;
+    for _ in 0..2 {
+        while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        match bytes.get(i) {
+            Some(b'&') => {
+                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    if matches!(bytes[i], b',' | b'[' | b']' | b'{' | b'}') {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            Some(b'!') => {
+                if bytes.get(i + 1) == Some(&b'<') {
+                    i += text[i..].find('>')? + 1;
+                } else {
+                    while i < bytes.len()
+                        && !matches!(
+                            bytes[i],
+                            b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | b'{' | b'}'
+                        )
+                    {
+                        i += 1;
+                    }
+                }
+                return match bytes.get(i) {
+                    Some(&c @ (b',' | b'[' | b']' | b'{' | b'}')) => Some((i, c as char)),
+                    _ => None,
+                };
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Rejects, before parsing, text that Kubernetes' YAML reader (go-yaml v2, YAML 1.1) reads
@@ -532,17 +743,158 @@ struct Builder<'a, 'e> {
 /// A scalar node as a JSON object key the way sigs.k8s.io/yaml makes it, or why it cannot be one.
 fn scalar_key(node: &Node<'_>) -> Result<String, String> {
     match &node.data {
-        Data::Scalar {
-            text,
-            style: ScalarStyle::Plain,
-            tag: None,
-        } => plain_key(text),
-        _ => match scalar_value(node) {
+        Data::Scalar { text, style, tag } => {
+            key_of(text, *style, tag.as_deref()).map(Cow::into_owned)
+        }
+        _ => Err("not a scalar".into()),
+    }
+}
+
+/// A scalar (its text, style and resolved tag name) as a JSON object key the way
+/// sigs.k8s.io/yaml makes it, or why it cannot be one. Borrows the text when it is the key.
+fn key_of<'t>(
+    text: &'t str,
+    style: ScalarStyle,
+    tag: Option<&str>,
+) -> Result<Cow<'t, str>, String> {
+    match (style, tag) {
+        (ScalarStyle::Plain, None) => {
+            // Most keys are words longer than any YAML 1.1 null, boolean, infinity or NaN
+            // (`false` is the longest, at five) and start with a letter: the key is the text.
+            if text.len() > 5 && text.as_bytes()[0].is_ascii_alphabetic() {
+                Ok(Cow::Borrowed(text))
+            } else {
+                plain_key(text).map(Cow::Owned)
+            }
+        }
+        (_, None) => Ok(Cow::Borrowed(text)),
+        (_, Some(tag)) => match resolve_tagged(text, tag) {
             Value::Null => Err(
                 "null key: Kubernetes' YAML reader cannot read a mapping key that is null".into(),
             ),
-            v => Ok(key_string(&v)),
+            v => Ok(Cow::Owned(key_string(&v))),
         },
+    }
+}
+
+/// Checks every mapping of a document's events for what Kubernetes' reader refuses in keys
+/// without building a tree (for documents the tool passes through unread): a key set twice
+/// (kubectl's strict decoding), a null key, an integer key above 2^63-1, a mapping or sequence as
+/// a key. The same rules as [`build_document`], which applies them to the documents it reads:
+/// merge keys (`<<`) may repeat, and an alias as a key means its anchored scalar.
+pub fn check_keys(events: &[SpannedEvent<'_>]) -> Result<(), SyntaxError> {
+    let error = |span: &Span, message: String| SyntaxError {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        message,
+    };
+    let mut stack: Vec<KeyFrame<'_>> = Vec::new();
+    let mut anchored: HashMap<usize, Result<Cow<'_, str>, String>> = HashMap::new();
+    for (event, span) in events {
+        let is_key = matches!(stack.last(), Some(KeyFrame::Map { key_next: true, .. }));
+        let key: Cow<'_, str> = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if !is_key && *anchor == 0 {
+                    end_node(&mut stack);
+                    continue;
+                }
+                let tag = tag.as_deref().map(tag_name);
+                let key = key_of(text, *style, tag.as_deref());
+                if *anchor != 0 {
+                    anchored.insert(*anchor, key.clone());
+                }
+                // A plain `<<` is a merge key, which may repeat.
+                if !is_key || *style == ScalarStyle::Plain && text == "<<" {
+                    end_node(&mut stack);
+                    continue;
+                }
+                key.map_err(|m| error(span, m))?
+            }
+            Event::Alias(id) if is_key => match anchored.get(id) {
+                Some(Ok(k)) => k.clone(),
+                Some(Err(m)) => return Err(error(span, m.clone())),
+                None => {
+                    return Err(error(
+                        span,
+                        "an alias of a mapping or sequence used as a mapping key".into(),
+                    ))
+                }
+            },
+            Event::Alias(_) => {
+                end_node(&mut stack);
+                continue;
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if is_key {
+                    return Err(error(span, "mapping or sequence used as a key".into()));
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    KeyFrame::Map {
+                        small: Vec::new(),
+                        large: None,
+                        key_next: true,
+                    }
+                } else {
+                    KeyFrame::Seq
+                });
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                end_node(&mut stack);
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(KeyFrame::Map { small, large, .. }) = stack.last_mut() {
+            let repeated = match large {
+                Some(set) => !set.insert(key.clone()),
+                None if small.contains(&key) => true,
+                None => {
+                    small.push(key.clone());
+                    if small.len() > KeyFrame::SMALL {
+                        *large = Some(std::mem::take(small).into_iter().collect());
+                    }
+                    false
+                }
+            };
+            if repeated {
+                // kubectl's strict decoding rejects a key set twice.
+                return Err(error(
+                    span,
+                    format!(
+                        "duplicate key {}: it is already set in this mapping",
+                        Value::String(key.into_owned())
+                    ),
+                ));
+            }
+        }
+        end_node(&mut stack);
+    }
+    Ok(())
+}
+
+/// An open collection while [`check_keys`] walks the events.
+enum KeyFrame<'k> {
+    Seq,
+    Map {
+        /// The keys so far, while there are few of them (searched in order)...
+        small: Vec<Cow<'k, str>>,
+        /// ...or all of them in a set once there are more than [`KeyFrame::SMALL`].
+        large: Option<HashSet<Cow<'k, str>>>,
+        /// The next node is a key.
+        key_next: bool,
+    },
+}
+
+impl KeyFrame<'_> {
+    const SMALL: usize = 16;
+}
+
+/// A node of the innermost collection is complete: in a mapping, keys and values alternate.
+fn end_node(stack: &mut [KeyFrame<'_>]) {
+    if let Some(KeyFrame::Map { key_next, .. }) = stack.last_mut() {
+        *key_next = !*key_next;
     }
 }
 
@@ -1141,6 +1493,98 @@ mod tests {
         // Merge keys may repeat; the same key in different mappings is fine.
         assert!(parse_document("a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n").is_ok());
         assert!(parse_document("a: {x: 1}\nb: {x: 1}\n").is_ok());
+    }
+
+    /// `check_keys` (documents passed through unread) refuses exactly the keys the tree refuses,
+    /// with the same message at the same place.
+    #[test]
+    fn check_keys_agrees_with_the_tree() {
+        let mut large = String::from("data:\n");
+        for i in 0..40 {
+            large.push_str(&format!("  k{i}: v\n"));
+        }
+        let large_dup = format!("{large}  k3: again\n");
+        let cases: Vec<(&str, bool)> = vec![
+            ("data:\n  a: \"1\"\n  b: \"2\"\n  a: \"3\"\n", false),
+            ("data:\n  true: 1\n  on: 2\n", false),
+            ("{1: a, \"1\": b}", false),
+            ("a: {x: 1, y: {x: 2, x: 3}}\n", false),
+            ("- {a: 1}\n- {a: 1}\n- a: 1\n  b: 2\n  a: 3\n", false),
+            (
+                "a: &a {x: 1}\nb: &b {y: 2}\nc:\n  <<: *a\n  <<: *b\n  x: 3\n",
+                true,
+            ),
+            ("k: &k key\nm:\n  *k : 1\n  key: 2\n", false),
+            ("k: &k key\nm:\n  *k : 1\n  other: 2\n", true),
+            ("k: &k ~\nm: {a: 1}\n", true),
+            ("k: &k ~\nm: {*k : 1}\n", false),
+            ("m: &m {a: 1}\nn: {*m : 1}\n", false),
+            ("~: 1\n", false),
+            ("? [a]\n: 1\n", false),
+            ("9223372036854775808: 1\n", false),
+            ("\"a\": 1\n'a': 2\n", false),
+            ("!!str 1: 1\n1: 2\n", false),
+            ("a: 1\nb:\n  a: 1\nc: [a, a]\n", true),
+            (
+                "deployment.kubernetes.io/revision: 1\nlong-key-name: 2\nlong-key-name: 3\n",
+                false,
+            ),
+            (&large, true),
+            (&large_dup, false),
+        ];
+        for (text, ok) in cases {
+            let events = collect_events(text).unwrap();
+            let checked = check_keys(&events);
+            let built = build_document(text, &events).map(|_| ());
+            assert_eq!(checked.is_ok(), ok, "{text:?}: {checked:?}");
+            assert_eq!(checked, built, "{text:?}");
+        }
+        let events = collect_events(&large_dup).unwrap();
+        let err = check_keys(&events).unwrap_err();
+        assert_eq!((err.line, err.col), (42, 3));
+        assert!(err.message.contains("duplicate key \"k3\""), "{err:?}");
+    }
+
+    /// Issue 13, item 13: what go-yaml reads and YAML 1.2 refuses is read go-yaml's way; what
+    /// go-yaml refuses or misreads is refused with a message naming Kubernetes' reader.
+    #[test]
+    fn reader_differences_agree_with_kubernetes_or_fail_clearly() {
+        for (text, want) in [
+            ("a:\tb\n", json!({"a": "b"})),
+            ("a:\t\tb\n", json!({"a": "b"})),
+            ("a: b\nc:\td\n", json!({"a": "b", "c": "d"})),
+            ("a:\n  b:\tc\n", json!({"a": {"b": "c"}})),
+            ("{a:\tb}\n", json!({"a": "b"})),
+            ("a:\tb\tc\n", json!({"a": "b\tc"})),
+            ("a: \"x:\tb\"\n", json!({"a": "x:\tb"})),
+            ("f: [-]\n", json!({"f": ["-"]})),
+            ("f: [-,a]\n", json!({"f": ["-", "a"]})),
+            ("f: [a, -]\n", json!({"f": ["a", "-"]})),
+            ("f: {a: -}\n", json!({"f": {"a": "-"}})),
+            ("f: [&x -, *x]\n", json!({"f": ["-", "-"]})),
+            ("f: [x, -1]\n", json!({"f": ["x", -1]})),
+            ("f: [!x , a]\n", json!({"f": ["", "a"]})),
+            ("a: 1\n...\n", json!({"a": 1})),
+        ] {
+            let v = parse_document(text).unwrap().root.unwrap().to_value();
+            assert_eq!(v, want, "{text:?}");
+        }
+        for (text, message) in [
+            ("? a\n:\tb\n", "':' must be followed"),
+            ("f: [- ]\n", "only valid inside a block"),
+            ("f: [!!str]\n", "a tag followed directly by `]`"),
+            ("f: [!x, a]\n", "a tag followed directly by `,`"),
+            ("f: {a: !x}\n", "a tag followed directly by `}`"),
+            ("...\n", "nothing before its end marker"),
+            ("---\n# c\n...\n", "nothing before its end marker"),
+        ] {
+            let err = parse_document(text).unwrap_err();
+            assert!(err.message.contains(message), "{text:?}: {err:?}");
+        }
+        // Each fix costs a parse: a bounded number per document.
+        let many: String = (0..80).map(|i| format!("k{i}:\tv\n")).collect();
+        let err = parse_document(&many).unwrap_err();
+        assert!(err.message.contains("more than 64"), "{err:?}");
     }
 
     #[test]
