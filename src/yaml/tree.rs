@@ -1013,7 +1013,10 @@ impl<'a> Builder<'a, '_> {
             Event::MappingStart(anchor, _) => {
                 let (start, col, flow) = self.collection_start(&span, b'{');
                 let mut entries: Vec<Entry<'a>> = Vec::new();
-                let mut keys: HashSet<String> = HashSet::new();
+                // Keys set so far (merge keys aside), looked up in `entries` while the mapping is
+                // small and in a set once it grows (100k annotations stay linear).
+                let mut keys: Option<HashSet<String>> = None;
+                let mut merges = 0usize;
                 let mut end = start;
                 loop {
                     match self.events.get(self.pos) {
@@ -1082,7 +1085,7 @@ impl<'a> Builder<'a, '_> {
                                          mappings)",
                                     ));
                                 }
-                            } else if !keys.insert(key.clone()) {
+                            } else if !Self::first_time(&mut keys, &entries, merges, &key) {
                                 // kubectl's strict decoding rejects a key set twice; reading it
                                 // last-wins would drop the first value without a word.
                                 return Err(self.error(
@@ -1093,6 +1096,7 @@ impl<'a> Builder<'a, '_> {
                                     ),
                                 ));
                             }
+                            merges += usize::from(is_merge);
                             entries.push(Entry {
                                 key,
                                 key_node,
@@ -1112,6 +1116,43 @@ impl<'a> Builder<'a, '_> {
             }
             _ => Err(self.error(&span, "unexpected YAML event")),
         }
+    }
+
+    /// True when `key` is not yet among a mapping's keys (`entries`, of which `merges` are merge
+    /// keys, which may repeat and are not keys of the mapping).
+    fn first_time(
+        keys: &mut Option<HashSet<String>>,
+        entries: &[Entry<'a>],
+        merges: usize,
+        key: &str,
+    ) -> bool {
+        const SMALL: usize = 16;
+        let is_merge = |e: &Entry<'_>| {
+            merges > 0
+                && e.key == "<<"
+                && matches!(
+                    &e.key_node.data,
+                    Data::Scalar {
+                        style: ScalarStyle::Plain,
+                        ..
+                    }
+                )
+        };
+        if keys.is_none() {
+            if entries.len() < SMALL {
+                return !entries.iter().any(|e| e.key == key && !is_merge(e));
+            }
+            *keys = Some(
+                entries
+                    .iter()
+                    .filter(|e| !is_merge(e))
+                    .map(|e| e.key.clone())
+                    .collect(),
+            );
+        }
+        keys.as_mut()
+            .expect("built above")
+            .insert(key.to_string())
     }
 
     /// Why Kubernetes' YAML reader would reject a scalar this parser accepts, if it would.
