@@ -9,7 +9,7 @@ use saphyr_parser::Event;
 use serde_json::Value;
 
 use crate::change::{self, Findings, KrmResult, ResourceRef, Severity};
-use crate::config::{self, Overrides, Policy, PolicySpec};
+use crate::config::{self, Overrides, Policy, PolicySpec, Verbosity};
 use crate::digest::ResolveError;
 use crate::error::Error;
 use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
@@ -28,9 +28,10 @@ pub struct Options {
     pub spec: Option<PolicySpec>,
     /// Command-line switches applied on top.
     pub overrides: Overrides,
-    /// Keep info results in stream mode (they are always kept for a ResourceList). The CLI turns
-    /// this on only for `--results`, so a large stream does not hold one result per change.
-    pub info_results: bool,
+    /// The verbosity when neither the policy (`spec.verbosity`, a ResourceList's
+    /// functionConfig) nor `--verbosity` sets one. The CLI uses `all` for `--results FILE` and
+    /// `explain`, `problems` otherwise, so a large stream does not hold a result per change.
+    pub verbosity: Verbosity,
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.
     pub threads: usize,
@@ -41,7 +42,7 @@ impl Default for Options {
         Options {
             spec: None,
             overrides: Overrides::default(),
-            info_results: true,
+            verbosity: Verbosity::Problems,
             threads: 0,
         }
     }
@@ -98,6 +99,9 @@ pub struct Output<'a> {
     pub unresolved: Vec<ResolveError>,
     /// The settings in effect (a ResourceList's functionConfig replaces `--config`'s).
     pub policy: PolicySpec,
+    /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, in
+    /// stream order, whatever the verbosity (for the stderr summary).
+    pub notes: Vec<KrmResult>,
 }
 
 impl Output<'_> {
@@ -175,6 +179,9 @@ impl Chunk<'_> {
     }
 }
 
+/// Objects whose hardened line a sink keeps for the stderr summary when results leave it out.
+pub const NOTED_OBJECTS: usize = 20;
+
 /// Where one run (or one worker) collects results and counters.
 #[derive(Debug, Default)]
 pub struct Sink {
@@ -182,23 +189,43 @@ pub struct Sink {
     pub results: Vec<KrmResult>,
     /// Counters.
     pub stats: Stats,
-    /// Keep info results.
-    pub keep_info: bool,
+    /// Which info results to keep.
+    pub verbosity: Verbosity,
     /// Images that could not be pinned.
     pub unresolved: Vec<ResolveError>,
     /// The pods of every workload seen (pod-disruption-budget's overlap check).
     pub pods: Vec<pdb::PodSet>,
+    /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, kept
+    /// whatever the verbosity (the stderr summary lists them).
+    pub notes: Vec<KrmResult>,
 }
 
 impl Sink {
-    /// Keeps a result (info results only when asked to).
+    fn new(verbosity: Verbosity) -> Self {
+        Sink {
+            verbosity,
+            ..Sink::default()
+        }
+    }
+
+    /// Keeps a warning or an error, or an info decision under `verbosity: all`.
     fn push(&mut self, result: KrmResult) {
-        if self.keep_info || result.severity != Severity::Info {
+        if result.severity != Severity::Info || self.verbosity == Verbosity::All {
+            self.results.push(result);
+        }
+    }
+
+    /// Keeps the one info line of a changed or generated object (`verbosity: changes`; under
+    /// `all` the per-rule change results stand for it), and notes it for the summary.
+    fn push_change(&mut self, result: KrmResult) {
+        if self.notes.len() < NOTED_OBJECTS {
+            self.notes.push(result.clone());
+        }
+        if self.verbosity == Verbosity::Changes {
             self.results.push(result);
         }
     }
 }
-
 /// Processes raw bytes (must be UTF-8; a leading BOM is kept).
 pub fn process_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Output<'a>, Error> {
     let text = std::str::from_utf8(input).map_err(|e| Error::NotUtf8(e.valid_up_to()))?;
@@ -242,11 +269,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         stats: Stats::default(),
         unresolved: Vec::new(),
         policy: PolicySpec::default(),
+        notes: Vec::new(),
     };
-    let mut sink = Sink {
-        keep_info: options.info_results,
-        ..Sink::default()
-    };
+    let mut sink = Sink::new(policy.verbosity(options.verbosity));
     // The first document decides the form; a ResourceList brings its own policy.
     let first = segments
         .iter()
@@ -259,6 +284,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             true,
             &mut policy,
             &options.overrides,
+            options.verbosity,
             index,
             &mut sink,
         )?;
@@ -288,6 +314,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             rest,
             &mut policy,
             &options.overrides,
+            options.verbosity,
             index,
             &mut sink,
         )?);
@@ -298,14 +325,17 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 .chunks(per)
                 .map(|part| {
                     let mut policy = policy.clone();
-                    let keep_info = sink.keep_info;
+                    let verbosity = sink.verbosity;
                     scope.spawn(move || {
-                        let mut sink = Sink {
-                            keep_info,
-                            ..Sink::default()
-                        };
-                        let chunks =
-                            process_run(part, &mut policy, &options.overrides, index, &mut sink)?;
+                        let mut sink = Sink::new(verbosity);
+                        let chunks = process_run(
+                            part,
+                            &mut policy,
+                            &options.overrides,
+                            options.verbosity,
+                            index,
+                            &mut sink,
+                        )?;
                         Ok((chunks, sink))
                     })
                 })
@@ -322,7 +352,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
             sink.pods.extend(part_sink.pods);
+            sink.notes.extend(part_sink.notes);
         }
+        sink.notes.truncate(NOTED_OBJECTS);
     }
     // No pod may end up under two budgets: drop the planned ones that would overlap.
     let dropped = {
@@ -367,12 +399,13 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                     current: None,
                     proposed: None,
                     file: pending.source,
+                    fields: Vec::new(),
+change: false,
                 });
                 continue;
             }
             let object = add_budget(
                 &pending.planned,
-                pending.resource,
                 pending.source.clone(),
                 &mut taken,
                 &mut sink,
@@ -399,6 +432,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         }
     }
     out.results = sink.results;
+    out.notes = sink.notes;
     out.stats = sink.stats;
     out.policy = policy.spec.clone();
     let mut seen = std::collections::HashSet::new();
@@ -415,11 +449,14 @@ fn process_run<'a>(
     run: &[(Segment<'a>, usize)],
     policy: &mut Policy,
     overrides: &Overrides,
+    verbosity: Verbosity,
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<Vec<SegmentOut<'a>>, Error> {
     run.iter()
-        .map(|(seg, no)| process_segment(seg, *no, false, policy, overrides, index, sink))
+        .map(|(seg, no)| {
+            process_segment(seg, *no, false, policy, overrides, verbosity, index, sink)
+        })
         .collect()
 }
 
@@ -485,6 +522,8 @@ fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> K
         current: None,
         proposed: None,
         file,
+        fields: Vec::new(),
+change: false,
     }
 }
 
@@ -492,25 +531,32 @@ fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> K
 /// reports it, and returns the finished object.
 fn add_budget(
     planned: &PlannedBudget,
-    resource: ResourceRef,
     file: Option<String>,
     taken: &mut std::collections::HashSet<(Option<String>, String)>,
     sink: &mut Sink,
 ) -> Value {
     let name = pdb::choose_name(&planned.base_name, &planned.namespace, taken);
     taken.insert((planned.namespace.clone(), name.clone()));
-    sink.push(KrmResult {
-        rule: pdb::ID,
-        severity: Severity::Info,
-        message: format!("adds PodDisruptionBudget {name}: {}", planned.reason),
-        resource: Some(resource),
-        path: None,
-        current: None,
-        proposed: None,
+    let object = planned.finish(&name);
+    // The line names the generated budget, so kpt shows one line for each new object.
+    let result = KrmResult::new_change(
+        pdb::ID,
+        Severity::Info,
+        format!(
+            "adds PodDisruptionBudget {name}: {}",
+            planned.reason
+        ),
+        Some(ResourceRef::of(&object)),
         file,
-    });
+    );
+    if sink.notes.len() < NOTED_OBJECTS {
+        sink.notes.push(result.clone());
+    }
+    if sink.verbosity >= Verbosity::Changes {
+        sink.results.push(result);
+    }
     sink.stats.changes += 1;
-    planned.finish(&name)
+    object
 }
 
 /// Processes one document: its output text, the form (for a ResourceList) and new budgets.
@@ -520,6 +566,7 @@ fn process_segment<'a>(
     is_first: bool,
     policy: &mut Policy,
     overrides: &Overrides,
+    default_verbosity: Verbosity,
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<SegmentOut<'a>, Error> {
@@ -585,8 +632,6 @@ fn process_segment<'a>(
     let mut budgets = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
-        // kpt and kustomize show results from the ResourceList itself: keep every one.
-        sink.keep_info = true;
         let before = sink.results.len();
         let config = match value.get("functionConfig").filter(|v| !v.is_null()) {
             Some(fc) => function_config_spec(fc)
@@ -599,6 +644,8 @@ fn process_segment<'a>(
                 if let Some(p) = new_policy {
                     *policy = p;
                 }
+                // The functionConfig's verbosity (or `--verbosity`) decides what the list shows.
+                sink.verbosity = policy.verbosity(default_verbosity);
                 harden_items(&mut value, policy, None, index, sink)
             }
             // The KRM function spec: a function that cannot run still answers with the list,
@@ -613,6 +660,8 @@ fn process_segment<'a>(
                     current: None,
                     proposed: None,
                     file: None,
+                    fields: Vec::new(),
+change: false,
                 });
                 false
             }
@@ -708,6 +757,8 @@ fn plan_budget(
                 current: None,
                 proposed: None,
                 file: file.map(str::to_string).or_else(|| item_file(object)),
+                fields: Vec::new(),
+change: false,
             });
             None
         }
@@ -774,7 +825,7 @@ fn harden_items(
                 sink.push(overlap_result(why, resource, file));
                 continue;
             }
-            items.push(add_budget(&p, resource, file, &mut taken, sink));
+            items.push(add_budget(&p, file, &mut taken, sink));
             changed = true;
         }
     }
@@ -818,6 +869,8 @@ fn bad_items(list: &Value, file: Option<&str>) -> Option<KrmResult> {
         current: None,
         proposed: None,
         file: file.map(str::to_string),
+        fields: Vec::new(),
+change: false,
     })
 }
 
@@ -861,72 +914,92 @@ pub fn harden_object(
         }
     }
     let file = file.map(str::to_string).or_else(|| item_file(object));
-    let report = |sink: &mut Sink,
-                  rule: &'static str,
+    let verbosity = sink.verbosity;
+    // The object's findings and change records, grouped per rule once all rules have run.
+    let mut found: Vec<KrmResult> = Vec::new();
+    let mut done: Vec<KrmResult> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    let result = |rule: &'static str,
                   severity,
                   message: String,
                   path: Option<String>,
                   current,
-                  proposed| {
-        sink.push(KrmResult {
-            rule,
-            severity,
-            message,
-            resource: Some(resource.clone()),
-            path,
-            current,
-            proposed,
-            file: file.clone(),
-        });
+                  proposed| KrmResult {
+        path,
+        current,
+        proposed,
+        ..KrmResult::new(rule, severity, message, Some(resource.clone()), file.clone())
     };
     let mut changed = 0usize;
     let mut apply = |object: &mut Value, findings: Findings, sink: &mut Sink| {
         sink.unresolved.extend(findings.unresolved);
         for f in findings.findings {
-            report(
-                sink,
+            if f.severity == Severity::Info && verbosity != Verbosity::All {
+                continue;
+            }
+            found.push(result(
                 f.rule,
                 f.severity,
                 f.message,
                 f.path.map(|p| p.to_string()),
                 f.current,
                 f.proposed,
-            );
+            ));
         }
         for c in findings.changes {
             match change::apply(object, &c) {
                 Ok(true) => {
                     changed += 1;
-                    if !sink.keep_info {
-                        // Stream mode without --results: nobody reads change records.
+                    // The summary line of the first objects is kept whatever the verbosity.
+                    if verbosity == Verbosity::Problems && sink.notes.len() >= NOTED_OBJECTS {
+                        continue;
+                    }
+                    labels.push(change::change_label(&c.path));
+                    if verbosity != Verbosity::All {
                         continue;
                     }
                     let (current, proposed) = match &c.op {
                         change::Op::Add(v) | change::Op::Append(v) => (None, Some(v.clone())),
                         change::Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),
                     };
-                    report(
-                        sink,
-                        c.rule,
-                        Severity::Info,
-                        c.message,
-                        Some(c.path.to_string()),
-                        current,
-                        proposed,
-                    );
+                    done.push(KrmResult {
+                        change: true,
+                        ..result(
+                            c.rule,
+                            Severity::Info,
+                            c.message,
+                            Some(c.path.to_string()),
+                            current,
+                            proposed,
+                        )
+                    });
                 }
                 Ok(false) => {}
-                Err(problem) => report(
-                    sink,
+                Err(problem) => found.push(result(
                     c.rule,
                     Severity::Error,
                     format!("cannot apply change: {problem}"),
                     Some(c.path.to_string()),
                     None,
                     None,
-                ),
+                )),
             }
         }
+    };
+    let finish = |sink: &mut Sink, found: Vec<KrmResult>, done: Vec<KrmResult>, labels: &[String], changed: usize| {
+        for r in change::group(found) {
+            sink.results.push(r);
+        }
+        if changed > 0 && !labels.is_empty() {
+            sink.push_change(KrmResult::new_change(
+                "kube-harden",
+                Severity::Info,
+                change::hardened_message(labels, changed),
+                Some(resource.clone()),
+                file.clone(),
+            ));
+        }
+        sink.results.extend(change::group(done));
     };
     let mut container_images = std::collections::HashSet::new();
     if let Some(location) = location {
@@ -935,6 +1008,7 @@ pub fn harden_object(
                 let mut findings = Findings::default();
                 findings.error("kube-harden", None, format!("cannot harden: {problem}"));
                 apply(object, findings, sink);
+                finish(sink, found, done, &labels, 0);
                 return false;
             }
             Ok(None) => {}
@@ -949,6 +1023,7 @@ pub fn harden_object(
                         "Windows HostProcess pod left as it is",
                     );
                     apply(object, findings, sink);
+                    finish(sink, found, done, &labels, 0);
                     return false;
                 }
                 for rule in rules::registry()
@@ -972,6 +1047,7 @@ pub fn harden_object(
         pin::check_fields(object, &container_images, policy, &mut findings);
         apply(object, findings, sink);
     }
+    finish(sink, found, done, &labels, changed);
     sink.stats.changes += changed;
     if changed > 0 {
         sink.stats.changed += 1;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use kube_harden::config::{self, Overrides, PolicySpec};
+use kube_harden::config::{self, Overrides, PolicySpec, Verbosity};
 use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
@@ -86,9 +86,15 @@ impl PolicyArgs {
 struct RunArgs {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Write every result (info, warning, error) to this file as YAML.
+    /// Write the results to this file as YAML (every result, one per object and rule, unless
+    /// `--verbosity` or the policy's `spec.verbosity` says otherwise).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// Which results to report (warnings and errors always): `problems` (the default), `changes`
+    /// (also one line per changed or generated object) or `all` (also one per object and rule
+    /// for every change and decision). Replaces the policy's `spec.verbosity`.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    verbosity: Option<Verbosity>,
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -354,10 +360,14 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         Some(Command::Explain(args)) => {
             let spec = args.policy.config.as_deref().map(read_policy).transpose()?;
             let input = read_input(&args.policy.files)?;
+            // explain reads every change record, whatever the policy's verbosity.
             let options = Options {
                 spec,
-                overrides: args.policy.overrides(),
-                info_results: true,
+                overrides: Overrides {
+                    verbosity: Some(Verbosity::All),
+                    ..args.policy.overrides()
+                },
+                verbosity: Verbosity::All,
                 threads: 0,
             };
             let output = pinning::process(&input.bytes, options, &args.digests)
@@ -429,8 +439,16 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     }
     let options = Options {
         spec,
-        overrides: args.policy.overrides(),
-        info_results: args.results.is_some(),
+        overrides: Overrides {
+            verbosity: args.verbosity,
+            ..args.policy.overrides()
+        },
+        // A results file asked for without a verbosity gets every result.
+        verbosity: if args.results.is_some() {
+            Verbosity::All
+        } else {
+            Verbosity::Problems
+        },
         threads: 0,
     };
     let input = read_input(&args.policy.files)?;

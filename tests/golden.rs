@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kube_harden::change::{KrmResult, Severity};
+use kube_harden::change::KrmResult;
+use kube_harden::config::Verbosity;
 use kube_harden::{process, Options};
 
 /// One case directory.
@@ -81,7 +82,10 @@ fn options(dir: &Path) -> Result<Options, String> {
 fn policy_options(dir: &Path) -> Result<Options, String> {
     let path = dir.join("config.yaml");
     if !path.exists() {
-        return Ok(Options::default());
+        return Ok(Options {
+            verbosity: Verbosity::All,
+            ..Options::default()
+        });
     }
     let text = read(&path)?;
     let doc = kube_harden::yaml::tree::parse_document(&text)
@@ -94,13 +98,14 @@ fn policy_options(dir: &Path) -> Result<Options, String> {
         kube_harden::config::spec_from_object(&value).map_err(|e| format!("config.yaml: {e}"))?;
     Ok(Options {
         spec: Some(spec),
+        verbosity: Verbosity::All,
         ..Default::default()
     })
 }
 
 /// Warnings, errors and info findings (decisions such as "no probe: no port"; not the record of
-/// each change, which the expected output shows), one per line:
-/// `<severity> <rule> <Kind/name> <field path>: <message>`.
+/// changes, which the expected output shows), one per object and rule, one per line:
+/// `<severity> <rule> <Kind/name> <field path, …>: <message>` (run with `verbosity: all`).
 fn results_text<'r>(results: impl Iterator<Item = &'r KrmResult>) -> String {
     let mut text = String::new();
     for r in results {
@@ -108,7 +113,12 @@ fn results_text<'r>(results: impl Iterator<Item = &'r KrmResult>) -> String {
             .resource
             .as_ref()
             .map_or_else(|| "-".to_string(), |r| format!("{}/{}", r.kind, r.name));
-        let path = r.path.as_deref().unwrap_or("-");
+        let paths: Vec<&str> = r.field_notes().iter().filter_map(|(p, _)| *p).collect();
+        let path = if paths.is_empty() {
+            "-".to_string()
+        } else {
+            paths.join(", ")
+        };
         let _ = writeln!(
             text,
             "{} {} {} {}: {}",
@@ -187,9 +197,7 @@ fn run_case(case: &Case, update: bool) -> Vec<String> {
     );
     check_golden(
         &case.dir.join("results.yaml"),
-        &results_text(first.results.iter().filter(|r| {
-            r.severity != Severity::Info || (r.current.is_none() && r.proposed.is_none())
-        })),
+        &results_text(first.results.iter().filter(|r| !r.change)),
         update,
         &mut failures,
     );

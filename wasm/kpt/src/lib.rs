@@ -33,7 +33,6 @@ pub struct Answer {
 /// stderr; a fatal error leaves the items exactly as they came in.
 pub fn answer(input: &str) -> Answer {
     let options = Options {
-        info_results: true,
         threads: 1,
         ..Options::default()
     };
