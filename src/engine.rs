@@ -542,10 +542,7 @@ fn add_budget(
     let result = KrmResult::new_change(
         pdb::ID,
         Severity::Info,
-        format!(
-            "adds PodDisruptionBudget {name}: {}",
-            planned.reason
-        ),
+        format!("generated: {}", planned.reason),
         Some(ResourceRef::of(&object)),
         file,
     );
