@@ -366,15 +366,12 @@ impl KrmResult {
 pub fn group(results: Vec<KrmResult>) -> Vec<KrmResult> {
     let mut groups: Vec<Vec<KrmResult>> = Vec::new();
     for r in results {
-        match groups
-            .iter_mut()
-            .find(|g| {
-                g[0].rule == r.rule
-                    && g[0].severity == r.severity
-                    && g[0].change == r.change
-                    && g[0].file == r.file
-            })
-        {
+        match groups.iter_mut().find(|g| {
+            g[0].rule == r.rule
+                && g[0].severity == r.severity
+                && g[0].change == r.change
+                && g[0].file == r.file
+        }) {
             Some(g) => g.push(r),
             None => groups.push(vec![r]),
         }

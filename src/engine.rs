@@ -68,6 +68,8 @@ pub struct Stats {
     pub changes: usize,
     /// Documents rewritten in block style because an in-place edit was impossible.
     pub reemitted: usize,
+    /// Objects generated (PodDisruptionBudgets).
+    pub generated: usize,
 }
 
 impl Stats {
@@ -76,6 +78,7 @@ impl Stats {
         self.changed += other.changed;
         self.changes += other.changes;
         self.reemitted += other.reemitted;
+        self.generated += other.generated;
     }
 }
 
@@ -523,7 +526,7 @@ fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> K
         proposed: None,
         file,
         fields: Vec::new(),
-change: false,
+        change: false,
     }
 }
 
@@ -553,6 +556,7 @@ fn add_budget(
         sink.results.push(result);
     }
     sink.stats.changes += 1;
+    sink.stats.generated += 1;
     object
 }
 
@@ -658,7 +662,7 @@ fn process_segment<'a>(
                     proposed: None,
                     file: None,
                     fields: Vec::new(),
-change: false,
+                    change: false,
                 });
                 false
             }
@@ -755,7 +759,7 @@ fn plan_budget(
                 proposed: None,
                 file: file.map(str::to_string).or_else(|| item_file(object)),
                 fields: Vec::new(),
-change: false,
+                change: false,
             });
             None
         }
@@ -867,7 +871,7 @@ fn bad_items(list: &Value, file: Option<&str>) -> Option<KrmResult> {
         proposed: None,
         file: file.map(str::to_string),
         fields: Vec::new(),
-change: false,
+        change: false,
     })
 }
 
@@ -916,17 +920,21 @@ pub fn harden_object(
     let mut found: Vec<KrmResult> = Vec::new();
     let mut done: Vec<KrmResult> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
-    let result = |rule: &'static str,
-                  severity,
-                  message: String,
-                  path: Option<String>,
-                  current,
-                  proposed| KrmResult {
-        path,
-        current,
-        proposed,
-        ..KrmResult::new(rule, severity, message, Some(resource.clone()), file.clone())
-    };
+    let result =
+        |rule: &'static str, severity, message: String, path: Option<String>, current, proposed| {
+            KrmResult {
+                path,
+                current,
+                proposed,
+                ..KrmResult::new(
+                    rule,
+                    severity,
+                    message,
+                    Some(resource.clone()),
+                    file.clone(),
+                )
+            }
+        };
     let mut changed = 0usize;
     let mut apply = |object: &mut Value, findings: Findings, sink: &mut Sink| {
         sink.unresolved.extend(findings.unresolved);
@@ -983,7 +991,11 @@ pub fn harden_object(
             }
         }
     };
-    let finish = |sink: &mut Sink, found: Vec<KrmResult>, done: Vec<KrmResult>, labels: &[String], changed: usize| {
+    let finish = |sink: &mut Sink,
+                  found: Vec<KrmResult>,
+                  done: Vec<KrmResult>,
+                  labels: &[String],
+                  changed: usize| {
         for r in change::group(found) {
             sink.results.push(r);
         }

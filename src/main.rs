@@ -771,13 +771,19 @@ fn write_results(
     out.flush()
 }
 
+/// Objects the stderr summary lists (changed ones first, then unchanged ones with warnings or
+/// errors); the rest are counted.
+const SUMMARY_OBJECTS: usize = kube_harden::engine::NOTED_OBJECTS;
+
+/// The stderr summary: the totals, then per object one line saying what was hardened and one
+/// line per warning or error (one per rule), for the first [`SUMMARY_OBJECTS`] objects.
 fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
-    const SHOWN: usize = 20;
+    use kube_harden::change::{KrmResult, ResourceRef, Severity};
     let s = &output.stats;
-    let problems: Vec<_> = output.problems().collect();
+    let problems: Vec<&KrmResult> = output.problems().collect();
     let warnings = problems
         .iter()
-        .filter(|r| r.severity == kube_harden::change::Severity::Warning)
+        .filter(|r| r.severity == Severity::Warning)
         .count();
     log.line(&format!(
         "kube-harden: {} of {} workloads changed ({} changes), {} warnings, {} errors",
@@ -787,23 +793,72 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
         warnings,
         problems.len() - warnings
     ));
-    for r in problems.iter().take(SHOWN) {
-        let who = r
+    // Problems by object, in order.
+    let mut by_object: Vec<(Option<&ResourceRef>, Vec<&KrmResult>)> = Vec::new();
+    for r in &problems {
+        match by_object
+            .iter_mut()
+            .find(|(o, _)| *o == r.resource.as_ref())
+        {
+            Some((_, list)) => list.push(r),
+            None => by_object.push((r.resource.as_ref(), vec![r])),
+        }
+    }
+    // One line per insecure item: a result grouping several fields gives one line for each.
+    let problem_lines = |r: &KrmResult| -> Vec<String> {
+        r.field_notes()
+            .into_iter()
+            .map(|(_, message)| format!("    {}: {message} [{}]", r.severity.as_str(), r.rule))
+            .collect()
+    };
+    let mut shown_objects = 0;
+    let mut shown_problems = 0;
+    let mut done = vec![false; by_object.len()];
+    for note in output.notes.iter().take(SUMMARY_OBJECTS) {
+        let who = note
             .resource
             .as_ref()
-            .map(|r| format!("{}: ", r.display()))
+            .map(ResourceRef::display)
             .unwrap_or_default();
-        log.line(&format!(
-            "  {}: {who}{} [{}]",
-            r.severity.as_str(),
-            r.message,
-            r.rule
-        ));
+        log.line(&format!("  {who}: {}", note.message));
+        shown_objects += 1;
+        if let Some(i) = by_object
+            .iter()
+            .position(|(o, _)| *o == note.resource.as_ref())
+            .filter(|i| !done[*i])
+        {
+            done[i] = true;
+            for r in &by_object[i].1 {
+                problem_lines(r).iter().for_each(|l| log.line(l));
+                shown_problems += 1;
+            }
+        }
     }
-    if problems.len() > SHOWN {
+    for (i, (object, list)) in by_object.iter().enumerate() {
+        if done[i] || shown_objects >= SUMMARY_OBJECTS {
+            continue;
+        }
+        let who = object.map_or_else(|| "the input".to_string(), ResourceRef::display);
+        log.line(&format!("  {who}:"));
+        shown_objects += 1;
+        for r in list {
+            problem_lines(r).iter().for_each(|l| log.line(l));
+            shown_problems += 1;
+        }
+    }
+    let more_changed = (s.changed + s.generated).saturating_sub(output.notes.len());
+    let more_problems = problems.len() - shown_problems;
+    if more_changed > 0 || more_problems > 0 {
+        let mut parts = Vec::new();
+        if more_changed > 0 {
+            parts.push(format!("{more_changed} more changed objects"));
+        }
+        if more_problems > 0 {
+            parts.push(format!("{more_problems} more warnings and errors"));
+        }
         log.line(&format!(
-            "  … and {} more (--results FILE lists them all)",
-            problems.len() - SHOWN
+            "  … and {} (--results FILE lists them all)",
+            parts.join(", ")
         ));
     }
     if failed && !output.unresolved.is_empty() {

@@ -146,7 +146,10 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
     assert_eq!(item["exec"], "kube-harden");
     let list = item["results"].as_array().expect("results");
     assert!(list.iter().any(|r| r["tags"]["rule"] == "kube-harden"
-        && r["message"].as_str().unwrap().contains("seccomp RuntimeDefault")
+        && r["message"]
+            .as_str()
+            .unwrap()
+            .contains("seccomp RuntimeDefault")
         && r["resourceRef"]["name"] == "web"
         && r["file"]["path"] == "app/deployment.yaml"));
     assert_eq!(list.len(), 3, "one result per changed object: {list:?}");
