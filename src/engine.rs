@@ -32,6 +32,10 @@ pub struct Options {
     /// functionConfig) nor `--verbosity` sets one. The CLI uses `all` for `--results FILE` and
     /// `explain`, `problems` otherwise, so a large stream does not hold a result per change.
     pub verbosity: Verbosity,
+    /// Keep a stream's results as YAML text ([`Output::results_yaml`], what `--results FILE`
+    /// writes) rather than as values: memory about the size of that text. Warnings and errors are
+    /// kept as values too. A ResourceList carries its results as values whatever this says.
+    pub render_results: bool,
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.
     pub threads: usize,
@@ -43,6 +47,7 @@ impl Default for Options {
             spec: None,
             overrides: Overrides::default(),
             verbosity: Verbosity::Problems,
+            render_results: false,
             threads: 0,
         }
     }
@@ -105,6 +110,10 @@ pub struct Output<'a> {
     /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, in
     /// stream order, whatever the verbosity (for the stderr summary).
     pub notes: Vec<KrmResult>,
+    /// With [`Options::render_results`] (a stream): every result as YAML sequence items, in
+    /// order, in blocks to be written one after the other; `results` then holds only the warnings
+    /// and errors.
+    pub results_yaml: Option<Vec<String>>,
 }
 
 impl Output<'_> {
@@ -201,20 +210,47 @@ pub struct Sink {
     /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, kept
     /// whatever the verbosity (the stderr summary lists them).
     pub notes: Vec<KrmResult>,
+    /// Keep results as YAML items in `rendered` (warnings and errors as values too).
+    pub render: bool,
+    /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
+    /// block is ever copied into a larger one: memory stays at the text's size).
+    pub rendered: Vec<String>,
 }
 
 impl Sink {
-    fn new(verbosity: Verbosity) -> Self {
+    fn new(verbosity: Verbosity, render: bool) -> Self {
         Sink {
             verbosity,
+            render,
             ..Sink::default()
+        }
+    }
+
+    /// Keeps a result: as a value, or as YAML text (a warning or an error as both).
+    fn keep(&mut self, result: KrmResult) {
+        if !self.render {
+            self.results.push(result);
+            return;
+        }
+        const BLOCK: usize = 1 << 20;
+        if self
+            .rendered
+            .last()
+            .is_none_or(|b| b.capacity() - b.len() < BLOCK / 64)
+        {
+            self.rendered.push(String::with_capacity(BLOCK));
+        }
+        let block = self.rendered.last_mut().expect("a block was just added");
+        emit::sequence_items(block, &[result.to_value()], 0, &Layout::default());
+        if result.severity != Severity::Info {
+            self.results.push(result);
         }
     }
 
     /// Keeps a warning or an error, or an info decision under `verbosity: all`.
     fn push(&mut self, result: KrmResult) {
         if result.severity != Severity::Info || self.verbosity == Verbosity::All {
-            self.results.push(result);
+            self.keep(result);
         }
     }
 
@@ -225,7 +261,7 @@ impl Sink {
             self.notes.push(result.clone());
         }
         if self.verbosity == Verbosity::Changes {
-            self.results.push(result);
+            self.keep(result);
         }
     }
 }
@@ -273,8 +309,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         unresolved: Vec::new(),
         policy: PolicySpec::default(),
         notes: Vec::new(),
+        results_yaml: None,
     };
-    let mut sink = Sink::new(policy.verbosity(options.verbosity));
+    let mut sink = Sink::new(policy.verbosity(options.verbosity), options.render_results);
     // The first document decides the form; a ResourceList brings its own policy.
     let first = segments
         .iter()
@@ -328,9 +365,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 .chunks(per)
                 .map(|part| {
                     let mut policy = policy.clone();
-                    let verbosity = sink.verbosity;
+                    let (verbosity, render) = (sink.verbosity, sink.render);
                     scope.spawn(move || {
-                        let mut sink = Sink::new(verbosity);
+                        let mut sink = Sink::new(verbosity, render);
                         let chunks = process_run(
                             part,
                             &mut policy,
@@ -352,6 +389,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             let (chunks, part_sink) = part?;
             parts.extend(chunks);
             sink.results.extend(part_sink.results);
+            sink.rendered.extend(part_sink.rendered);
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
             sink.pods.extend(part_sink.pods);
@@ -435,6 +473,7 @@ change: false,
         }
     }
     out.results = sink.results;
+    out.results_yaml = sink.render.then_some(sink.rendered);
     out.notes = sink.notes;
     out.stats = sink.stats;
     out.policy = policy.spec.clone();
@@ -553,7 +592,7 @@ fn add_budget(
         sink.notes.push(result.clone());
     }
     if sink.verbosity >= Verbosity::Changes {
-        sink.results.push(result);
+        sink.keep(result);
     }
     sink.stats.changes += 1;
     sink.stats.generated += 1;
@@ -633,6 +672,8 @@ fn process_segment<'a>(
     let mut budgets = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
+        // The list carries its results as values.
+        sink.render = false;
         let before = sink.results.len();
         let config = match value.get("functionConfig").filter(|v| !v.is_null()) {
             Some(fc) => function_config_spec(fc)
@@ -997,7 +1038,7 @@ pub fn harden_object(
                   labels: &[String],
                   changed: usize| {
         for r in change::group(found) {
-            sink.results.push(r);
+            sink.keep(r);
         }
         if changed > 0 && !labels.is_empty() {
             sink.push_change(KrmResult::new_change(
@@ -1008,7 +1049,9 @@ pub fn harden_object(
                 file.clone(),
             ));
         }
-        sink.results.extend(change::group(done));
+        for r in change::group(done) {
+            sink.keep(r);
+        }
     };
     let mut container_images = std::collections::HashSet::new();
     if let Some(location) = location {

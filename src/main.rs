@@ -368,6 +368,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                     ..args.policy.overrides()
                 },
                 verbosity: Verbosity::All,
+                render_results: false,
                 threads: 0,
             };
             let output = pinning::process(&input.bytes, options, &args.digests)
@@ -449,6 +450,8 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         } else {
             Verbosity::Problems
         },
+        // Results go to the file as YAML text, built as they are made (not held as values).
+        render_results: args.results.is_some(),
         threads: 0,
     };
     let input = read_input(&args.policy.files)?;
@@ -460,8 +463,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     let output =
         pinning::process(&input.bytes, options, &args.digests).map_err(|e| input.locate(e))?;
     if let Some(path) = &args.results {
-        write_results(path, &output.results)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_results(path, &output).with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = output.has_errors();
     let mut changed = false;
@@ -748,25 +750,30 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
     })
 }
 
-/// Writes `results:` and one item per result, each built and written on its own: the file is
-/// the same text as emitting the whole list at once, without holding every result as a JSON value
-/// (and the whole text) in memory at the same time.
-fn write_results(
-    path: &std::path::Path,
-    results: &[kube_harden::change::KrmResult],
-) -> io::Result<()> {
+/// Writes `results:` and one item per result: the items the run rendered as it went (a
+/// stream), or each result built and written on its own (a ResourceList), so the results are
+/// never all held as JSON values.
+fn write_results(path: &std::path::Path, output: &kube_harden::Output<'_>) -> io::Result<()> {
     let layout = kube_harden::yaml::emit::Layout::default();
     let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(path)?);
-    if results.is_empty() {
-        out.write_all(b"results: []\n")?;
-        return out.flush();
-    }
-    out.write_all(b"results:\n")?;
-    let mut item = String::new();
-    for r in results {
-        item.clear();
-        kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
-        out.write_all(item.as_bytes())?;
+    match &output.results_yaml {
+        Some(blocks) if blocks.iter().all(String::is_empty) => out.write_all(b"results: []\n")?,
+        Some(blocks) => {
+            out.write_all(b"results:\n")?;
+            for block in blocks {
+                out.write_all(block.as_bytes())?;
+            }
+        }
+        None if output.results.is_empty() => out.write_all(b"results: []\n")?,
+        None => {
+            out.write_all(b"results:\n")?;
+            let mut item = String::new();
+            for r in &output.results {
+                item.clear();
+                kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
+                out.write_all(item.as_bytes())?;
+            }
+        }
     }
     out.flush()
 }

@@ -216,6 +216,7 @@ pub fn run(input: &str, config: &Config, options: &Value) -> Result<Value, Strin
         overrides,
         // Like `--results FILE`: every result unless the policy or `options.verbosity` says less.
         verbosity: kube_harden::config::Verbosity::All,
+        render_results: false,
         threads: 1,
     };
     let out = kube_harden::process(input, &options).map_err(|e| e.to_string())?;
