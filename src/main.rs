@@ -186,9 +186,14 @@ struct CheckArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
     output: CheckFormat,
-    /// A HardeningPolicy whose `spec.workloads` names custom kinds that hold pods.
+    /// A HardeningPolicy: its `spec.workloads` names custom kinds that hold pods, and the
+    /// "would kube-harden fix it" answer hardens with its settings.
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Image lock file whose image facts the "would kube-harden fix it" answer uses (without
+    /// one, images are unknown, as in a run without a lock).
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
 }
 
 /// `--fail-on`.
@@ -500,7 +505,28 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
 /// `kube-harden check`: the rendered report, and whether every object meets `--level`.
 fn check(args: &CheckArgs) -> Result<(String, bool)> {
     let spec = args.config.as_deref().map(read_policy).transpose()?;
-    let policy = config::Policy::from_spec(spec.unwrap_or_default())?;
+    let spec = spec.unwrap_or_default();
+    let policy = config::Policy::from_spec(spec.clone())?;
+    // "Would kube-harden fix it": the run's rules with the policy's settings and the lock's
+    // image facts; digests do not matter to Pod Security, so pin-image-digests stays out.
+    let digests = match &args.lock {
+        Some(path) => {
+            let lock = kube_harden::digest::ImageLock::load(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Some(config::DigestHandle(std::sync::Arc::new(
+                kube_harden::digest::LockSource::new(lock),
+            )))
+        }
+        None => None,
+    };
+    let fix_policy = config::Policy::with_overrides(
+        spec,
+        &Overrides {
+            disable: vec![rules::pin_image_digests::ID.to_string()],
+            digests,
+            ..Overrides::default()
+        },
+    )?;
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
     if args.files.is_empty() {
         inputs.push(("stdin".into(), read_input(&[])?.bytes));
@@ -521,8 +547,8 @@ fn check(args: &CheckArgs) -> Result<(String, bool)> {
                 e.valid_up_to()
             )
         })?;
-        let objects =
-            pss::report::check(text, &policy, args.pss_version).with_context(|| uri.clone())?;
+        let objects = pss::report::check_with(text, &policy, args.pss_version, Some(&fix_policy))
+            .with_context(|| uri.clone())?;
         files.push(pss::report::FileReport { uri, objects });
     }
     let version = args.pss_version;
