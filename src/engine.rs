@@ -212,6 +212,11 @@ pub struct Sink {
     pub notes: Vec<KrmResult>,
     /// Keep results as YAML items in `rendered` (warnings and errors as values too).
     pub render: bool,
+    /// Record no change (not even at `verbosity: all`, nor the "hardened" line): `check` only
+    /// needs the findings and which rules changed something.
+    pub no_change_records: bool,
+    /// The rules that changed something, each once.
+    pub changed_rules: Vec<&'static str>,
     /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
     /// block is ever copied into a larger one: memory stays at the text's size).
     pub rendered: Vec<String>,
@@ -996,8 +1001,13 @@ pub fn harden_object(
             match change::apply(object, &c) {
                 Ok(true) => {
                     changed += 1;
+                    if !sink.changed_rules.contains(&c.rule) {
+                        sink.changed_rules.push(c.rule);
+                    }
                     // The summary line of the first objects is kept whatever the verbosity.
-                    if verbosity == Verbosity::Problems && sink.notes.len() >= NOTED_OBJECTS {
+                    if sink.no_change_records
+                        || (verbosity == Verbosity::Problems && sink.notes.len() >= NOTED_OBJECTS)
+                    {
                         continue;
                     }
                     labels.push(change::change_label(&c.path));

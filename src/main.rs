@@ -508,7 +508,8 @@ fn check(args: &CheckArgs) -> Result<(String, bool)> {
     let spec = spec.unwrap_or_default();
     let policy = config::Policy::from_spec(spec.clone())?;
     // "Would kube-harden fix it": the run's rules with the policy's settings and the lock's
-    // image facts; digests do not matter to Pod Security, so pin-image-digests stays out.
+    // image facts. Rules that set no Pod Security field run after those that do and cannot
+    // change their outcome, so they stay out (digests, probes, budgets, the root filesystem).
     let digests = match &args.lock {
         Some(path) => {
             let lock = kube_harden::digest::ImageLock::load(path)
@@ -522,7 +523,15 @@ fn check(args: &CheckArgs) -> Result<(String, bool)> {
     let fix_policy = config::Policy::with_overrides(
         spec,
         &Overrides {
-            disable: vec![rules::pin_image_digests::ID.to_string()],
+            disable: [
+                "read-only-root-filesystem",
+                "writable-tmp",
+                "default-probes",
+                "pin-image-digests",
+                "pod-disruption-budget",
+            ]
+            .map(String::from)
+            .to_vec(),
             digests,
             ..Overrides::default()
         },

@@ -73,8 +73,10 @@ fn fixes(
     use crate::config::Verbosity;
     use crate::engine::{harden_object, Sink};
     let mut hardened = value.clone();
+    // Findings and decisions (the reasons), no record of each change (only which rules changed).
     let mut sink = Sink {
         verbosity: Verbosity::All,
+        no_change_records: true,
         ..Sink::default()
     };
     harden_object(&mut hardened, policy, None, &mut sink);
@@ -87,19 +89,13 @@ fn fixes(
                 .collect()
         })
         .unwrap_or_default();
-    let changed_by = |rule: &str| sink.results.iter().any(|r| r.change && r.rule == rule);
+    let changed_by = |rule: &str| sink.changed_rules.contains(&rule);
     for f in findings.iter_mut() {
         let rule = rule_for(f.control);
         f.fix = Some(if !still.contains(&f.control) {
             let mut rules: Vec<&'static str> = rule.filter(|r| changed_by(r)).into_iter().collect();
             if rules.is_empty() {
-                let mut seen: Vec<&'static str> = Vec::new();
-                for r in sink.results.iter().filter(|r| r.change) {
-                    if !seen.contains(&r.rule) {
-                        seen.push(r.rule);
-                    }
-                }
-                rules = seen;
+                rules = sink.changed_rules.clone();
             }
             Fix::Fixed(rules)
         } else {
@@ -167,36 +163,76 @@ pub fn check_with(
     version: Version,
     fix_policy: Option<&Policy>,
 ) -> Result<Vec<ObjectReport>, Error> {
-    let mut out = Vec::new();
     let mut doc_no = 0;
-    for seg in split_documents(text) {
-        if seg.is_blank() {
-            continue;
+    let segments: Vec<_> = split_documents(text)
+        .into_iter()
+        .filter(|seg| !seg.is_blank())
+        .map(|seg| {
+            doc_no += 1;
+            (seg, doc_no)
+        })
+        .collect();
+    let run = |part: &[(crate::yaml::split::Segment<'_>, usize)]| {
+        let mut out = Vec::new();
+        for (seg, doc_no) in part {
+            check_document(seg, *doc_no, policy, version, fix_policy, &mut out)?;
         }
-        doc_no += 1;
-        let fail = |e: SyntaxError| Error::Input {
-            doc: doc_no,
-            line: seg.first_line + e.line.saturating_sub(1),
-            message: e.message,
-        };
-        let events = collect_events(seg.text).map_err(fail)?;
-        // Only documents that can hold a pod are built into trees (as the hardening run does).
-        let sniffed = sniff_document(seg.text, &events);
-        let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
-            continue;
-        };
-        if !kind.ends_with("List") && pod_location(api_version, kind, policy).is_none() {
-            continue;
-        }
-        let doc = build_document(seg.text, &events).map_err(fail)?;
-        let Some(root) = &doc.root else { continue };
-        let value = root.to_value();
-        let line_of = |node: &Node<'_>| seg.first_line + count_lines(&seg.text[..node.start]);
-        check_object(
-            &value, root, policy, version, fix_policy, &line_of, &mut out,
-        );
+        Ok::<_, Error>(out)
+    };
+    // Documents are independent: a large stream is checked on every core, as it is hardened.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || segments.len() < 64 || cfg!(target_family = "wasm") {
+        return run(&segments);
+    }
+    let per = segments.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<ObjectReport>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .chunks(per)
+            .map(|part| scope.spawn(move || run(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("check worker panicked"))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
+}
+
+/// Checks one document (its objects that hold a pod go to `out`).
+fn check_document(
+    seg: &crate::yaml::split::Segment<'_>,
+    doc_no: usize,
+    policy: &Policy,
+    version: Version,
+    fix_policy: Option<&Policy>,
+    out: &mut Vec<ObjectReport>,
+) -> Result<(), Error> {
+    let fail = |e: SyntaxError| Error::Input {
+        doc: doc_no,
+        line: seg.first_line + e.line.saturating_sub(1),
+        message: e.message,
+    };
+    let events = collect_events(seg.text).map_err(fail)?;
+    // Only documents that can hold a pod are built into trees (as the hardening run does).
+    let sniffed = sniff_document(seg.text, &events);
+    let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
+        return Ok(());
+    };
+    if !kind.ends_with("List") && pod_location(api_version, kind, policy).is_none() {
+        return Ok(());
+    }
+    let doc = build_document(seg.text, &events).map_err(fail)?;
+    let Some(root) = &doc.root else {
+        return Ok(());
+    };
+    let value = root.to_value();
+    let line_of = |node: &Node<'_>| seg.first_line + count_lines(&seg.text[..node.start]);
+    check_object(&value, root, policy, version, fix_policy, &line_of, out);
+    Ok(())
 }
 
 fn count_lines(text: &str) -> usize {
