@@ -203,6 +203,9 @@ pub struct Sink {
     pub stats: Stats,
     /// Which info results to keep.
     pub verbosity: Verbosity,
+    /// The verbosity when the policy sets none (a ResourceList's functionConfig replaces the
+    /// policy, and with it `verbosity`).
+    pub default_verbosity: Verbosity,
     /// Images that could not be pinned.
     pub unresolved: Vec<ResolveError>,
     /// The pods of every workload seen (pod-disruption-budget's overlap check).
@@ -317,6 +320,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         results_yaml: None,
     };
     let mut sink = Sink::new(policy.verbosity(options.verbosity), options.render_results);
+    sink.default_verbosity = options.verbosity;
     // The first document decides the form; a ResourceList brings its own policy.
     let first = segments
         .iter()
@@ -329,7 +333,6 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             true,
             &mut policy,
             &options.overrides,
-            options.verbosity,
             index,
             &mut sink,
         )?;
@@ -359,7 +362,6 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             rest,
             &mut policy,
             &options.overrides,
-            options.verbosity,
             index,
             &mut sink,
         )?);
@@ -373,14 +375,8 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                     let (verbosity, render) = (sink.verbosity, sink.render);
                     scope.spawn(move || {
                         let mut sink = Sink::new(verbosity, render);
-                        let chunks = process_run(
-                            part,
-                            &mut policy,
-                            &options.overrides,
-                            options.verbosity,
-                            index,
-                            &mut sink,
-                        )?;
+                        let chunks =
+                            process_run(part, &mut policy, &options.overrides, index, &mut sink)?;
                         Ok((chunks, sink))
                     })
                 })
@@ -496,14 +492,11 @@ fn process_run<'a>(
     run: &[(Segment<'a>, usize)],
     policy: &mut Policy,
     overrides: &Overrides,
-    verbosity: Verbosity,
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<Vec<SegmentOut<'a>>, Error> {
     run.iter()
-        .map(|(seg, no)| {
-            process_segment(seg, *no, false, policy, overrides, verbosity, index, sink)
-        })
+        .map(|(seg, no)| process_segment(seg, *no, false, policy, overrides, index, sink))
         .collect()
 }
 
@@ -611,7 +604,6 @@ fn process_segment<'a>(
     is_first: bool,
     policy: &mut Policy,
     overrides: &Overrides,
-    default_verbosity: Verbosity,
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<SegmentOut<'a>, Error> {
@@ -692,7 +684,7 @@ fn process_segment<'a>(
                     *policy = p;
                 }
                 // The functionConfig's verbosity (or `--verbosity`) decides what the list shows.
-                sink.verbosity = policy.verbosity(default_verbosity);
+                sink.verbosity = policy.verbosity(sink.default_verbosity);
                 harden_items(&mut value, policy, None, index, sink)
             }
             // The KRM function spec: a function that cannot run still answers with the list,

@@ -13,8 +13,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 fn kubectl(test: &str) -> Option<PathBuf> {
     let kubectl = common::find_tool(&[PathBuf::from("kubectl")]);
     if kubectl.is_none() {
