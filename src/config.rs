@@ -1015,6 +1015,30 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn verbosity_from_a_policy_a_config_map_and_the_flag() {
+        let spec = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"verbosity": "changes"}}))
+        .unwrap();
+        assert_eq!(spec.verbosity, Some(Verbosity::Changes));
+        let policy = Policy::from_spec(spec.clone()).unwrap();
+        assert_eq!(policy.verbosity(Verbosity::All), Verbosity::Changes);
+        let flag = Overrides {
+            verbosity: Some(Verbosity::All),
+            ..Overrides::default()
+        };
+        let policy = Policy::with_overrides(spec, &flag).unwrap();
+        assert_eq!(policy.verbosity(Verbosity::Problems), Verbosity::All);
+        let none = Policy::from_spec(PolicySpec::default()).unwrap();
+        assert_eq!(none.verbosity(Verbosity::Problems), Verbosity::Problems);
+        let err = spec_from_object(
+            &json!({"apiVersion": API_VERSION, "kind": KIND, "spec": {"verbosity": "loud"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("verbosity"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = spec_from_object(
             &json!({"apiVersion": API_VERSION, "kind": KIND, "spec": {"runAsUsr": 1}}),

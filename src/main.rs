@@ -820,7 +820,7 @@ const SUMMARY_OBJECTS: usize = kube_harden::engine::NOTED_OBJECTS;
 /// The stderr summary: the totals, then per object one line saying what was hardened and one
 /// line per warning or error (one per rule), for the first [`SUMMARY_OBJECTS`] objects.
 fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
-    use kube_harden::change::{KrmResult, ResourceRef, Severity};
+    use kube_harden::change::{KrmResult, Severity};
     let s = &output.stats;
     let problems: Vec<&KrmResult> = output.problems().collect();
     let warnings = problems
@@ -835,9 +835,32 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
         warnings,
         problems.len() - warnings
     ));
+    // A ResourceList carries its results, which kpt and kustomize show: the totals suffice (kpt
+    // truncates a function's stderr after a few lines).
+    if output.form != InputForm::ResourceList {
+        list_objects(output, &problems, log);
+    }
+    if failed && !output.unresolved.is_empty() {
+        for line in kube_harden::digest::unresolved_report(&output.unresolved).lines() {
+            log.line(&format!("kube-harden: {line}"));
+        }
+    }
+    if failed && output.form == InputForm::Stream {
+        log.line("kube-harden: nothing written to stdout because of the errors above");
+    }
+}
+
+/// The summary's per-object lines: what was hardened, then each item that stays insecure.
+fn list_objects(
+    output: &kube_harden::Output<'_>,
+    problems: &[&kube_harden::change::KrmResult],
+    log: &Log,
+) {
+    use kube_harden::change::{KrmResult, ResourceRef};
+    let s = &output.stats;
     // Problems by object, in order.
     let mut by_object: Vec<(Option<&ResourceRef>, Vec<&KrmResult>)> = Vec::new();
-    for r in &problems {
+    for r in problems {
         match by_object
             .iter_mut()
             .find(|(o, _)| *o == r.resource.as_ref())
@@ -902,13 +925,5 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
             "  … and {} (--results FILE lists them all)",
             parts.join(", ")
         ));
-    }
-    if failed && !output.unresolved.is_empty() {
-        for line in kube_harden::digest::unresolved_report(&output.unresolved).lines() {
-            log.line(&format!("kube-harden: {line}"));
-        }
-    }
-    if failed && output.form == InputForm::Stream {
-        log.line("kube-harden: nothing written to stdout because of the errors above");
     }
 }
