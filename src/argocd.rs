@@ -21,6 +21,7 @@ const KEYS: &[(&str, &str)] = &[
     ("tmpSizeLimit", "TMP_SIZE_LIMIT"),
     ("writablePaths", "WRITABLE_PATHS"),
     ("unknownImages", "UNKNOWN_IMAGES"),
+    ("verbosity", "VERBOSITY"),
 ];
 
 /// The policy file used when none is named: `kube-harden.yaml` in the application directory.
@@ -62,6 +63,7 @@ impl SpecOverlay {
                 "tmpSizeLimit" => base.tmp_size_limit = self.spec.tmp_size_limit.clone(),
                 "writablePaths" => base.writable_paths = self.spec.writable_paths.clone(),
                 "unknownImages" => base.unknown_images = self.spec.unknown_images,
+                "verbosity" => base.verbosity = self.spec.verbosity,
                 _ => {}
             }
         }
@@ -195,6 +197,23 @@ mod tests {
         });
         assert_eq!(spec.run_as_user, Some(2000));
         assert_eq!(spec.run_as_group, Some(7));
+    }
+
+    #[test]
+    fn verbosity_is_a_parameter() {
+        let s = Settings::from_vars(vars(&[
+            ("ARGOCD_ENV_KUBE_HARDEN_VERBOSITY", "all"),
+            (
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"verbosity","string":"changes"}]"#,
+            ),
+        ]))
+        .unwrap();
+        let spec = s.settings.unwrap().overlay(PolicySpec::default());
+        assert_eq!(spec.verbosity, Some(config::Verbosity::Changes));
+        let err =
+            Settings::from_vars(vars(&[("ARGOCD_ENV_KUBE_HARDEN_VERBOSITY", "loud")])).unwrap_err();
+        assert!(format!("{err:#}").contains("verbosity"), "{err:#}");
     }
 
     #[test]

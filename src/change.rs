@@ -294,6 +294,169 @@ pub struct KrmResult {
     pub proposed: Option<Value>,
     /// Source file (Helm `# Source:`, kpt path annotation), when known.
     pub file: Option<String>,
+    /// For a result that groups several fields of one object and rule: each field's path and
+    /// message (then `path`, `current` and `proposed` are empty). Empty for a single field.
+    pub fields: Vec<FieldNote>,
+    /// True for the record of changes made (not a finding or decision).
+    pub change: bool,
+}
+
+/// One field of a grouped result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldNote {
+    /// The field path, when the finding has one.
+    pub path: Option<Box<str>>,
+    /// What the rule did or found there.
+    pub message: Box<str>,
+}
+
+impl KrmResult {
+    /// A result without field (or with one, set afterwards).
+    pub fn new(
+        rule: &'static str,
+        severity: Severity,
+        message: String,
+        resource: Option<ResourceRef>,
+        file: Option<String>,
+    ) -> Self {
+        KrmResult {
+            rule,
+            severity,
+            message,
+            resource,
+            path: None,
+            current: None,
+            proposed: None,
+            file,
+            fields: Vec::new(),
+            change: false,
+        }
+    }
+
+    /// An info result recording changes made.
+    pub fn new_change(
+        rule: &'static str,
+        severity: Severity,
+        message: String,
+        resource: Option<ResourceRef>,
+        file: Option<String>,
+    ) -> Self {
+        KrmResult {
+            change: true,
+            ..KrmResult::new(rule, severity, message, resource, file)
+        }
+    }
+
+    /// `(path, message)` of every field the result covers: its own, or the grouped ones.
+    pub fn field_notes(&self) -> Vec<(Option<&str>, &str)> {
+        if self.fields.is_empty() {
+            vec![(self.path.as_deref(), self.message.as_str())]
+        } else {
+            self.fields
+                .iter()
+                .map(|f| (f.path.as_deref(), f.message.as_ref()))
+                .collect()
+        }
+    }
+}
+
+/// Groups one object's results: one result per rule and severity, in the order each first
+/// appears. A group of one is left as it is; a larger group keeps each field's path and message
+/// in `fields`, and its message joins the distinct messages with `; `.
+pub fn group(results: Vec<KrmResult>) -> Vec<KrmResult> {
+    let mut groups: Vec<Vec<KrmResult>> = Vec::new();
+    for r in results {
+        match groups.iter_mut().find(|g| {
+            g[0].rule == r.rule
+                && g[0].severity == r.severity
+                && g[0].change == r.change
+                && g[0].file == r.file
+        }) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            if g.len() == 1 {
+                return g.pop().expect("a group has a result");
+            }
+            let mut message = String::new();
+            let mut seen = std::collections::HashSet::new();
+            for r in &g {
+                if seen.insert(r.message.as_str()) {
+                    if !message.is_empty() {
+                        message.push_str("; ");
+                    }
+                    message.push_str(&r.message);
+                }
+            }
+            let fields = g
+                .iter()
+                .map(|r| FieldNote {
+                    path: r.path.as_deref().map(Into::into),
+                    message: r.message.as_str().into(),
+                })
+                .collect();
+            let first = &g[0];
+            KrmResult {
+                fields,
+                change: first.change,
+                ..KrmResult::new(
+                    first.rule,
+                    first.severity,
+                    message,
+                    first.resource.clone(),
+                    first.file.clone(),
+                )
+            }
+        })
+        .collect()
+}
+
+/// A short name for what a change at `path` hardened, for the one line per changed object
+/// (`runAsNonRoot`, `seccomp`, `drop ALL`, `readinessProbe`, `image digest`, …).
+pub fn change_label(path: &FieldPath) -> String {
+    use crate::model::path::Seg;
+    let keys: Vec<&str> = path
+        .0
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    let last = keys.last().copied().unwrap_or("");
+    let before = keys.len().checked_sub(2).map_or("", |i| keys[i]);
+    match (before, last) {
+        (_, "seccompProfile") | ("seccompProfile", _) => "seccomp RuntimeDefault".into(),
+        ("capabilities", "drop") => "drop ALL".into(),
+        (_, "image") => "image digest".into(),
+        (_, "volumes") => "emptyDir volumes".into(),
+        (_, "volumeMounts") => "writable mounts".into(),
+        ("annotations", _) => "annotations".into(),
+        (_, "allowPrivilegeEscalation") => "allowPrivilegeEscalation false".into(),
+        (_, "readOnlyRootFilesystem") => "readOnlyRootFilesystem".into(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// The message of the one info result per changed object: `hardened runAsNonRoot, seccomp
+/// RuntimeDefault, drop ALL, … (9 fields)`, each label once, in the order of the changes.
+pub fn hardened_message(labels: &[String], fields: usize) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let list: Vec<&str> = labels
+        .iter()
+        .filter(|l| seen.insert(l.as_str()))
+        .map(String::as_str)
+        .collect();
+    format!(
+        "hardened {} ({} field{})",
+        list.join(", "),
+        fields,
+        if fields == 1 { "" } else { "s" }
+    )
 }
 
 impl KrmResult {
@@ -330,6 +493,17 @@ impl KrmResult {
             m.insert("file".into(), json!({ "path": file }));
         }
         m.insert("tags".into(), json!({ "rule": self.rule }));
+        // Not in the KRM spec's Result (readers ignore unknown keys): the grouped fields.
+        if !self.fields.is_empty() {
+            let paths: Vec<Value> = self
+                .fields
+                .iter()
+                .filter_map(|f| f.path.as_deref().map(|p| json!(p)))
+                .collect();
+            if !paths.is_empty() {
+                m.insert("fieldPaths".into(), Value::Array(paths));
+            }
+        }
         Value::Object(m)
     }
 }

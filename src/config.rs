@@ -84,6 +84,29 @@ pub struct PolicySpec {
     /// reports each with the fix; `harden` makes them anyway.
     #[serde(default)]
     pub unknown_images: Option<UnknownImages>,
+    /// Which results a run reports: `problems` (warnings and errors, one per object and rule;
+    /// the default), `changes` (also one info result per changed or generated object saying what
+    /// was hardened) or `all` (also one info result per object and rule for every change and
+    /// every deliberate decision, with the field paths). `--verbosity` wins; `--results FILE`
+    /// defaults to `all`.
+    #[serde(default)]
+    pub verbosity: Option<Verbosity>,
+}
+
+/// Which results a run reports (warnings and errors always).
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Verbosity {
+    /// Warnings and errors only.
+    #[default]
+    Problems,
+    /// Also one info result per changed or generated object.
+    Changes,
+    /// Also one info result per object and rule for every change and decision.
+    All,
 }
 
 /// What to do for a container whose image facts are unknown.
@@ -415,6 +438,8 @@ pub struct Overrides {
     /// Where pin-image-digests asks for digests (`--lock`, the registry); see
     /// [`Policy::digests`].
     pub digests: Option<DigestHandle>,
+    /// `--verbosity` (replaces `spec.verbosity`).
+    pub verbosity: Option<Verbosity>,
 }
 
 impl Policy {
@@ -470,6 +495,9 @@ impl Policy {
         apply(&overrides.enable, &overrides.disable, "--")?;
         spec.enforce |= overrides.enforce;
         spec.images.verify_digests |= overrides.verify_digests;
+        if overrides.verbosity.is_some() {
+            spec.verbosity = overrides.verbosity;
+        }
         if let Some(limit) = &spec.tmp_size_limit {
             if !is_quantity(limit) {
                 return Err(Error::Config(format!(
@@ -593,6 +621,11 @@ impl Policy {
                     }
             })
             .map(|(_, f)| f)
+    }
+
+    /// `spec.verbosity` (or `--verbosity`), else `default`.
+    pub fn verbosity(&self, default: Verbosity) -> Verbosity {
+        self.spec.verbosity.unwrap_or(default)
     }
 
     /// `spec.unknownImages`, defaulted.
@@ -980,6 +1013,30 @@ pub fn json_schema() -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn verbosity_from_a_policy_a_config_map_and_the_flag() {
+        let spec = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"verbosity": "changes"}}))
+        .unwrap();
+        assert_eq!(spec.verbosity, Some(Verbosity::Changes));
+        let policy = Policy::from_spec(spec.clone()).unwrap();
+        assert_eq!(policy.verbosity(Verbosity::All), Verbosity::Changes);
+        let flag = Overrides {
+            verbosity: Some(Verbosity::All),
+            ..Overrides::default()
+        };
+        let policy = Policy::with_overrides(spec, &flag).unwrap();
+        assert_eq!(policy.verbosity(Verbosity::Problems), Verbosity::All);
+        let none = Policy::from_spec(PolicySpec::default()).unwrap();
+        assert_eq!(none.verbosity(Verbosity::Problems), Verbosity::Problems);
+        let err = spec_from_object(
+            &json!({"apiVersion": API_VERSION, "kind": KIND, "spec": {"verbosity": "loud"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("verbosity"), "{err}");
+    }
 
     #[test]
     fn unknown_keys_are_named() {

@@ -10,7 +10,7 @@ use saphyr_parser::Event;
 use serde_json::Value;
 
 use crate::change::{self, Findings, KrmResult, ResourceRef, Severity};
-use crate::config::{self, Overrides, Policy, PolicySpec};
+use crate::config::{self, Overrides, Policy, PolicySpec, Verbosity};
 use crate::digest::ResolveError;
 use crate::error::Error;
 use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
@@ -35,9 +35,14 @@ pub struct Options {
     pub spec: Option<PolicySpec>,
     /// Command-line switches applied on top.
     pub overrides: Overrides,
-    /// Keep info results in stream mode (they are always kept for a ResourceList). The CLI turns
-    /// this on only for `--results`, so a large stream does not hold one result per change.
-    pub info_results: bool,
+    /// The verbosity when neither the policy (`spec.verbosity`, a ResourceList's
+    /// functionConfig) nor `--verbosity` sets one. The CLI uses `all` for `--results FILE` and
+    /// `explain`, `problems` otherwise, so a large stream does not hold a result per change.
+    pub verbosity: Verbosity,
+    /// Keep a stream's results as YAML text ([`Output::results_yaml`], what `--results FILE`
+    /// writes) rather than as values: memory about the size of that text. Warnings and errors are
+    /// kept as values too. A ResourceList carries its results as values whatever this says.
+    pub render_results: bool,
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.
     pub threads: usize,
@@ -48,7 +53,8 @@ impl Default for Options {
         Options {
             spec: None,
             overrides: Overrides::default(),
-            info_results: true,
+            verbosity: Verbosity::Problems,
+            render_results: false,
             threads: 0,
         }
     }
@@ -74,6 +80,8 @@ pub struct Stats {
     pub changes: usize,
     /// Documents rewritten in block style because an in-place edit was impossible.
     pub reemitted: usize,
+    /// Objects generated (PodDisruptionBudgets).
+    pub generated: usize,
 }
 
 impl Stats {
@@ -82,6 +90,7 @@ impl Stats {
         self.changed += other.changed;
         self.changes += other.changes;
         self.reemitted += other.reemitted;
+        self.generated += other.generated;
     }
 }
 
@@ -105,6 +114,13 @@ pub struct Output<'a> {
     pub unresolved: Vec<ResolveError>,
     /// The settings in effect (a ResourceList's functionConfig replaces `--config`'s).
     pub policy: PolicySpec,
+    /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, in
+    /// stream order, whatever the verbosity (for the stderr summary).
+    pub notes: Vec<KrmResult>,
+    /// With [`Options::render_results`] (a stream): every result as YAML sequence items, in
+    /// order, in blocks to be written one after the other; `results` then holds only the warnings
+    /// and errors.
+    pub results_yaml: Option<Vec<String>>,
 }
 
 impl Output<'_> {
@@ -182,6 +198,9 @@ impl Chunk<'_> {
     }
 }
 
+/// Objects whose hardened line a sink keeps for the stderr summary when results leave it out.
+pub const NOTED_OBJECTS: usize = 20;
+
 /// Where one run (or one worker) collects results and counters.
 #[derive(Debug, Default)]
 pub struct Sink {
@@ -189,14 +208,30 @@ pub struct Sink {
     pub results: Vec<KrmResult>,
     /// Counters.
     pub stats: Stats,
-    /// Keep info results.
-    pub keep_info: bool,
+    /// Which info results to keep.
+    pub verbosity: Verbosity,
+    /// The verbosity when the policy sets none (a ResourceList's functionConfig replaces the
+    /// policy, and with it `verbosity`).
+    pub default_verbosity: Verbosity,
     /// Images that could not be pinned.
     pub unresolved: Vec<ResolveError>,
     /// The pods of every workload seen (pod-disruption-budget's overlap check).
     pub pods: Vec<pdb::PodSet>,
     /// Every named workload seen and where, to find two the API server would take as one.
     pub workloads: Vec<Placed>,
+    /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, kept
+    /// whatever the verbosity (the stderr summary lists them).
+    pub notes: Vec<KrmResult>,
+    /// Keep results as YAML items in `rendered` (warnings and errors as values too).
+    pub render: bool,
+    /// Record no change (not even at `verbosity: all`, nor the "hardened" line): `check` only
+    /// needs the findings and which rules changed something.
+    pub no_change_records: bool,
+    /// The rules that changed something, each once.
+    pub changed_rules: Vec<&'static str>,
+    /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
+    /// block is ever copied into a larger one: memory stays at the text's size).
+    pub rendered: Vec<String>,
 }
 
 /// A workload's identity to the API server: apiVersion group, kind, namespace, name.
@@ -306,18 +341,59 @@ fn repeated_result(resource: ResourceRef, file: Option<String>) -> KrmResult {
         current: None,
         proposed: None,
         file,
+        fields: Vec::new(),
+        change: false,
     }
 }
 
 impl Sink {
-    /// Keeps a result (info results only when asked to).
-    fn push(&mut self, result: KrmResult) {
-        if self.keep_info || result.severity != Severity::Info {
+    fn new(verbosity: Verbosity, render: bool) -> Self {
+        Sink {
+            verbosity,
+            render,
+            ..Sink::default()
+        }
+    }
+
+    /// Keeps a result: as a value, or as YAML text (a warning or an error as both).
+    fn keep(&mut self, result: KrmResult) {
+        if !self.render {
+            self.results.push(result);
+            return;
+        }
+        const BLOCK: usize = 1 << 20;
+        if self
+            .rendered
+            .last()
+            .is_none_or(|b| b.capacity() - b.len() < BLOCK / 64)
+        {
+            self.rendered.push(String::with_capacity(BLOCK));
+        }
+        let block = self.rendered.last_mut().expect("a block was just added");
+        emit::sequence_items(block, &[result.to_value()], 0, &Layout::default());
+        if result.severity != Severity::Info {
             self.results.push(result);
         }
     }
-}
 
+    /// Keeps a warning or an error, or an info decision under `verbosity: all`.
+    fn push(&mut self, result: KrmResult) {
+        if result.severity != Severity::Info || self.verbosity == Verbosity::All {
+            self.keep(result);
+        }
+    }
+
+    /// Keeps the one info line of a changed or generated object (`verbosity: changes`; under
+    /// `all` the per-rule change results stand for it), and notes it for the summary.
+    fn push_change(&mut self, result: KrmResult) {
+        if self.notes.len() < NOTED_OBJECTS {
+            self.notes.push(result.clone());
+        }
+        if self.verbosity == Verbosity::Changes {
+            self.keep(result);
+        }
+    }
+}
 /// Processes raw bytes (must be UTF-8; a leading BOM is kept).
 pub fn process_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Output<'a>, Error> {
     let text = std::str::from_utf8(input).map_err(|e| Error::NotUtf8(e.valid_up_to()))?;
@@ -370,11 +446,11 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         stats: Stats::default(),
         unresolved: Vec::new(),
         policy: PolicySpec::default(),
+        notes: Vec::new(),
+        results_yaml: None,
     };
-    let mut sink = Sink {
-        keep_info: options.info_results,
-        ..Sink::default()
-    };
+    let mut sink = Sink::new(policy.verbosity(options.verbosity), options.render_results);
+    sink.default_verbosity = options.verbosity;
     // The first document decides the form; a ResourceList brings its own policy.
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -433,12 +509,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                 .chunks(per)
                 .map(|part| {
                     let mut policy = policy.clone();
-                    let keep_info = sink.keep_info;
+                    let (verbosity, render) = (sink.verbosity, sink.render);
                     scope.spawn(move || {
-                        let mut sink = Sink {
-                            keep_info,
-                            ..Sink::default()
-                        };
+                        let mut sink = Sink::new(verbosity, render);
                         let chunks =
                             process_run(part, &mut policy, &options.overrides, index, &mut sink)?;
                         Ok((chunks, sink))
@@ -454,11 +527,14 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             let (chunks, part_sink) = part?;
             parts.extend(chunks);
             sink.results.extend(part_sink.results);
+            sink.rendered.extend(part_sink.rendered);
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
             sink.pods.extend(part_sink.pods);
             sink.workloads.extend(part_sink.workloads);
+            sink.notes.extend(part_sink.notes);
         }
+        sink.notes.truncate(NOTED_OBJECTS);
     }
     // A workload in the input twice gets no budget: the next run would take the budget generated
     // for one as the other's, and decide otherwise.
@@ -545,12 +621,13 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
                     current: None,
                     proposed: None,
                     file: pending.source,
+                    fields: Vec::new(),
+change: false,
                 });
                 continue;
             }
             let object = add_budget(
                 &pending.planned,
-                pending.resource,
                 pending.source.clone(),
                 &mut taken,
                 &mut sink,
@@ -577,6 +654,8 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         }
     }
     out.results = sink.results;
+    out.results_yaml = sink.render.then_some(sink.rendered);
+    out.notes = sink.notes;
     out.stats = sink.stats;
     out.policy = policy.spec.clone();
     let mut seen = std::collections::HashSet::new();
@@ -663,6 +742,8 @@ fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> K
         current: None,
         proposed: None,
         file,
+        fields: Vec::new(),
+        change: false,
     }
 }
 
@@ -670,25 +751,30 @@ fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> K
 /// reports it, and returns the finished object.
 fn add_budget(
     planned: &PlannedBudget,
-    resource: ResourceRef,
     file: Option<String>,
     taken: &mut std::collections::HashSet<(Option<String>, String)>,
     sink: &mut Sink,
 ) -> Value {
     let name = pdb::choose_name(&planned.base_name, &planned.namespace, taken);
     taken.insert((planned.namespace.clone(), name.clone()));
-    sink.push(KrmResult {
-        rule: pdb::ID,
-        severity: Severity::Info,
-        message: format!("adds PodDisruptionBudget {name}: {}", planned.reason),
-        resource: Some(resource),
-        path: None,
-        current: None,
-        proposed: None,
+    let object = planned.finish(&name);
+    // The line names the generated budget, so kpt shows one line for each new object.
+    let result = KrmResult::new_change(
+        pdb::ID,
+        Severity::Info,
+        format!("generated: {}", planned.reason),
+        Some(ResourceRef::of(&object)),
         file,
-    });
+    );
+    if sink.notes.len() < NOTED_OBJECTS {
+        sink.notes.push(result.clone());
+    }
+    if sink.verbosity >= Verbosity::Changes {
+        sink.keep(result);
+    }
     sink.stats.changes += 1;
-    planned.finish(&name)
+    sink.stats.generated += 1;
+    object
 }
 
 /// Processes one document: its output text, the form (for a ResourceList) and new budgets.
@@ -778,8 +864,8 @@ fn process_segment<'a>(
     let mut budgets = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
-        // kpt and kustomize show results from the ResourceList itself: keep every one.
-        sink.keep_info = true;
+        // The list carries its results as values.
+        sink.render = false;
         let before = sink.results.len();
         let config = match value.get("functionConfig").filter(|v| !v.is_null()) {
             Some(fc) => function_config_spec(fc)
@@ -792,6 +878,8 @@ fn process_segment<'a>(
                 if let Some(p) = new_policy {
                     *policy = p;
                 }
+                // The functionConfig's verbosity (or `--verbosity`) decides what the list shows.
+                sink.verbosity = policy.verbosity(sink.default_verbosity);
                 harden_items(&mut value, policy, None, index, sink, None)
             }
             // The KRM function spec: a function that cannot run still answers with the list,
@@ -806,6 +894,8 @@ fn process_segment<'a>(
                     current: None,
                     proposed: None,
                     file: None,
+                    fields: Vec::new(),
+                    change: false,
                 });
                 false
             }
@@ -916,6 +1006,8 @@ fn plan_budget(
                 current: None,
                 proposed: None,
                 file: file.map(str::to_string).or_else(|| item_file(object)),
+                fields: Vec::new(),
+                change: false,
             });
             None
         }
@@ -1001,7 +1093,7 @@ fn harden_items(
                 sink.push(overlap_result(why, resource, file));
                 continue;
             }
-            items.push(add_budget(&p, resource, file, &mut taken, sink));
+            items.push(add_budget(&p, file, &mut taken, sink));
             changed = true;
         }
     }
@@ -1045,6 +1137,8 @@ fn bad_items(list: &Value, file: Option<&str>) -> Option<KrmResult> {
         current: None,
         proposed: None,
         file: file.map(str::to_string),
+        fields: Vec::new(),
+        change: false,
     })
 }
 
@@ -1088,71 +1182,106 @@ pub fn harden_object(
         }
     }
     let file = file.map(str::to_string).or_else(|| item_file(object));
-    let report = |sink: &mut Sink,
-                  rule: &'static str,
-                  severity,
-                  message: String,
-                  path: Option<String>,
-                  current,
-                  proposed| {
-        sink.push(KrmResult {
-            rule,
-            severity,
-            message,
-            resource: Some(resource.clone()),
-            path,
-            current,
-            proposed,
-            file: file.clone(),
-        });
-    };
+    let verbosity = sink.verbosity;
+    // The object's findings and change records, grouped per rule once all rules have run.
+    let mut found: Vec<KrmResult> = Vec::new();
+    let mut done: Vec<KrmResult> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    let result =
+        |rule: &'static str, severity, message: String, path: Option<String>, current, proposed| {
+            KrmResult {
+                path,
+                current,
+                proposed,
+                ..KrmResult::new(
+                    rule,
+                    severity,
+                    message,
+                    Some(resource.clone()),
+                    file.clone(),
+                )
+            }
+        };
     let mut changed = 0usize;
     let mut apply = |object: &mut Value, findings: Findings, sink: &mut Sink| {
         sink.unresolved.extend(findings.unresolved);
         for f in findings.findings {
-            report(
-                sink,
+            if f.severity == Severity::Info && verbosity != Verbosity::All {
+                continue;
+            }
+            found.push(result(
                 f.rule,
                 f.severity,
                 f.message,
                 f.path.map(|p| p.to_string()),
                 f.current,
                 f.proposed,
-            );
+            ));
         }
         for c in findings.changes {
             match change::apply(object, &c) {
                 Ok(true) => {
                     changed += 1;
-                    if !sink.keep_info {
-                        // Stream mode without --results: nobody reads change records.
+                    if !sink.changed_rules.contains(&c.rule) {
+                        sink.changed_rules.push(c.rule);
+                    }
+                    // The summary line of the first objects is kept whatever the verbosity.
+                    if sink.no_change_records
+                        || (verbosity == Verbosity::Problems && sink.notes.len() >= NOTED_OBJECTS)
+                    {
+                        continue;
+                    }
+                    labels.push(change::change_label(&c.path));
+                    if verbosity != Verbosity::All {
                         continue;
                     }
                     let (current, proposed) = match &c.op {
                         change::Op::Add(v) | change::Op::Append(v) => (None, Some(v.clone())),
                         change::Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),
                     };
-                    report(
-                        sink,
-                        c.rule,
-                        Severity::Info,
-                        c.message,
-                        Some(c.path.to_string()),
-                        current,
-                        proposed,
-                    );
+                    done.push(KrmResult {
+                        change: true,
+                        ..result(
+                            c.rule,
+                            Severity::Info,
+                            c.message,
+                            Some(c.path.to_string()),
+                            current,
+                            proposed,
+                        )
+                    });
                 }
                 Ok(false) => {}
-                Err(problem) => report(
-                    sink,
+                Err(problem) => found.push(result(
                     c.rule,
                     Severity::Error,
                     format!("cannot apply change: {problem}"),
                     Some(c.path.to_string()),
                     None,
                     None,
-                ),
+                )),
             }
+        }
+    };
+    let finish = |sink: &mut Sink,
+                  found: Vec<KrmResult>,
+                  done: Vec<KrmResult>,
+                  labels: &[String],
+                  changed: usize| {
+        for r in change::group(found) {
+            sink.keep(r);
+        }
+        if changed > 0 && !labels.is_empty() {
+            sink.push_change(KrmResult::new_change(
+                "kube-harden",
+                Severity::Info,
+                change::hardened_message(labels, changed),
+                Some(resource.clone()),
+                file.clone(),
+            ));
+        }
+        for r in change::group(done) {
+            sink.keep(r);
         }
     };
     let mut container_images = std::collections::HashSet::new();
@@ -1162,6 +1291,7 @@ pub fn harden_object(
                 let mut findings = Findings::default();
                 findings.error("kube-harden", None, format!("cannot harden: {problem}"));
                 apply(object, findings, sink);
+                finish(sink, found, done, &labels, 0);
                 return false;
             }
             Ok(None) => {}
@@ -1176,6 +1306,7 @@ pub fn harden_object(
                         "Windows HostProcess pod left as it is",
                     );
                     apply(object, findings, sink);
+                    finish(sink, found, done, &labels, 0);
                     return false;
                 }
                 for rule in rules::registry()
@@ -1199,6 +1330,7 @@ pub fn harden_object(
         pin::check_fields(object, &container_images, policy, &mut findings);
         apply(object, findings, sink);
     }
+    finish(sink, found, done, &labels, changed);
     sink.stats.changes += changed;
     if changed > 0 {
         sink.stats.changed += 1;
@@ -1502,8 +1634,10 @@ mod tests {
         let deployment = |ns: &str, app: &str| {
             format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec:\n      containers: [{{name: c, image: nginx}}]\n")
         };
+        // The info results saying why are kept at `verbosity: all`.
         let mut options = Options {
             threads: 1,
+            verbosity: crate::config::Verbosity::All,
             ..Options::default()
         };
         options.overrides.disable.push("pin-image-digests".into());

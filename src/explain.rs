@@ -103,7 +103,16 @@ pub fn explain(input: &str, output: &str, results: &[KrmResult]) -> Result<Vec<E
                     .as_ref()
                     .is_some_and(|o| key(o) == key(&resource))
             })
-            .map(|r| (r.rule.to_string(), r.path.clone(), r.message.clone()))
+            .filter(|r| r.change)
+            .flat_map(|r| {
+                r.field_notes().into_iter().map(|(path, message)| {
+                    (
+                        r.rule.to_string(),
+                        path.map(str::to_string),
+                        message.to_string(),
+                    )
+                })
+            })
             .collect();
         out.push(Explained {
             resource,

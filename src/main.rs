@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use kube_harden::config::{self, Overrides, PolicySpec};
+use kube_harden::config::{self, Overrides, PolicySpec, Verbosity};
 use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
@@ -86,9 +86,15 @@ impl PolicyArgs {
 struct RunArgs {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Write every result (info, warning, error) to this file as YAML.
+    /// Write the results to this file as YAML (every result, one per object and rule, unless
+    /// `--verbosity` or the policy's `spec.verbosity` says otherwise).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// Which results to report (warnings and errors always): `problems` (the default), `changes`
+    /// (also one line per changed or generated object) or `all` (also one per object and rule
+    /// for every change and decision). Replaces the policy's `spec.verbosity`.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    verbosity: Option<Verbosity>,
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -180,9 +186,14 @@ struct CheckArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
     output: CheckFormat,
-    /// A HardeningPolicy whose `spec.workloads` names custom kinds that hold pods.
+    /// A HardeningPolicy: its `spec.workloads` names custom kinds that hold pods, and the
+    /// "would kube-harden fix it" answer hardens with its settings.
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Image lock file whose image facts the "would kube-harden fix it" answer uses (without
+    /// one, images are unknown, as in a run without a lock).
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
 }
 
 /// `--fail-on`.
@@ -354,10 +365,15 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         Some(Command::Explain(args)) => {
             let spec = args.policy.config.as_deref().map(read_policy).transpose()?;
             let input = read_input(&args.policy.files)?;
+            // explain reads every change record, whatever the policy's verbosity.
             let options = Options {
                 spec,
-                overrides: args.policy.overrides(),
-                info_results: true,
+                overrides: Overrides {
+                    verbosity: Some(Verbosity::All),
+                    ..args.policy.overrides()
+                },
+                verbosity: Verbosity::All,
+                render_results: false,
                 threads: 0,
             };
             let output = pinning::process(&input.bytes, options, &args.digests)
@@ -429,8 +445,18 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     }
     let options = Options {
         spec,
-        overrides: args.policy.overrides(),
-        info_results: args.results.is_some(),
+        overrides: Overrides {
+            verbosity: args.verbosity,
+            ..args.policy.overrides()
+        },
+        // A results file asked for without a verbosity gets every result.
+        verbosity: if args.results.is_some() {
+            Verbosity::All
+        } else {
+            Verbosity::Problems
+        },
+        // Results go to the file as YAML text, built as they are made (not held as values).
+        render_results: args.results.is_some(),
         threads: 0,
     };
     let input = read_input(&args.policy.files)?;
@@ -442,8 +468,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
     let output =
         pinning::process(&input.bytes, options, &args.digests).map_err(|e| input.locate(e))?;
     if let Some(path) = &args.results {
-        write_results(path, &output.results)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_results(path, &output).with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = output.has_errors();
     let mut changed = false;
@@ -480,7 +505,37 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
 /// `kube-harden check`: the rendered report, and whether every object meets `--level`.
 fn check(args: &CheckArgs) -> Result<(String, bool)> {
     let spec = args.config.as_deref().map(read_policy).transpose()?;
-    let policy = config::Policy::from_spec(spec.unwrap_or_default())?;
+    let spec = spec.unwrap_or_default();
+    let policy = config::Policy::from_spec(spec.clone())?;
+    // "Would kube-harden fix it": the run's rules with the policy's settings and the lock's
+    // image facts. Rules that set no Pod Security field run after those that do and cannot
+    // change their outcome, so they stay out (digests, probes, budgets, the root filesystem).
+    let digests = match &args.lock {
+        Some(path) => {
+            let lock = kube_harden::digest::ImageLock::load(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Some(config::DigestHandle(std::sync::Arc::new(
+                kube_harden::digest::LockSource::new(lock),
+            )))
+        }
+        None => None,
+    };
+    let fix_policy = config::Policy::with_overrides(
+        spec,
+        &Overrides {
+            disable: [
+                "read-only-root-filesystem",
+                "writable-tmp",
+                "default-probes",
+                "pin-image-digests",
+                "pod-disruption-budget",
+            ]
+            .map(String::from)
+            .to_vec(),
+            digests,
+            ..Overrides::default()
+        },
+    )?;
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
     if args.files.is_empty() {
         inputs.push(("stdin".into(), read_input(&[])?.bytes));
@@ -501,8 +556,8 @@ fn check(args: &CheckArgs) -> Result<(String, bool)> {
                 e.valid_up_to()
             )
         })?;
-        let objects =
-            pss::report::check(text, &policy, args.pss_version).with_context(|| uri.clone())?;
+        let objects = pss::report::check_with(text, &policy, args.pss_version, Some(&fix_policy))
+            .with_context(|| uri.clone())?;
         files.push(pss::report::FileReport { uri, objects });
     }
     let version = args.pss_version;
@@ -749,36 +804,47 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
     })
 }
 
-/// Writes `results:` and one item per result, each built and written on its own: the file is
-/// the same text as emitting the whole list at once, without holding every result as a JSON value
-/// (and the whole text) in memory at the same time.
-fn write_results(
-    path: &std::path::Path,
-    results: &[kube_harden::change::KrmResult],
-) -> io::Result<()> {
+/// Writes `results:` and one item per result: the items the run rendered as it went (a
+/// stream), or each result built and written on its own (a ResourceList), so the results are
+/// never all held as JSON values.
+fn write_results(path: &std::path::Path, output: &kube_harden::Output<'_>) -> io::Result<()> {
     let layout = kube_harden::yaml::emit::Layout::default();
     let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(path)?);
-    if results.is_empty() {
-        out.write_all(b"results: []\n")?;
-        return out.flush();
-    }
-    out.write_all(b"results:\n")?;
-    let mut item = String::new();
-    for r in results {
-        item.clear();
-        kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
-        out.write_all(item.as_bytes())?;
+    match &output.results_yaml {
+        Some(blocks) if blocks.iter().all(String::is_empty) => out.write_all(b"results: []\n")?,
+        Some(blocks) => {
+            out.write_all(b"results:\n")?;
+            for block in blocks {
+                out.write_all(block.as_bytes())?;
+            }
+        }
+        None if output.results.is_empty() => out.write_all(b"results: []\n")?,
+        None => {
+            out.write_all(b"results:\n")?;
+            let mut item = String::new();
+            for r in &output.results {
+                item.clear();
+                kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
+                out.write_all(item.as_bytes())?;
+            }
+        }
     }
     out.flush()
 }
 
+/// Objects the stderr summary lists (changed ones first, then unchanged ones with warnings or
+/// errors); the rest are counted.
+const SUMMARY_OBJECTS: usize = kube_harden::engine::NOTED_OBJECTS;
+
+/// The stderr summary: the totals, then per object one line saying what was hardened and one
+/// line per warning or error (one per rule), for the first [`SUMMARY_OBJECTS`] objects.
 fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
-    const SHOWN: usize = 20;
+    use kube_harden::change::{KrmResult, Severity};
     let s = &output.stats;
-    let problems: Vec<_> = output.problems().collect();
+    let problems: Vec<&KrmResult> = output.problems().collect();
     let warnings = problems
         .iter()
-        .filter(|r| r.severity == kube_harden::change::Severity::Warning)
+        .filter(|r| r.severity == Severity::Warning)
         .count();
     log.line(&format!(
         "kube-harden: {} of {} workloads changed ({} changes), {} warnings, {} errors",
@@ -788,24 +854,10 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
         warnings,
         problems.len() - warnings
     ));
-    for r in problems.iter().take(SHOWN) {
-        let who = r
-            .resource
-            .as_ref()
-            .map(|r| format!("{}: ", r.display()))
-            .unwrap_or_default();
-        log.line(&format!(
-            "  {}: {who}{} [{}]",
-            r.severity.as_str(),
-            r.message,
-            r.rule
-        ));
-    }
-    if problems.len() > SHOWN {
-        log.line(&format!(
-            "  … and {} more (--results FILE lists them all)",
-            problems.len() - SHOWN
-        ));
+    // A ResourceList carries its results, which kpt and kustomize show: the totals suffice (kpt
+    // truncates a function's stderr after a few lines).
+    if output.form != InputForm::ResourceList {
+        list_objects(output, &problems, log);
     }
     if failed && !output.unresolved.is_empty() {
         for line in kube_harden::digest::unresolved_report(&output.unresolved).lines() {
@@ -814,5 +866,83 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
     }
     if failed && output.form == InputForm::Stream {
         log.line("kube-harden: nothing written to stdout because of the errors above");
+    }
+}
+
+/// The summary's per-object lines: what was hardened, then each item that stays insecure.
+fn list_objects(
+    output: &kube_harden::Output<'_>,
+    problems: &[&kube_harden::change::KrmResult],
+    log: &Log,
+) {
+    use kube_harden::change::{KrmResult, ResourceRef};
+    let s = &output.stats;
+    // Problems by object, in order.
+    let mut by_object: Vec<(Option<&ResourceRef>, Vec<&KrmResult>)> = Vec::new();
+    for r in problems {
+        match by_object
+            .iter_mut()
+            .find(|(o, _)| *o == r.resource.as_ref())
+        {
+            Some((_, list)) => list.push(r),
+            None => by_object.push((r.resource.as_ref(), vec![r])),
+        }
+    }
+    // One line per insecure item: a result grouping several fields gives one line for each.
+    let problem_lines = |r: &KrmResult| -> Vec<String> {
+        r.field_notes()
+            .into_iter()
+            .map(|(_, message)| format!("    {}: {message} [{}]", r.severity.as_str(), r.rule))
+            .collect()
+    };
+    let mut shown_objects = 0;
+    let mut shown_problems = 0;
+    let mut done = vec![false; by_object.len()];
+    for note in output.notes.iter().take(SUMMARY_OBJECTS) {
+        let who = note
+            .resource
+            .as_ref()
+            .map(ResourceRef::display)
+            .unwrap_or_default();
+        log.line(&format!("  {who}: {}", note.message));
+        shown_objects += 1;
+        if let Some(i) = by_object
+            .iter()
+            .position(|(o, _)| *o == note.resource.as_ref())
+            .filter(|i| !done[*i])
+        {
+            done[i] = true;
+            for r in &by_object[i].1 {
+                problem_lines(r).iter().for_each(|l| log.line(l));
+                shown_problems += 1;
+            }
+        }
+    }
+    for (i, (object, list)) in by_object.iter().enumerate() {
+        if done[i] || shown_objects >= SUMMARY_OBJECTS {
+            continue;
+        }
+        let who = object.map_or_else(|| "the input".to_string(), ResourceRef::display);
+        log.line(&format!("  {who}:"));
+        shown_objects += 1;
+        for r in list {
+            problem_lines(r).iter().for_each(|l| log.line(l));
+            shown_problems += 1;
+        }
+    }
+    let more_changed = (s.changed + s.generated).saturating_sub(output.notes.len());
+    let more_problems = problems.len() - shown_problems;
+    if more_changed > 0 || more_problems > 0 {
+        let mut parts = Vec::new();
+        if more_changed > 0 {
+            parts.push(format!("{more_changed} more changed objects"));
+        }
+        if more_problems > 0 {
+            parts.push(format!("{more_problems} more warnings and errors"));
+        }
+        log.line(&format!(
+            "  … and {} (--results FILE lists them all)",
+            parts.join(", ")
+        ));
     }
 }

@@ -230,7 +230,6 @@ pub fn lock(input: &[u8], spec: Option<PolicySpec>, args: &LockArgs) -> Result<L
     };
     let mut options = Options {
         spec,
-        info_results: false,
         ..Options::default()
     };
     options.overrides.enable = vec![kube_harden::rules::pin_image_digests::ID.to_string()];

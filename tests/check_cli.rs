@@ -224,3 +224,106 @@ fn bad_input_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
 }
+
+/// The failure of `control` in the JSON report of the first object.
+fn failure<'v>(report: &'v Value, control: &str) -> &'v Value {
+    report["objects"][0]["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["control"] == control)
+        .unwrap_or_else(|| panic!("no {control} failure in {report}"))
+}
+
+#[test]
+fn says_whether_kube_harden_would_fix_each_failure() {
+    let file = "examples/basic/deployment.yaml";
+    // Without the image's facts: seccomp is fixed; runAsNonRoot is not, and the reason names
+    // the unknown image and the fix.
+    let out = run(&["check", "-o", "json", file], None);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seccomp = failure(&report, "seccompProfile_restricted");
+    assert_eq!(seccomp["fix"]["fixed"], true, "{seccomp}");
+    assert_eq!(seccomp["fix"]["rules"][0], "seccomp");
+    let non_root = failure(&report, "runAsNonRoot");
+    assert_eq!(non_root["fix"]["fixed"], false, "{non_root}");
+    assert!(
+        non_root["fix"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is known about the user of image \"memcached:1.6.45-alpine\""),
+        "{non_root}"
+    );
+    // With the lock's facts (a numeric user), every failing control is fixed, and hardening
+    // really gives restricted.
+    let lock = "examples/basic/images.lock";
+    let out = run(&["check", "-o", "json", "--lock", lock, file], None);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in report["objects"][0]["failures"].as_array().unwrap() {
+        assert_eq!(f["fix"]["fixed"], true, "{f}");
+    }
+    assert_eq!(
+        failure(&report, "runAsNonRoot")["fix"]["rules"][0],
+        "run-as-non-root"
+    );
+    let hardened = run(&["--offline", "--lock", lock, file], None);
+    assert!(hardened.status.success());
+    let after = run(
+        &["check", "--level", "restricted", "-"],
+        Some(&hardened.stdout),
+    );
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+    // An explicit value no rule changes, and a disabled rule.
+    let dir = std::env::temp_dir().join(format!("kube-harden-fix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  disable: [seccomp]\n",
+    )
+    .unwrap();
+    let out = run(
+        &["check", "-o", "json", "-c", policy.to_str().unwrap(), "-"],
+        Some(MANIFEST.as_bytes()),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let host = failure(&report, "hostNamespaces");
+    assert_eq!(host["fix"]["fixed"], false);
+    assert!(
+        host["fix"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no kube-harden rule changes"),
+        "{host}"
+    );
+    assert_eq!(
+        failure(&report, "seccompProfile_restricted")["fix"]["reason"],
+        "rule seccomp is disabled"
+    );
+    // Text and SARIF say it too (SARIF: in the message and the result's properties).
+    let text = run(&["check", file], None);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("→ kube-harden fixes it (seccomp)"), "{text}");
+    assert!(
+        text.contains("→ kube-harden does not fix it: container \"memcached\""),
+        "{text}"
+    );
+    let sarif = run(&["check", "-o", "sarif", file], None);
+    let sarif: Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let seccomp = results
+        .iter()
+        .find(|r| r["ruleId"] == "seccompProfile_restricted")
+        .unwrap();
+    assert!(seccomp["message"]["text"]
+        .as_str()
+        .unwrap()
+        .ends_with(" — kube-harden fixes it (seccomp)"));
+    assert_eq!(seccomp["properties"]["fix"]["fixed"], true);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,7 +64,7 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
     };
     let (work, pkg) = package("kpt_render");
     let before = snapshot(&pkg);
-    kpt_run(
+    let run = kpt_run(
         &kpt,
         &work,
         &[
@@ -77,6 +77,39 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
         ],
     )
     .ok("kpt fn render");
+    // What kpt prints (the policy says `verbosity: changes`): one line per changed or generated
+    // object, saying what was hardened, and nothing truncated.
+    let printed = format!("{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('['))
+        .filter(|l| !l.starts_with("[RUNNING]") && !l.starts_with("[PASS]"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one line per changed object expected:\n{printed}"
+    );
+    assert!(
+        lines[0].starts_with("[info] apps/v1/Deployment/web: hardened runAsNonRoot, ")
+            && lines[0].contains("seccomp RuntimeDefault")
+            && lines[0].contains("drop ALL")
+            && lines[0].contains("image digest")
+            && lines[0].ends_with(" fields)"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("[info] batch/v1/CronJob/report: hardened "),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2],
+        "[info] policy/v1/PodDisruptionBudget/web: generated: Deployment web runs 3 replicas"
+    );
+    assert!(!printed.contains("truncated"), "{printed}");
     let after = snapshot(&pkg);
     let deployment = &after["app/deployment.yaml"];
     let d = value(deployment);
@@ -111,9 +144,14 @@ fn kpt_render_runs_the_pipeline_keeps_comments_and_is_stable() {
     let item = &results["items"][0];
     assert_eq!(item["exec"], "kube-harden");
     let list = item["results"].as_array().expect("results");
-    assert!(list.iter().any(|r| r["tags"]["rule"] == "seccomp"
+    assert!(list.iter().any(|r| r["tags"]["rule"] == "kube-harden"
+        && r["message"]
+            .as_str()
+            .unwrap()
+            .contains("seccomp RuntimeDefault")
         && r["resourceRef"]["name"] == "web"
         && r["file"]["path"] == "app/deployment.yaml"));
+    assert_eq!(list.len(), 3, "one result per changed object: {list:?}");
     // A second render changes nothing.
     kpt_run(&kpt, &work, &["fn", "render", "package", "--allow-exec"]).ok("second render");
     assert_eq!(
@@ -128,7 +166,7 @@ fn kpt_eval_exec_takes_key_values() {
         return;
     };
     let (work, pkg) = package("kpt_eval");
-    kpt_run(
+    let run = kpt_run(
         &kpt,
         &work,
         &[
@@ -144,6 +182,9 @@ fn kpt_eval_exec_takes_key_values() {
         ],
     )
     .ok("kpt fn eval --exec kube-harden");
+    // No verbosity given: no info results, so kpt prints no result lines for a clean run.
+    let printed = format!("{}{}", run.stdout, run.stderr);
+    assert!(!printed.contains("[info]"), "{printed}");
     let d = value(&std::fs::read_to_string(pkg.join("app/deployment.yaml")).unwrap());
     let pod = common::pod_spec(&d);
     assert_eq!(pod["securityContext"]["runAsUser"], 20000);

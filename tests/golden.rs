@@ -25,8 +25,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kube_harden::change::{KrmResult, Severity};
-use kube_harden::config::PolicySpec;
+use kube_harden::change::KrmResult;
+use kube_harden::config::{PolicySpec, Verbosity};
 use kube_harden::{process, Options};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
@@ -175,7 +175,10 @@ fn disabled_rules(case: &Case, spec: Option<&PolicySpec>) -> Vec<String> {
 /// The library options of a case: its policy, its rules, its lock.
 fn options(case: &Case) -> Result<Options, String> {
     let spec = policy(&case.dir)?;
-    let mut options = Options::default();
+    let mut options = Options {
+        verbosity: Verbosity::All,
+        ..Options::default()
+    };
     options.overrides.disable = disabled_rules(case, spec.as_ref());
     options.spec = spec;
     let lock = case.dir.join("images.lock");
@@ -192,8 +195,8 @@ fn options(case: &Case) -> Result<Options, String> {
 // expected.yaml + results.yaml cases
 
 /// Warnings, errors and info findings (decisions such as "no probe: no port"; not the record of
-/// each change, which the expected output shows), one per line:
-/// `<severity> <rule> <Kind/name> <field path>: <message>`.
+/// changes, which the expected output shows), one per object and rule, one per line:
+/// `<severity> <rule> <Kind/name> <field path, …>: <message>` (run with `verbosity: all`).
 fn results_text<'r>(results: impl Iterator<Item = &'r KrmResult>) -> String {
     let mut text = String::new();
     for r in results {
@@ -201,7 +204,12 @@ fn results_text<'r>(results: impl Iterator<Item = &'r KrmResult>) -> String {
             .resource
             .as_ref()
             .map_or_else(|| "-".to_string(), |r| format!("{}/{}", r.kind, r.name));
-        let path = r.path.as_deref().unwrap_or("-");
+        let paths: Vec<&str> = r.field_notes().iter().filter_map(|(p, _)| *p).collect();
+        let path = if paths.is_empty() {
+            "-".to_string()
+        } else {
+            paths.join(", ")
+        };
         let _ = writeln!(
             text,
             "{} {} {} {}: {}",
@@ -281,9 +289,7 @@ fn run_output_case(case: &Case, update: bool) -> Result<(), String> {
     );
     check_golden(
         &case.dir.join("results.yaml"),
-        &results_text(first.results.iter().filter(|r| {
-            r.severity != Severity::Info || (r.current.is_none() && r.proposed.is_none())
-        })),
+        &results_text(first.results.iter().filter(|r| !r.change)),
         update,
         &mut failures,
     );

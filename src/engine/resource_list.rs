@@ -24,9 +24,10 @@ use serde_json::{Map, Value};
 use super::{
     add_budget, function_config_spec, harden_object, identity, item_file, overlap_result,
     plan_budget, record_workloads, repeated, results_to_add, sniff_document, Chunk, InputForm,
-    Root, SegmentOut, Sink,
+    Root, SegmentOut, Sink, NOTED_OBJECTS,
 };
 use crate::change::ResourceRef;
+use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
 use crate::model::workload::pod_location;
 use crate::rules::pin_image_digests as pin;
@@ -306,6 +307,16 @@ fn process_item(
     }
 }
 
+/// A sink as the tree path sets one up for a list: results kept as values, the verbosity the
+/// list's policy (its functionConfig) says.
+fn list_sink(policy: &Policy, default_verbosity: Verbosity) -> Sink {
+    Sink {
+        verbosity: policy.verbosity(default_verbosity),
+        default_verbosity,
+        ..Sink::default()
+    }
+}
+
 /// Runs `process_item` over `range`, in order, into its own sink.
 fn process_range(
     text: &str,
@@ -313,11 +324,9 @@ fn process_range(
     range: std::ops::Range<usize>,
     layout: &Layout,
     policy: &Policy,
+    default_verbosity: Verbosity,
 ) -> Result<(Vec<ItemOut>, Sink), Fallback> {
-    let mut sink = Sink {
-        keep_info: true,
-        ..Sink::default()
-    };
+    let mut sink = list_sink(policy, default_verbosity);
     let outs = range
         .map(|i| process_item(text, items, i, layout, policy, &mut sink))
         .collect::<Result<Vec<_>, _>>()?;
@@ -395,8 +404,16 @@ pub(super) fn process<'a>(
         threads.clamp(1, n.div_ceil(MIN_ITEMS_PER_THREAD))
     };
     let per = n.div_ceil(threads);
+    let default_verbosity = sink.default_verbosity;
     let parts: Vec<Result<(Vec<ItemOut>, Sink), Fallback>> = if threads == 1 {
-        vec![process_range(text, &items, 0..n, &layout, policy_ref)]
+        vec![process_range(
+            text,
+            &items,
+            0..n,
+            &layout,
+            policy_ref,
+            default_verbosity,
+        )]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
@@ -404,7 +421,14 @@ pub(super) fn process<'a>(
                 .map(|from| {
                     let (items, layout) = (&items, &layout);
                     scope.spawn(move || {
-                        process_range(text, items, from..(from + per).min(n), layout, policy_ref)
+                        process_range(
+                            text,
+                            items,
+                            from..(from + per).min(n),
+                            layout,
+                            policy_ref,
+                            default_verbosity,
+                        )
                     })
                 })
                 .collect();
@@ -415,10 +439,7 @@ pub(super) fn process<'a>(
         })
     };
     let mut outs = Vec::with_capacity(n);
-    let mut merged = Sink {
-        keep_info: true,
-        ..Sink::default()
-    };
+    let mut merged = list_sink(policy_ref, sink.default_verbosity);
     // Each item's results in item order, then (once every item is known) what
     // pod-disruption-budget decides for it, as the tree path does item by item.
     let mut sinks = Vec::with_capacity(parts.len());
@@ -428,8 +449,15 @@ pub(super) fn process<'a>(
         merged.stats.add(&part_sink.stats);
         merged.unresolved.append(&mut part_sink.unresolved);
         merged.pods.append(&mut part_sink.pods);
+        merged.notes.append(&mut part_sink.notes);
+        for rule in part_sink.changed_rules {
+            if !merged.changed_rules.contains(&rule) {
+                merged.changed_rules.push(rule);
+            }
+        }
         sinks.push(part_sink.results);
     }
+    merged.notes.truncate(NOTED_OBJECTS);
     let mut placed = Vec::new();
     for (i, o) in outs.iter().flatten().enumerate() {
         if let Some((value, _)) = &o.workload {
@@ -487,7 +515,7 @@ pub(super) fn process<'a>(
             merged.push(overlap_result(why, resource, file));
             continue;
         }
-        budgets.push(add_budget(&p, resource, file, &mut taken, &mut merged));
+        budgets.push(add_budget(&p, file, &mut taken, &mut merged));
     }
     let results = results_to_add(&merged.results, None);
     // New lines go where the tree's patcher puts them: budgets after the last item's content,
@@ -582,11 +610,19 @@ pub(super) fn process<'a>(
     if let Some(p) = new_policy {
         *policy = p;
     }
-    sink.keep_info = true;
+    sink.render = merged.render;
+    sink.verbosity = merged.verbosity;
     sink.results.extend(merged.results);
     sink.stats.add(&merged.stats);
     sink.unresolved.extend(merged.unresolved);
     sink.pods.extend(merged.pods);
+    sink.notes.extend(merged.notes);
+    sink.notes.truncate(NOTED_OBJECTS);
+    for rule in merged.changed_rules {
+        if !sink.changed_rules.contains(&rule) {
+            sink.changed_rules.push(rule);
+        }
+    }
     Some(SegmentOut {
         text: if changed {
             Chunk::Text(Cow::Owned(out))

@@ -26,6 +26,104 @@ pub struct Finding {
     pub paths: Vec<String>,
     /// 1-based line in the input of the first path (its deepest part that exists).
     pub line: usize,
+    /// Whether kube-harden would fix it (when the report was asked for it).
+    pub fix: Option<Fix>,
+}
+
+/// Whether hardening the object (the same rules, in memory) makes a failing control pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// The control passes on the hardened object; these rules changed its fields.
+    Fixed(Vec<&'static str>),
+    /// It still fails; why (the rules' warnings, a disabled rule, no rule for the control).
+    NotFixed(String),
+}
+
+impl Fix {
+    /// One line for people: `fixed by seccomp` or `not fixed: …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Fix::Fixed(rules) => format!("kube-harden fixes it ({})", rules.join(", ")),
+            Fix::NotFixed(why) => format!("kube-harden does not fix it: {why}"),
+        }
+    }
+}
+
+/// The rule that makes a control's fields compliant, if any.
+fn rule_for(control: &str) -> Option<&'static str> {
+    Some(match control {
+        "allowPrivilegeEscalation" => "no-privilege-escalation",
+        "capabilities_restricted" => "drop-capabilities",
+        "runAsNonRoot" | "runAsUser" => "run-as-non-root",
+        "seccompProfile_restricted" | "seccompProfile_baseline" => "seccomp",
+        _ => return None,
+    })
+}
+
+/// Hardens a copy of the object with `policy` and says, for every failing control, whether the
+/// hardened object passes it and, if not, why.
+fn fixes(
+    value: &Value,
+    location: &crate::model::workload::PodLocation,
+    findings: &mut [Finding],
+    policy: &Policy,
+    version: Version,
+) {
+    use crate::change::Severity;
+    use crate::config::Verbosity;
+    use crate::engine::{harden_object, Sink};
+    let mut hardened = value.clone();
+    // Findings and decisions (the reasons), no record of each change (only which rules changed).
+    let mut sink = Sink {
+        verbosity: Verbosity::All,
+        no_change_records: true,
+        ..Sink::default()
+    };
+    harden_object(&mut hardened, policy, None, &mut sink);
+    let still: Vec<&'static str> = Pod::at(&hardened, &location.metadata, &location.spec)
+        .map(|pod| {
+            evaluate(&pod, version)
+                .violations
+                .into_iter()
+                .map(|v| v.control)
+                .collect()
+        })
+        .unwrap_or_default();
+    let changed_by = |rule: &str| sink.changed_rules.contains(&rule);
+    for f in findings.iter_mut() {
+        let rule = rule_for(f.control);
+        f.fix = Some(if !still.contains(&f.control) {
+            let mut rules: Vec<&'static str> = rule.filter(|r| changed_by(r)).into_iter().collect();
+            if rules.is_empty() {
+                rules = sink.changed_rules.clone();
+            }
+            Fix::Fixed(rules)
+        } else {
+            match rule {
+                None => Fix::NotFixed(
+                    "no kube-harden rule changes this control's fields; the manifest sets them explicitly"
+                        .into(),
+                ),
+                Some(rule) if !policy.is_enabled(rule) => {
+                    Fix::NotFixed(format!("rule {rule} is disabled"))
+                }
+                Some(rule) => {
+                    let why: Vec<&str> = sink
+                        .results
+                        .iter()
+                        .filter(|r| !r.change && (r.rule == rule || r.rule == "kube-harden"))
+                        .filter(|r| r.severity != Severity::Info || r.rule == rule)
+                        .map(|r| r.message.as_str())
+                        .collect();
+                    Fix::NotFixed(if why.is_empty() {
+                        format!("{rule} made no change that satisfies it (an opt-out annotation, or an explicit value)")
+                    } else {
+                        why.join("; ")
+                    })
+                }
+            }
+        });
+    }
 }
 
 /// The verdict for one object that holds a pod.
@@ -53,34 +151,88 @@ pub struct FileReport {
 /// Evaluates every object of a YAML/JSON stream (Lists and ResourceLists included) that holds a
 /// pod. Objects without a pod are skipped; a document that does not parse is an error.
 pub fn check(text: &str, policy: &Policy, version: Version) -> Result<Vec<ObjectReport>, Error> {
-    let mut out = Vec::new();
+    check_with(text, policy, version, None)
+}
+
+/// Like [`check`]; with `fix_policy`, every failing control also says whether kube-harden (with
+/// that policy) would fix it ([`Finding::fix`]): the object is hardened in memory and evaluated
+/// again. Only objects with a failing control are hardened.
+pub fn check_with(
+    text: &str,
+    policy: &Policy,
+    version: Version,
+    fix_policy: Option<&Policy>,
+) -> Result<Vec<ObjectReport>, Error> {
     let mut doc_no = 0;
-    for seg in split_documents(text) {
-        if seg.is_blank() {
-            continue;
+    let segments: Vec<_> = split_documents(text)
+        .into_iter()
+        .filter(|seg| !seg.is_blank())
+        .map(|seg| {
+            doc_no += 1;
+            (seg, doc_no)
+        })
+        .collect();
+    let run = |part: &[(crate::yaml::split::Segment<'_>, usize)]| {
+        let mut out = Vec::new();
+        for (seg, doc_no) in part {
+            check_document(seg, *doc_no, policy, version, fix_policy, &mut out)?;
         }
-        doc_no += 1;
-        let fail = |e: SyntaxError| Error::Input {
-            doc: doc_no,
-            line: seg.first_line + e.line.saturating_sub(1),
-            message: e.message,
-        };
-        let events = collect_events(seg.text).map_err(fail)?;
-        // Only documents that can hold a pod are built into trees (as the hardening run does).
-        let sniffed = sniff_document(seg.text, &events);
-        let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
-            continue;
-        };
-        if !kind.ends_with("List") && pod_location(api_version, kind, policy).is_none() {
-            continue;
-        }
-        let doc = build_document(seg.text, &events).map_err(fail)?;
-        let Some(root) = &doc.root else { continue };
-        let value = root.to_value();
-        let line_of = |node: &Node<'_>| seg.first_line + count_lines(&seg.text[..node.start]);
-        check_object(&value, root, policy, version, &line_of, &mut out);
+        Ok::<_, Error>(out)
+    };
+    // Documents are independent: a large stream is checked on every core, as it is hardened.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || segments.len() < 64 || cfg!(target_family = "wasm") {
+        return run(&segments);
+    }
+    let per = segments.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<ObjectReport>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .chunks(per)
+            .map(|part| scope.spawn(move || run(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("check worker panicked"))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
+}
+
+/// Checks one document (its objects that hold a pod go to `out`).
+fn check_document(
+    seg: &crate::yaml::split::Segment<'_>,
+    doc_no: usize,
+    policy: &Policy,
+    version: Version,
+    fix_policy: Option<&Policy>,
+    out: &mut Vec<ObjectReport>,
+) -> Result<(), Error> {
+    let fail = |e: SyntaxError| Error::Input {
+        doc: doc_no,
+        line: seg.first_line + e.line.saturating_sub(1),
+        message: e.message,
+    };
+    let events = collect_events(seg.text).map_err(fail)?;
+    // Only documents that can hold a pod are built into trees (as the hardening run does).
+    let sniffed = sniff_document(seg.text, &events);
+    let (Some(api_version), Some(kind)) = (&sniffed.api_version, &sniffed.kind) else {
+        return Ok(());
+    };
+    if !kind.ends_with("List") && pod_location(api_version, kind, policy).is_none() {
+        return Ok(());
+    }
+    let doc = build_document(seg.text, &events).map_err(fail)?;
+    let Some(root) = &doc.root else {
+        return Ok(());
+    };
+    let value = root.to_value();
+    let line_of = |node: &Node<'_>| seg.first_line + count_lines(&seg.text[..node.start]);
+    check_object(&value, root, policy, version, fix_policy, &line_of, out);
+    Ok(())
 }
 
 fn count_lines(text: &str) -> usize {
@@ -92,6 +244,7 @@ fn check_object(
     node: &Node<'_>,
     policy: &Policy,
     version: Version,
+    fix_policy: Option<&Policy>,
     line_of: &dyn Fn(&Node<'_>) -> usize,
     out: &mut Vec<ObjectReport>,
 ) {
@@ -102,7 +255,7 @@ fn check_object(
             (value.get("items"), node.get("items").map(|n| &n.data))
         {
             for (item, item_node) in items.iter().zip(nodes) {
-                check_object(item, item_node, policy, version, line_of, out);
+                check_object(item, item_node, policy, version, fix_policy, line_of, out);
             }
         }
         return;
@@ -114,7 +267,7 @@ fn check_object(
         return;
     };
     let verdict = evaluate(&pod, version);
-    let findings = verdict
+    let mut findings: Vec<Finding> = verdict
         .violations
         .into_iter()
         .map(|v| Finding {
@@ -127,8 +280,12 @@ fn check_object(
                 .map_or_else(|| line_of(node), |p| line_of(deepest(node, p))),
             paths: v.failure.paths.iter().map(ToString::to_string).collect(),
             message: v.failure.message,
+            fix: None,
         })
         .collect();
+    if let Some(fix_policy) = fix_policy.filter(|_| !findings.is_empty()) {
+        fixes(value, &location, &mut findings, fix_policy, version);
+    }
     out.push(ObjectReport {
         resource: ResourceRef::of(value),
         line: line_of(node),
@@ -230,6 +387,9 @@ pub fn text(files: &[FileReport], version: Version, required: Option<Level>) -> 
             for p in &f.paths {
                 out.push_str(&format!("      - {p}\n"));
             }
+            if let Some(fix) = &f.fix {
+                out.push_str(&format!("      → {}\n", fix.describe()));
+            }
         }
     }
     let [p, b, r] = counts(files);
@@ -274,13 +434,17 @@ pub fn json(files: &[FileReport], version: Version, required: Option<Level>) -> 
                     o.findings
                         .iter()
                         .map(|f| {
-                            json!({
+                            let mut v = json!({
                                 "control": f.control,
                                 "level": f.level.as_str(),
                                 "message": f.message,
                                 "paths": f.paths,
                                 "line": f.line,
-                            })
+                            });
+                            if let Some(fix) = &f.fix {
+                                v["fix"] = fix_json(fix);
+                            }
+                            v
                         })
                         .collect(),
                 );
@@ -300,6 +464,14 @@ pub fn json(files: &[FileReport], version: Version, required: Option<Level>) -> 
     );
     top.insert("objects".into(), Value::Array(objects));
     Value::Object(top)
+}
+
+/// `{"fixed": true, "rules": [...]}` or `{"fixed": false, "reason": "..."}`.
+fn fix_json(fix: &Fix) -> Value {
+    match fix {
+        Fix::Fixed(rules) => json!({"fixed": true, "rules": rules}),
+        Fix::NotFixed(why) => json!({"fixed": false, "reason": why}),
+    }
 }
 
 /// SARIF 2.1.0: one rule per control, one result per failing control of an object. With a
@@ -332,11 +504,20 @@ pub fn sarif(
                     Some(l) if finding.level <= l => "error",
                     _ => "warning",
                 };
+                let fix = finding
+                    .fix
+                    .as_ref()
+                    .map_or(String::new(), |f| format!(" — {}", f.describe()));
+                let mut properties =
+                    json!({"paths": finding.paths, "objectLevel": o.level.as_str()});
+                if let Some(f) = &finding.fix {
+                    properties["fix"] = fix_json(f);
+                }
                 results.push(json!({
                     "ruleId": finding.control,
                     "ruleIndex": index_of(finding.control),
                     "level": severity,
-                    "message": {"text": format!("{} ({}, Pod Security {version}): {}", object_name(&o.resource), finding.level, finding.message)},
+                    "message": {"text": format!("{} ({}, Pod Security {version}): {}{fix}", object_name(&o.resource), finding.level, finding.message)},
                     "locations": [{
                         "physicalLocation": {
                             "artifactLocation": {"uri": f.uri},
@@ -347,7 +528,7 @@ pub fn sarif(
                             "kind": "object",
                         }],
                     }],
-                    "properties": {"paths": finding.paths, "objectLevel": o.level.as_str()},
+                    "properties": properties,
                 }));
             }
         }

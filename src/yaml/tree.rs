@@ -1150,9 +1150,7 @@ impl<'a> Builder<'a, '_> {
                     .collect(),
             );
         }
-        keys.as_mut()
-            .expect("built above")
-            .insert(key.to_string())
+        keys.as_mut().expect("built above").insert(key.to_string())
     }
 
     /// Why Kubernetes' YAML reader would reject a scalar this parser accepts, if it would.

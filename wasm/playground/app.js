@@ -165,7 +165,7 @@ function renderResults(results) {
   for (const r of results) {
     const tr = document.createElement("tr");
     const ref = r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.namespace ? r.resourceRef.namespace + "/" : ""}${r.resourceRef.name}` : "";
-    const cells = [r.severity, r.tags?.rule ?? "", ref, r.field?.path ?? "", r.message];
+    const cells = [r.severity, r.tags?.rule ?? "", ref, r.field?.path ?? (r.fieldPaths ?? []).join(", "), r.message];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;

@@ -47,6 +47,9 @@ export interface HardeningPolicyInput {
     };
     /** Images without facts: leave out changes that could stop them (`skip`, default) or harden anyway. */
     unknownImages?: "skip" | "harden";
+    /** Which results: warnings and errors (`problems`), also one line per changed object
+     * (`changes`), or also one per object and rule for every change and decision (`all`). */
+    verbosity?: "problems" | "changes" | "all";
   };
   data?: Record<string, string>;
 }
@@ -80,6 +83,8 @@ export interface HardenOptions {
   /** The text of an `ImageLock` file (`kube-harden lock`): digests for pin-image-digests, which
    * has no network in WASM (the policy's `spec.images.digests` is the other source). */
   lock?: string;
+  /** Which results to return (replaces the policy's `spec.verbosity`; default `all`). */
+  verbosity?: "problems" | "changes" | "all";
 }
 
 /** One result in the KRM result shape (what `--results FILE` and a ResourceList carry). */
@@ -90,12 +95,14 @@ export interface KrmResult {
   field?: { path: string; currentValue?: unknown; proposedValue?: unknown };
   file?: { path: string };
   tags: { rule: string };
+  /** The paths of a result that groups several fields of one object and rule. */
+  fieldPaths?: string[];
 }
 
 export interface HardenResult {
   /** The hardened text, in the input's form (stream, List or ResourceList). */
   output: string;
-  /** Every result: info (each change), warning and error. */
+  /** The results, one per object and rule (warnings and errors; info as `verbosity` says). */
   results: KrmResult[];
   /** What `--results FILE` would write: the results as YAML. */
   resultsYaml: string;
@@ -207,7 +214,9 @@ pub fn run(input: &str, config: &Config, options: &Value) -> Result<Value, Strin
     let options = Options {
         spec,
         overrides,
-        info_results: true,
+        // Like `--results FILE`: every result unless the policy or `options.verbosity` says less.
+        verbosity: kube_harden::config::Verbosity::All,
+        render_results: false,
         threads: 1,
     };
     let out = kube_harden::process(input, &options).map_err(|e| e.to_string())?;
@@ -280,12 +289,20 @@ fn overrides(options: &Value) -> Result<Overrides, String> {
     };
     if let Some(key) = m
         .keys()
-        .find(|k| !["enable", "disable", "enforce", "lock"].contains(&k.as_str()))
+        .find(|k| !["enable", "disable", "enforce", "lock", "verbosity"].contains(&k.as_str()))
     {
         return Err(format!(
-            "options: unknown key `{key}` (enable, disable, enforce, lock)"
+            "options: unknown key `{key}` (enable, disable, enforce, lock, verbosity)"
         ));
     }
+    let verbosity = match m.get("verbosity") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<kube_harden::config::Verbosity>(v.clone()).map_err(|_| {
+                "options.verbosity: expected \"problems\", \"changes\" or \"all\"".to_string()
+            })?,
+        ),
+    };
     // `lock`: an ImageLock's text, the only digest source besides the policy (no network here).
     let digests = match m.get("lock") {
         None | Some(Value::Null) => None,
@@ -307,6 +324,7 @@ fn overrides(options: &Value) -> Result<Overrides, String> {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err("options.enforce: expected true or false".into()),
         },
+        verbosity,
         ..Overrides::default()
     })
 }
@@ -405,7 +423,15 @@ mod tests {
     #[test]
     fn same_text_as_the_core() {
         let out = run(POD, &Config::None, &Value::Null).unwrap();
-        let core = kube_harden::process(POD, &Options::default()).unwrap();
+        // The library answers with every result (verbosity all) unless told otherwise.
+        let core = kube_harden::process(
+            POD,
+            &Options {
+                verbosity: kube_harden::config::Verbosity::All,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert_eq!(out["output"].as_str().unwrap(), core.text());
         assert_eq!(out["results"].as_array().unwrap().len(), core.results.len());
     }

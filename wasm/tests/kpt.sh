@@ -60,8 +60,8 @@ DIGESTS='{digests: [{image: "memcached:1.6.45-alpine", digest: "sha256:c29847751
 # 1. eval: WASM module vs the native binary as an exec function, with `-- key=value` config.
 new_pkg native
 new_pkg wasm
-kpt fn eval native --exec "$native" -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > native.log 2>&1
-kpt fn eval wasm --allow-alpha-wasm --truncate-output=false --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > wasm.log 2>&1
+kpt fn eval native --exec "$native" -- disable=writable-tmp runAsUser=10001 verbosity=changes "images=$DIGESTS" > native.log 2>&1
+kpt fn eval wasm --allow-alpha-wasm --truncate-output=false --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 verbosity=changes "images=$DIGESTS" > wasm.log 2>&1
 check grep -q '\[PASS\] "./kube-harden-kpt.wasm"' wasm.log
 check diff -r native wasm
 check grep -q 'runAsUser: 10001' wasm/app.yaml
@@ -71,10 +71,12 @@ check grep -q 'name: migrate *# inline comment' wasm/job.yaml
 # The explicit `allowPrivilegeEscalation: true` stays, with a warning result kpt shows.
 check grep -q 'allowPrivilegeEscalation: true' wasm/job.yaml
 check grep -q '\[warning\]' wasm.log
-check grep -q '\[info\]' wasm.log
+# verbosity=changes: one info line per changed object, saying what was hardened.
+check grep -q '\[info\] apps/v1/Deployment/cache: hardened ' wasm.log
+check grep -q '\[info\] batch/v1/Job/migrate: hardened ' wasm.log
 # Idempotent: a second run changes nothing.
 cp -r wasm wasm-again
-kpt fn eval wasm-again --allow-alpha-wasm --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 "images=$DIGESTS" > again.log 2>&1
+kpt fn eval wasm-again --allow-alpha-wasm --exec ./kube-harden-kpt.wasm -- disable=writable-tmp runAsUser=10001 verbosity=changes "images=$DIGESTS" > again.log 2>&1
 check diff -r wasm wasm-again
 
 # 2. eval with an error: a bad functionConfig fails the function, shows the error, writes nothing.

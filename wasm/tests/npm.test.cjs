@@ -39,13 +39,12 @@ function goldenCases() {
   return cases;
 }
 
-// Warnings and errors as `<severity> <rule> <Kind/name> <field path>`: the leading fields of every
-// line of a golden results.yaml (which may add `: <message>` and some info lines).
+// Warnings and errors as `<severity> <rule> <Kind/name> <field path, …>`: what precedes the first
+// `: ` of every line of a golden results.yaml (one line per object and rule; some are info).
 function problemKeys(lines) {
   return lines
-    .map((l) => l.split(" ").slice(0, 4))
-    .filter((f) => f.length === 4 && f[0] !== "info")
-    .map((f) => f.join(" ").replace(/:$/, ""))
+    .filter((l) => l.includes(": ") && !l.startsWith("info "))
+    .map((l) => l.split(": ")[0])
     .sort();
 }
 
@@ -58,6 +57,12 @@ function disabledRules(area, config, hasLock) {
   const spec = config === null ? null : kh.parseYaml(config)?.spec;
   const enabled = ((spec && spec.enable) || []).map((e) => e.trim());
   return kh.rules().map((r) => r.id).filter((id) => id !== area && !enabled.includes(id));
+}
+
+// The field paths of a result: its `field.path`, or the `fieldPaths` of a grouped one.
+function paths(r) {
+  if (r.field) return r.field.path;
+  return r.fieldPaths ? r.fieldPaths.join(", ") : "-";
 }
 
 test("every golden case: output equals expected.yaml, results match results.yaml and the CLI's --results", () => {
@@ -89,7 +94,7 @@ test("every golden case: output equals expected.yaml, results match results.yaml
     assert.equal(out.output, read("expected.yaml"), `${c.name}: output`);
     const mine = out.results
       .filter((r) => r.severity !== "info")
-      .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${r.field ? r.field.path : "-"}`)
+      .map((r) => `${r.severity} ${r.tags.rule} ${r.resourceRef ? `${r.resourceRef.kind}/${r.resourceRef.name}` : "-"} ${paths(r)}`)
       .sort();
     assert.deepEqual(mine, problemKeys(read("results.yaml").split("\n")), `${c.name}: warnings and errors`);
     assert.equal(kh.harden(out.output, config, options).output, out.output, `${c.name}: idempotent`);
@@ -104,7 +109,7 @@ test("every golden case: output equals expected.yaml, results match results.yaml
   }
 });
 
-test("harden: result shape, stats and info results", () => {
+test("harden: result shape, stats and info results (one per object and rule; options.verbosity)", () => {
   const out = kh.harden(deployment, null, { lock });
   assert.equal(out.form, "stream");
   assert.equal(out.hasErrors, false);
@@ -113,7 +118,18 @@ test("harden: result shape, stats and info results", () => {
   assert.match(out.output, /# Source: cache\/templates\/deployment.yaml/);
   assert.deepEqual(Object.keys(out.stats).sort(), ["changed", "changes", "reemitted", "workloads"]);
   assert.equal(out.stats.workloads, 1);
-  assert.equal(out.stats.changes, out.results.filter((r) => r.severity === "info").length);
+  // One result per object and rule: the three probes are one default-probes result.
+  const probes = out.results.filter((r) => r.tags.rule === "default-probes");
+  assert.equal(probes.length, 1);
+  assert.equal(probes[0].fieldPaths.length, 3);
+  assert.equal(probes[0].field, undefined);
+  // `changes`: one line per changed or generated object; `problems`: no info at all.
+  const changes = kh.harden(deployment, null, { lock, verbosity: "changes" }).results.filter((r) => r.severity === "info");
+  assert.deepEqual(changes.map((r) => r.resourceRef.kind), ["Deployment", "PodDisruptionBudget"]);
+  assert.match(changes[0].message, /^hardened runAsNonRoot, .* \(\d+ fields\)$/);
+  const problems = kh.harden(deployment, { spec: { verbosity: "problems" } }, { lock }).results;
+  assert.ok(problems.every((r) => r.severity !== "info"));
+  assert.throws(() => kh.harden(deployment, null, { verbosity: "loud" }), /options.verbosity/);
   const r = out.results.find((x) => x.tags.rule === "seccomp");
   assert.equal(r.resourceRef.kind, "Deployment");
   assert.equal(r.field.path, "spec.template.spec.securityContext.seccompProfile");

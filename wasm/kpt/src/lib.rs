@@ -33,7 +33,6 @@ pub struct Answer {
 /// stderr; a fatal error leaves the items exactly as they came in.
 pub fn answer(input: &str) -> Answer {
     let options = Options {
-        info_results: true,
         threads: 1,
         ..Options::default()
     };
@@ -63,17 +62,8 @@ pub fn answer(input: &str) -> Answer {
 /// ResourceList at all, just the message (kpt then fails showing it).
 fn fatal(input: &str, message: &str) -> Answer {
     let message = format!("kube-harden: {message}");
-    let result = KrmResult {
-        rule: "kube-harden",
-        severity: Severity::Error,
-        message: message.clone(),
-        resource: None,
-        path: None,
-        current: None,
-        proposed: None,
-        file: None,
-    }
-    .to_value();
+    let result =
+        KrmResult::new("kube-harden", Severity::Error, message.clone(), None, None).to_value();
     let list = kube_harden::yaml::tree::parse_document(input)
         .ok()
         .and_then(|doc| doc.root.map(|root| root.to_value()))
@@ -122,14 +112,16 @@ items:
         // No network here: the digest comes from the functionConfig.
         // Image facts stated in the policy too: without them the rules that could stop the pod
         // (allowPrivilegeEscalation among them) leave an unknown image alone.
-        let input = format!("{DEPLOYMENT}functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  spec:\n    images:\n      digests:\n      - image: nginx\n        digest: {DIGEST}\n      facts:\n      - image: nginx\n        facts:\n          user: \"101\"\n          entrypoint: [/docker-entrypoint.sh]\n          cmd: [nginx]\n          filesystem:\n            dirs: []\n            privilegedFiles: []\n");
+        let input = format!("{DEPLOYMENT}functionConfig:\n  apiVersion: kube-harden.dev/v1alpha1\n  kind: HardeningPolicy\n  spec:\n    verbosity: changes\n    images:\n      digests:\n      - image: nginx\n        digest: {DIGEST}\n      facts:\n      - image: nginx\n        facts:\n          user: \"101\"\n          entrypoint: [/docker-entrypoint.sh]\n          cmd: [nginx]\n          filesystem:\n            dirs: []\n            privilegedFiles: []\n");
         let a = answer(&input);
         assert!(!a.failed, "{}", a.errors);
         assert!(a.output.contains("kind: ResourceList"));
         assert!(a.output.contains("name: web # keep me"));
         assert!(a.output.contains("allowPrivilegeEscalation: false"));
         assert!(a.output.contains(&format!("image: nginx@{DIGEST}")));
+        // `verbosity: changes`: one info line for the changed Deployment.
         assert!(a.output.contains("results:"));
+        assert!(a.output.contains("message: \"hardened "), "{}", a.output);
     }
 
     #[test]

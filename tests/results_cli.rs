@@ -1,0 +1,255 @@
+//! Results people can read: one per object and rule (`--results FILE`, KRM), info results only
+//! with a verbosity, and a stderr summary that lists per object what was hardened and what stays
+//! insecure, bounded for large inputs.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// Runs the CLI with `input` on stdin: (exit code, stdout, stderr).
+fn run(args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-harden"))
+        .args(args)
+        .env_remove("KUBE_HARDEN_LOCK")
+        .env_remove("KUBE_HARDEN_LOG_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn deployment(name: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n        ports: [{{containerPort: 8080}}]\n{extra}      - name: side\n        image: busybox:1.36\n        ports: [{{containerPort: 9090}}]\n"
+    )
+}
+
+const PRIVILEGED: &str = "        securityContext: {privileged: true}\n";
+
+fn yaml(text: &str) -> Value {
+    let doc = kube_harden::yaml::tree::parse_document(text).unwrap();
+    doc.root.unwrap().to_value()
+}
+
+#[test]
+fn the_summary_lists_each_object_and_is_bounded() {
+    let mut input = deployment("insecure", PRIVILEGED);
+    for i in 0..24 {
+        input.push_str(&deployment(&format!("web-{i}"), ""));
+    }
+    let (code, _, stderr) = run(
+        &[
+            "--disable",
+            "pin-image-digests",
+            "--offline",
+            "--verbosity",
+            "problems",
+        ],
+        &input,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("kube-harden: 25 of 25 workloads changed"),
+        "{stderr}"
+    );
+    // The first object: one line saying what was hardened, then one line per insecure item.
+    assert!(
+        lines[1].starts_with("  Deployment insecure: hardened ")
+            && lines[1].contains("seccomp RuntimeDefault")
+            && lines[1].ends_with(" fields)"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("    warning: ") && lines.iter().any(|l| l.contains("is privileged")),
+        "{stderr}"
+    );
+    let objects = lines
+        .iter()
+        .filter(|l| l.starts_with("  Deployment "))
+        .count();
+    assert_eq!(objects, 20, "the first 20 objects are listed:\n{stderr}");
+    let last = *lines.last().unwrap();
+    assert!(
+        last.starts_with("  … and 5 more changed objects, ")
+            && last.ends_with(" more warnings and errors (--results FILE lists them all)"),
+        "{stderr}"
+    );
+    // One line per insecure item: both containers' run-as-non-root findings of web-0.
+    let web0 = stderr.split("  Deployment web-0:").nth(1).unwrap();
+    let web0 = web0.split("  Deployment web-1:").next().unwrap();
+    assert_eq!(
+        web0.lines()
+            .filter(|l| l.starts_with("    warning: container") && l.ends_with("[run-as-non-root]"))
+            .count(),
+        2,
+        "{web0}"
+    );
+}
+
+#[test]
+fn results_file_has_one_result_per_object_and_rule() {
+    let dir = std::env::temp_dir().join(format!("kh-results-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = deployment("web", "");
+    let file = dir.join("all.yaml");
+    let (code, _, stderr) = run(
+        &[
+            "--disable",
+            "pin-image-digests",
+            "--results",
+            file.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let all = yaml(&std::fs::read_to_string(&file).unwrap());
+    let results = all["results"].as_array().unwrap();
+    // `--results` without a verbosity: every result (all), one per object, rule and severity.
+    let mut keys: Vec<(String, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["tags"]["rule"].as_str().unwrap().to_string(),
+                r["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        n,
+        "one result per object, rule and severity: {results:?}"
+    );
+    // Both containers' probes are one default-probes result carrying six field paths.
+    let probes = results
+        .iter()
+        .find(|r| r["tags"]["rule"] == "default-probes" && r["severity"] == "info")
+        .expect("a default-probes result");
+    assert!(probes["field"].is_null(), "{probes}");
+    let paths = probes["fieldPaths"].as_array().unwrap();
+    assert_eq!(paths.len(), 6, "{probes}");
+    assert!(paths.contains(&Value::from(
+        "spec.template.spec.containers[1].startupProbe"
+    )));
+    // `--verbosity changes`: one info line per changed object, no per-rule records.
+    let file = dir.join("changes.yaml");
+    let (code, _, stderr) = run(
+        &[
+            "--disable",
+            "pin-image-digests",
+            "--verbosity",
+            "changes",
+            "--results",
+            file.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let changes = yaml(&std::fs::read_to_string(&file).unwrap());
+    let info: Vec<&Value> = changes["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["severity"] == "info")
+        .collect();
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert!(info[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("hardened "));
+    // The policy's verbosity applies too; `--verbosity` replaces it.
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: kube-harden.dev/v1alpha1\nkind: HardeningPolicy\nspec:\n  verbosity: problems\n",
+    )
+    .unwrap();
+    let file = dir.join("problems.yaml");
+    let (code, _, stderr) = run(
+        &[
+            "--disable",
+            "pin-image-digests",
+            "--config",
+            policy.to_str().unwrap(),
+            "--results",
+            file.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let problems = yaml(&std::fs::read_to_string(&file).unwrap());
+    assert!(
+        problems["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["severity"] != "info"),
+        "{problems}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_resource_list_shows_info_only_with_a_verbosity() {
+    let list = |verbosity: &str| {
+        format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nfunctionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n    disable: pin-image-digests\n{verbosity}items:\n{}",
+            (0..700)
+                .map(|i| {
+                    deployment(&format!("web-{i}"), "")
+                        .trim_start_matches("---\n")
+                        .lines()
+                        .enumerate()
+                        .map(|(n, l)| {
+                            if n == 0 {
+                                format!("- {l}\n")
+                            } else {
+                                format!("  {l}\n")
+                            }
+                        })
+                        .collect::<String>()
+                })
+                .collect::<String>()
+        )
+    };
+    let results = |text: &str| -> Vec<Value> {
+        yaml(text)["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (code, out, stderr) = run(&[], &list(""));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        results(&out).iter().all(|r| r["severity"] != "info"),
+        "no info results by default"
+    );
+    let (code, out, stderr) = run(&[], &list("    verbosity: changes\n"));
+    assert_eq!(code, 0, "{stderr}");
+    let info: Vec<Value> = results(&out)
+        .into_iter()
+        .filter(|r| r["severity"] == "info")
+        .collect();
+    // 700 Deployments: 700 lines, not one per changed field (about 8,400 before).
+    assert_eq!(info.len(), 700);
+    assert!(info
+        .iter()
+        .all(|r| r["message"].as_str().unwrap().starts_with("hardened ")));
+}
