@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 mod args;
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/serde_saphyr.rs"]
+mod serde_saphyr_baseline;
+use serde_saphyr_baseline::serde_saphyr_round_trip;
 #[path = "support/stream.rs"]
 mod stream;
 use measure::{measure, Run};
@@ -63,20 +66,6 @@ fn mb(bytes: usize) -> f64 {
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("kube-harden-speed-{}-{name}", std::process::id()))
-}
-
-/// serde-saphyr (YAML 1.1 octal on, no budget) into serde_json values and back: the child mode
-/// of this bench binary.
-fn serde_saphyr_round_trip(input: &str) -> String {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: None };
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple_with_options(input, options).expect("parses");
-    let mut out = String::with_capacity(input.len());
-    for d in &docs {
-        out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(d).expect("emits"));
-    }
-    out
 }
 
 fn harden(exe: &str, lock: &Path, input: &[u8], out: Option<&Path>, extra: &[&str]) -> Run {

@@ -10,6 +10,9 @@ use std::path::Path;
 
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/serde_saphyr.rs"]
+mod serde_saphyr_baseline;
+use serde_saphyr_baseline::serde_saphyr_round_trip;
 #[allow(dead_code)] // resource_list: the speed bench's
 #[path = "support/stream.rs"]
 mod stream;
@@ -28,19 +31,6 @@ fn round_trip(input: &str) -> String {
         if let Some(root) = parse_document(seg.text).expect("parses").root {
             out.push_str(&emit::document(&root.to_value(), &Layout::default()));
         }
-    }
-    out
-}
-
-/// A reference: serde-saphyr (YAML 1.1 octal on, no budget) into serde_json values and back.
-fn serde_saphyr_round_trip(input: &str) -> String {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: None };
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple_with_options(input, options).expect("parses");
-    let mut out = String::with_capacity(input.len());
-    for d in &docs {
-        out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(d).expect("emits"));
     }
     out
 }

@@ -328,22 +328,12 @@ fn repeated_across_a_list(placed: &[Placed]) -> Option<(&Placed, &Placed)> {
 
 /// Why a repeated workload gets no budget.
 fn repeated_result(resource: ResourceRef, file: Option<String>) -> KrmResult {
-    KrmResult {
-        rule: pdb::ID,
-        severity: Severity::Info,
-        message: pdb::repeated_message(
-            &resource.kind,
-            &resource.name,
-            resource.namespace.as_deref(),
-        ),
-        resource: Some(resource),
-        path: None,
-        current: None,
-        proposed: None,
-        file,
-        fields: Vec::new(),
-        change: false,
-    }
+    let message = pdb::repeated_message(
+        &resource.kind,
+        &resource.name,
+        resource.namespace.as_deref(),
+    );
+    KrmResult::new(pdb::ID, Severity::Info, message, Some(resource), file)
 }
 
 impl Sink {
@@ -733,18 +723,8 @@ fn ends_in_block_scalar(text: &str) -> bool {
 }
 
 fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> KrmResult {
-    KrmResult {
-        rule: pdb::ID,
-        severity: Severity::Info,
-        message: format!("no PodDisruptionBudget: {why}"),
-        resource: Some(resource),
-        path: None,
-        current: None,
-        proposed: None,
-        file,
-        fields: Vec::new(),
-        change: false,
-    }
+    let message = format!("no PodDisruptionBudget: {why}");
+    KrmResult::new(pdb::ID, Severity::Info, message, Some(resource), file)
 }
 
 /// Names a planned budget against every name already `taken` in its namespace (and takes it),
