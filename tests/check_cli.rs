@@ -327,3 +327,45 @@ fn says_whether_kube_harden_would_fix_each_failure() {
     assert_eq!(seccomp["properties"]["fix"]["fixed"], true);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// GitHub code scanning takes SARIF 2.1.0: `check -o sarif` on the whole pinned corpus (every
+/// file, failing controls and the "would fix" answers included) validates against the OASIS
+/// schema (pinned in tests/fixtures/sarif/, with its notice).
+#[test]
+fn sarif_of_the_corpus_validates_against_the_2_1_0_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/sarif/sarif-schema-2.1.0.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft4::new(&schema).expect("the SARIF schema compiles");
+    let corpus = repo().join("tests/corpus");
+    let mut files: Vec<String> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() > 10, "corpus files: {files:?}");
+    let mut args = vec!["check", "-o", "sarif"];
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&args, None);
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.len() > 100, "{} results", results.len());
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .take(10)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "SARIF does not validate:\n{}",
+        errors.join("\n")
+    );
+    // A document that breaks the schema is refused (the validator is not vacuous).
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]["level"] = Value::from("fatal");
+    assert!(!validator.is_valid(&broken));
+}
