@@ -879,13 +879,20 @@ fn list_objects(
     let s = &output.stats;
     // Problems by object, in order.
     let mut by_object: Vec<(Option<&ResourceRef>, Vec<&KrmResult>)> = Vec::new();
+    // Each object's place in `by_object` (a linear search would be quadratic in big streams).
+    let mut place: std::collections::HashMap<Option<String>, usize> =
+        std::collections::HashMap::new();
     for r in problems {
-        match by_object
-            .iter_mut()
-            .find(|(o, _)| *o == r.resource.as_ref())
-        {
-            Some((_, list)) => list.push(r),
-            None => by_object.push((r.resource.as_ref(), vec![r])),
+        let key = r
+            .resource
+            .as_ref()
+            .map(|o| format!("{} {}", o.api_version, o.display()));
+        match place.get(&key) {
+            Some(&i) => by_object[i].1.push(r),
+            None => {
+                place.insert(key, by_object.len());
+                by_object.push((r.resource.as_ref(), vec![r]));
+            }
         }
     }
     // One line per insecure item: a result grouping several fields gives one line for each.
