@@ -2,34 +2,23 @@
 //! with a verbosity, and a stderr summary that lists per object what was hardened and what stays
 //! insecure, bounded for large inputs.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs the CLI with `input` on stdin: (exit code, stdout, stderr).
+/// Runs the CLI with `input` on stdin, without a lock or log file from the environment: (exit
+/// code, stdout, stderr).
 fn run(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-harden"))
-        .args(args)
-        .env_remove("KUBE_HARDEN_LOCK")
-        .env_remove("KUBE_HARDEN_LOG_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let out = common::run(
+        Command::new(common::bin())
+            .args(args)
+            .env_remove("KUBE_HARDEN_LOCK")
+            .env_remove("KUBE_HARDEN_LOG_FILE"),
+        Some(input.as_bytes()),
+    );
+    (out.status.code().unwrap(), out.stdout, out.stderr)
 }
 
 fn deployment(name: &str, extra: &str) -> String {

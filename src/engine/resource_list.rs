@@ -547,10 +547,9 @@ pub(super) fn process<'a>(
             return None;
         }
         Some(
-            if tail.trim().is_empty()
-                || tail
-                    .lines()
-                    .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            if tail
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
             {
                 items_at
             } else {
