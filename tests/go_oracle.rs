@@ -13,8 +13,11 @@
 //! Without it the tests are reported as ignored with the reason, or fail when
 //! `KUBE_HARDEN_E2E_REQUIRED=1`.
 
+#[path = "support/leaves.rs"]
+mod leaves;
 #[path = "support/trials.rs"]
 mod trials;
+use leaves::{contains, is_generated, pinned_from};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,6 @@ use std::process::{Command, Stdio};
 
 use kube_harden::config::DigestHandle;
 use kube_harden::digest::{DigestSource, ImageRef, Platform, ResolveError};
-use kube_harden::rules::pod_disruption_budget::GENERATED_FOR;
 use kube_harden::yaml::split::split_documents;
 use kube_harden::yaml::tree::parse_document;
 use kube_harden::{process, Options};
@@ -213,42 +215,14 @@ fn compare_readings(what: &str, docs: &[String], go: &[Go], failures: &mut Vec<S
     }
 }
 
-/// True when `after` is `before` with a digest appended.
-fn pinned_from(before: &str, after: &str) -> bool {
-    after.strip_prefix(before).is_some_and(|rest| {
-        rest.strip_prefix("@sha256:")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-    }) && !before.contains('@')
-}
-
-/// Every leaf of `input` is in `output` with the same value (output may only add).
-fn contains(input: &Value, output: &Value, path: &str, problems: &mut Vec<String>) {
-    match (input, output) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                match b.get(k) {
-                    Some(w) => contains(v, w, &format!("{path}.{k}"), problems),
-                    None => problems.push(format!("{path}.{k} lost")),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if b.len() < a.len() {
-                problems.push(format!("{path}: list shrank"));
-            }
-            for (i, (v, w)) in a.iter().zip(b).enumerate() {
-                contains(v, w, &format!("{path}[{i}]"), problems);
-            }
-        }
-        (a, b) if same(a, b) => {}
-        // Kubernetes drops a null field: the rules may fill it.
-        (Value::Null, _) => {}
-        // pin-image-digests: an image, also in a custom resource's field, gains a digest.
-        (Value::String(a), Value::String(b)) if pinned_from(a, b) => {}
-        // Fields the rules manage and `enforce` may overwrite.
-        (_, _) if RULE_FIELDS.iter().any(|f| path.ends_with(f)) => {}
-        (a, b) => problems.push(format!("{path}: {a} became {b}")),
-    }
+/// What the rules may do to an input leaf: fill a null (Kubernetes drops a null field), append a
+/// digest to an image (also in a custom resource's field), and set the fields `enforce` may
+/// overwrite. Otherwise the value must mean the same (numbers compared as numbers).
+fn rule_change(path: &str, a: &Value, b: &Value) -> bool {
+    same(a, b)
+        || a.is_null()
+        || matches!((a, b), (Value::String(a), Value::String(b)) if pinned_from(a, b))
+        || RULE_FIELDS.iter().any(|f| path.ends_with(f))
 }
 
 /// Fields a rule may change under `enforce` (and writable-tmp's annotation it extends).
@@ -258,12 +232,6 @@ const RULE_FIELDS: &[&str] = &[
     "securityContext.seccompProfile.type",
     ".annotations.cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes",
 ];
-
-fn is_generated(v: &Value) -> bool {
-    v.pointer("/metadata/annotations")
-        .and_then(|a| a.get(GENERATED_FOR))
-        .is_some()
-}
 
 /// The output means, to the Go reader, what the input meant, plus what the rules add.
 fn compare_meanings(
@@ -299,7 +267,7 @@ fn compare_meanings(
         match (g0.strict(), g1.strict()) {
             (Ok(a), Ok(b)) => {
                 let mut problems = Vec::new();
-                contains(a, b, "", &mut problems);
+                contains(a, b, "", &rule_change, &mut problems);
                 for p in problems {
                     failures.push(format!("{what} document {i}: to Kubernetes, {p}"));
                 }
