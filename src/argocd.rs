@@ -235,10 +235,7 @@ mod tests {
             ("unknownImages", "UNKNOWN_IMAGES"),
             ("verbosity", "VERBOSITY"),
         ];
-        assert_eq!(
-            names,
-            expected.map(|(k, e)| (k.to_string(), e.to_string()))
-        );
+        assert_eq!(names, expected.map(|(k, e)| (k.to_string(), e.to_string())));
     }
 
     #[test]

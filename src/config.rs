@@ -1138,7 +1138,10 @@ mod tests {
         assert_eq!(find("writablePaths").rule, Some("writable-tmp"));
         assert_eq!(find("tmpSizeLimit").form, KeyForm::String);
         assert_eq!(find("probes").form, KeyForm::Inline);
-        assert_eq!(find("podDisruptionBudget").rule, Some("pod-disruption-budget"));
+        assert_eq!(
+            find("podDisruptionBudget").rule,
+            Some("pod-disruption-budget")
+        );
         assert_eq!(find("workloads").form, KeyForm::Inline);
         assert_eq!(find("images").form, KeyForm::Inline);
         assert_eq!(find("verbosity").form, KeyForm::String);
@@ -1175,16 +1178,25 @@ mod tests {
 
     #[test]
     fn unknown_keys_list_every_owners_keys() {
-        let err = spec_from_value(json!({"bogus": 1})).unwrap_err().to_string();
-        for key in ["enable", "runAsUser", "tmpSizeLimit", "probes", "podDisruptionBudget", "images"] {
+        let err = spec_from_value(json!({"bogus": 1}))
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "enable",
+            "runAsUser",
+            "tmpSizeLimit",
+            "probes",
+            "podDisruptionBudget",
+            "images",
+        ] {
             assert!(err.contains(&format!("`{key}`")), "{err}");
         }
     }
 
     #[test]
     fn keys_from_another_spec_replace_only_those() {
-        let base = spec_from_value(json!({"runAsUser": 1, "runAsGroup": 7, "verbosity": "all"}))
-            .unwrap();
+        let base =
+            spec_from_value(json!({"runAsUser": 1, "runAsGroup": 7, "verbosity": "all"})).unwrap();
         let over = spec_from_value(json!({"runAsUser": 2, "verbosity": "changes"})).unwrap();
         let merged = base
             .with_keys_from(&over, &["runAsUser".to_string()])

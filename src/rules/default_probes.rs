@@ -429,10 +429,19 @@ mod tests {
                 json!({"startup": {"failureThreshold": 0}}),
                 "spec.probes.startup.failureThreshold",
             ),
-            (json!({"readiness": {"initialDelaySeconds": -1}}), "at least 0"),
-            (json!({"httpPaths": [{"path": "healthz"}]}), "must start with /"),
+            (
+                json!({"readiness": {"initialDelaySeconds": -1}}),
+                "at least 0",
+            ),
+            (
+                json!({"httpPaths": [{"path": "healthz"}]}),
+                "must start with /",
+            ),
             (json!({"liveness": {"period": 3}}), "period"),
-            (json!({"readiness": []}), "spec.probes.readiness: expected a mapping"),
+            (
+                json!({"readiness": []}),
+                "spec.probes.readiness: expected a mapping",
+            ),
         ] {
             let err = policy(json!({ "probes": probes })).unwrap_err().to_string();
             assert!(err.contains(needle), "{probes}: {err}");
@@ -453,9 +462,12 @@ mod tests {
             "data": {"probes": "{startup: {failureThreshold: 60}}"}}))
         .unwrap();
         assert_eq!(
-            from_map.settings::<Settings>().probes.startup.failure_threshold,
+            from_map
+                .settings::<Settings>()
+                .probes
+                .startup
+                .failure_threshold,
             Some(60)
         );
     }
 }
-

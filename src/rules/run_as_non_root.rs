@@ -389,11 +389,17 @@ mod tests {
         .unwrap();
         let policy = Policy::from_spec(spec).unwrap();
         let s = policy.settings::<Settings>();
-        assert_eq!((s.run_as_user, s.run_as_group, s.fs_group), (Some(10001), None, Some(2000)));
+        assert_eq!(
+            (s.run_as_user, s.run_as_group, s.fs_group),
+            (Some(10001), None, Some(2000))
+        );
         let err = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
             "data": {"runAsGroup": "root"}}))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("data.runAsGroup: `root` is not an integer"), "{err}");
+        assert!(
+            err.contains("data.runAsGroup: `root` is not an integer"),
+            "{err}"
+        );
     }
 }

@@ -35,7 +35,8 @@ pub struct SettingsDescriptor {
     /// The type's JSON schema, inline: an object whose `properties` are the keys it owns.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// Reads the type from a mapping of (some of) its keys; the error keeps the field path.
-    pub parse: fn(Value) -> Result<Box<dyn AnySettings>, serde_path_to_error::Error<serde_json::Error>>,
+    pub parse:
+        fn(Value) -> Result<Box<dyn AnySettings>, serde_path_to_error::Error<serde_json::Error>>,
     /// The type's default.
     pub default: fn() -> Box<dyn AnySettings>,
 }

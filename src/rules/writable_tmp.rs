@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use super::evidence::{self, Evidence};
 use super::{skip_windows, Rule, RuleSettings, SettingsDescriptor};
-use crate::error::Error;
 use crate::change::Findings;
 use crate::config::Policy;
+use crate::error::Error;
 use crate::facts::{is_within, normalize_path, RuntimeUser};
 use crate::model::workload::PodView;
 use crate::model::workload::{Container, PodView as Pod};
@@ -299,9 +299,13 @@ impl Rule for WritableTmp {
                 WritePlan::Unsafe(_) => {
                     let ev = Evidence::of(c, pod, policy, None);
                     let mut paths = Vec::new();
-                    for p in std::iter::once("/tmp")
-                        .chain(policy.settings::<Settings>().writable_paths.iter().map(String::as_str))
-                    {
+                    for p in std::iter::once("/tmp").chain(
+                        policy
+                            .settings::<Settings>()
+                            .writable_paths
+                            .iter()
+                            .map(String::as_str),
+                    ) {
                         let p = normalize(p).to_string();
                         if paths.contains(&p) {
                             continue;
@@ -395,9 +399,18 @@ mod tests {
         use serde_json::json;
         let read = |spec: Value| spec_from_value(spec).and_then(crate::config::Policy::from_spec);
         for (spec, needle) in [
-            (json!({"tmpSizeLimit": "12 Mi"}), "spec.tmpSizeLimit: `12 Mi`"),
-            (json!({"writablePaths": ["relative"]}), "spec.writablePaths[0]"),
-            (json!({"writablePaths": ["/a", "c:/b"]}), "spec.writablePaths[1]"),
+            (
+                json!({"tmpSizeLimit": "12 Mi"}),
+                "spec.tmpSizeLimit: `12 Mi`",
+            ),
+            (
+                json!({"writablePaths": ["relative"]}),
+                "spec.writablePaths[0]",
+            ),
+            (
+                json!({"writablePaths": ["/a", "c:/b"]}),
+                "spec.writablePaths[1]",
+            ),
             (json!({"writablePaths": "/x"}), "expected a sequence"),
         ] {
             let err = read(spec.clone()).unwrap_err().to_string();
@@ -407,7 +420,10 @@ mod tests {
         assert_eq!(p.settings::<Settings>().size_limit(), "1.5Gi");
         assert_eq!(p.settings::<Settings>().writable_paths, ["/run"]);
         let none = crate::config::Policy::default();
-        assert_eq!(none.settings::<Settings>().size_limit(), DEFAULT_TMP_SIZE_LIMIT);
+        assert_eq!(
+            none.settings::<Settings>().size_limit(),
+            DEFAULT_TMP_SIZE_LIMIT
+        );
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl RuleSettings for Settings {
                     value.to_value()
                 )));
             }
-            if (field == "maxUnavailable" && n == 0) || (field == "minAvailable" && percent && n == 100)
+            if (field == "maxUnavailable" && n == 0)
+                || (field == "minAvailable" && percent && n == 100)
             {
                 return Err(Error::Config(format!(
                     "{key}.{field}: {} would block every node drain",
@@ -130,8 +131,14 @@ mod tests {
             (json!({"minAvailable": "100%"}), "block every node drain"),
             (json!({"maxUnavailable": "25 %"}), "percentage"),
             (json!({"maxUnavailable": 1, "minAvailable": 1}), "not both"),
-            (json!({"unhealthyPodEvictionPolicy": "Never"}), "AlwaysAllow"),
-            (json!({"maxUnavailable": true}), "spec.podDisruptionBudget.maxUnavailable"),
+            (
+                json!({"unhealthyPodEvictionPolicy": "Never"}),
+                "AlwaysAllow",
+            ),
+            (
+                json!({"maxUnavailable": true}),
+                "spec.podDisruptionBudget.maxUnavailable",
+            ),
         ] {
             let err = policy(json!({ "podDisruptionBudget": budget }))
                 .unwrap_err()
@@ -144,7 +151,9 @@ mod tests {
     fn a_budget_from_a_policy_and_a_config_map() {
         let ok = policy(json!({"podDisruptionBudget": {"maxUnavailable": "50%"}})).unwrap();
         assert_eq!(
-            ok.settings::<Settings>().pod_disruption_budget.max_unavailable,
+            ok.settings::<Settings>()
+                .pod_disruption_budget
+                .max_unavailable,
             Some(IntOrPercent::Percent("50%".into()))
         );
         let from_map = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
