@@ -27,6 +27,9 @@ pub trait RuleSettings:
     }
 }
 
+/// A settings read that failed, with the field path.
+pub type ParseError = serde_path_to_error::Error<serde_json::Error>;
+
 /// What the registry knows about a rule's settings, without knowing their type.
 #[derive(Clone, Copy)]
 pub struct SettingsDescriptor {
@@ -35,8 +38,7 @@ pub struct SettingsDescriptor {
     /// The type's JSON schema, inline: an object whose `properties` are the keys it owns.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// Reads the type from a mapping of (some of) its keys; the error keeps the field path.
-    pub parse:
-        fn(Value) -> Result<Box<dyn AnySettings>, serde_path_to_error::Error<serde_json::Error>>,
+    pub parse: fn(Value) -> Result<Box<dyn AnySettings>, ParseError>,
     /// The type's default.
     pub default: fn() -> Box<dyn AnySettings>,
 }
@@ -63,9 +65,7 @@ impl SettingsDescriptor {
     }
 }
 
-fn parse<S: RuleSettings>(
-    value: Value,
-) -> Result<Box<dyn AnySettings>, serde_path_to_error::Error<serde_json::Error>> {
+fn parse<S: RuleSettings>(value: Value) -> Result<Box<dyn AnySettings>, ParseError> {
     serde_path_to_error::deserialize::<_, S>(value).map(|s| Box::new(s) as Box<dyn AnySettings>)
 }
 
