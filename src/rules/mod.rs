@@ -17,6 +17,8 @@ pub mod read_only_root_fs;
 pub mod run_as_non_root;
 pub mod seccomp;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod writable_tmp;
 
 pub use settings::{RuleSettings, SettingsDescriptor};
