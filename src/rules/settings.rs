@@ -162,3 +162,69 @@ fn fallback<S: RuleSettings>() -> &'static S {
     defaults.push(leaked);
     leaked
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicySpec;
+
+    /// Every key has exactly one owner, every settings type refuses unknown keys, needs none of
+    /// its keys, and its defaults are valid.
+    #[test]
+    fn registered_settings_are_well_formed() {
+        let mut generator = SchemaGenerator::default();
+        let global = PolicySpec::json_schema(&mut generator);
+        let mut keys: Vec<String> = global
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut owners = 0;
+        for rule in super::super::registry() {
+            let Some(d) = rule.settings() else { continue };
+            owners += 1;
+            let schema = (d.schema)(&mut generator);
+            assert_eq!(
+                schema.get("additionalProperties"),
+                Some(&Value::Bool(false)),
+                "{}: settings need #[serde(deny_unknown_fields)]",
+                rule.id()
+            );
+            assert!(
+                schema.get("required").is_none(),
+                "{}: every settings key needs #[serde(default)]",
+                rule.id()
+            );
+            assert!(!d.keys().is_empty(), "{}", rule.id());
+            keys.extend(d.keys());
+            assert!((d.default)().validated().is_ok(), "{}", rule.id());
+        }
+        assert!(owners >= 4);
+        let count = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "a spec key with two owners");
+    }
+
+    #[test]
+    fn typed_access_and_replacement() {
+        use crate::rules::run_as_non_root::Settings;
+        let mut set = SettingsSet::default();
+        assert_eq!(set.get::<Settings>(), &Settings::default());
+        let value = Settings {
+            run_as_user: Some(7),
+            ..Settings::default()
+        };
+        set.set(Box::new(value.clone()));
+        assert_eq!(set.get::<Settings>(), &value);
+        assert_eq!(set.clone().get::<Settings>(), &value);
+        // A type no rule registers reads as its default.
+        #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+        struct Unregistered {
+            #[serde(default)]
+            x: u8,
+        }
+        impl RuleSettings for Unregistered {}
+        assert_eq!(set.get::<Unregistered>(), &Unregistered::default());
+    }
+}
