@@ -238,6 +238,27 @@ mod tests {
         assert_eq!(names, expected.map(|(k, e)| (k.to_string(), e.to_string())));
     }
 
+    /// argocd/plugin.yaml announces the parameters to Argo CD's UI (in its own order): exactly
+    /// ours, plus the script's own Helm parameters.
+    #[test]
+    fn plugin_yaml_announces_every_parameter() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("argocd/plugin.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc = kube_harden::yaml::tree::parse_document(&text).unwrap();
+        let plugin = doc.root.map(|r| r.to_value()).unwrap();
+        let mut announced: Vec<&str> = plugin["spec"]["parameters"]["static"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| !["values-files", "helm-set"].contains(n))
+            .collect();
+        announced.sort_unstable();
+        let mut ours = keys();
+        ours.sort_unstable();
+        assert_eq!(announced, ours, "argocd/plugin.yaml's parameters.static");
+    }
+
     #[test]
     fn switches_add_to_the_files_and_settings_replace_its_values() {
         let s = Settings::from_vars(vars(&[
