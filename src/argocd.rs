@@ -9,20 +9,38 @@ use serde_json::{Map, Value};
 
 use kube_harden::config::{self, PolicySpec};
 
-/// Parameter names, in the spelling of the HardeningPolicy spec, with their env suffix.
-const KEYS: &[(&str, &str)] = &[
-    ("config", "CONFIG"),
-    ("enable", "ENABLE"),
-    ("disable", "DISABLE"),
-    ("enforce", "ENFORCE"),
-    ("runAsUser", "RUN_AS_USER"),
-    ("runAsGroup", "RUN_AS_GROUP"),
-    ("fsGroup", "FS_GROUP"),
-    ("tmpSizeLimit", "TMP_SIZE_LIMIT"),
-    ("writablePaths", "WRITABLE_PATHS"),
-    ("unknownImages", "UNKNOWN_IMAGES"),
-    ("verbosity", "VERBOSITY"),
-];
+/// The parameter that names a policy file (not a spec key).
+const CONFIG: &str = "config";
+
+/// Parameter names: `config` and every spec key whose value is plain (a string, number, boolean
+/// or list of strings: what an Application's `string` and `array` parameters carry), in the
+/// spelling of the HardeningPolicy spec, generated from the policy schema. Mappings
+/// (`probes`, `images`, …) come from the policy file.
+fn keys() -> Vec<String> {
+    std::iter::once(CONFIG.to_string())
+        .chain(
+            config::spec_keys()
+                .into_iter()
+                .filter(|k| k.form.is_plain())
+                .map(|k| k.name),
+        )
+        .collect()
+}
+
+/// Keys applied like `--enable`, `--disable` and `--enforce`.
+const SWITCHES: [&str; 3] = ["enable", "disable", "enforce"];
+
+/// The env suffix of a parameter: `runAsUser` → `RUN_AS_USER`.
+fn env_suffix(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
 
 /// The policy file used when none is named: `kube-harden.yaml` in the application directory.
 pub const DEFAULT_POLICY_FILE: &str = "kube-harden.yaml";
@@ -54,20 +72,9 @@ pub struct SpecOverlay {
 
 impl SpecOverlay {
     /// The base spec with the given keys replaced.
-    pub fn overlay(&self, mut base: PolicySpec) -> PolicySpec {
-        for key in &self.keys {
-            match key.as_str() {
-                "runAsUser" => base.run_as_user = self.spec.run_as_user,
-                "runAsGroup" => base.run_as_group = self.spec.run_as_group,
-                "fsGroup" => base.fs_group = self.spec.fs_group,
-                "tmpSizeLimit" => base.tmp_size_limit = self.spec.tmp_size_limit.clone(),
-                "writablePaths" => base.writable_paths = self.spec.writable_paths.clone(),
-                "unknownImages" => base.unknown_images = self.spec.unknown_images,
-                "verbosity" => base.verbosity = self.spec.verbosity,
-                _ => {}
-            }
-        }
-        base
+    pub fn overlay(&self, base: PolicySpec) -> Result<PolicySpec> {
+        base.with_keys_from(&self.spec, &self.keys)
+            .context("in the Argo CD plugin parameters")
     }
 }
 
@@ -79,32 +86,33 @@ impl Settings {
 
     /// Reads settings from `(name, value)` pairs: env first, then the parameters, which win.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let keys = keys();
         let mut given: Map<String, Value> = Map::new();
         let mut parameters = None;
         for (name, value) in vars {
             if name == "ARGOCD_APP_PARAMETERS" {
                 parameters = Some(value);
             } else if let Some(suffix) = name.strip_prefix(ENV_PREFIX) {
-                let Some((key, _)) = KEYS.iter().find(|(_, env)| *env == suffix) else {
+                let Some(key) = keys.iter().find(|k| env_suffix(k) == suffix) else {
                     bail!(
                         "{name}: unknown setting; known: {}",
-                        KEYS.iter()
-                            .map(|(_, env)| format!("{ENV_PREFIX}{env}"))
+                        keys.iter()
+                            .map(|k| format!("{ENV_PREFIX}{}", env_suffix(k)))
                             .collect::<Vec<_>>()
                             .join(", ")
                     );
                 };
-                given.insert((*key).to_string(), Value::String(value));
+                given.insert(key.clone(), Value::String(value));
             }
         }
         if let Some(json) = parameters.filter(|p| !p.trim().is_empty()) {
-            for (key, value) in parameter_values(&json)? {
+            for (key, value) in parameter_values(&json, &keys)? {
                 given.insert(key, Value::String(value));
             }
         }
         let mut settings = Settings {
             config: given
-                .remove("config")
+                .remove(CONFIG)
                 .and_then(|v| v.as_str().map(PathBuf::from))
                 .filter(|p| !p.as_os_str().is_empty())
                 .or_else(|| {
@@ -116,7 +124,13 @@ impl Settings {
         if given.is_empty() {
             return Ok(settings);
         }
-        let keys: Vec<String> = given.keys().cloned().collect();
+        // enable, disable and enforce apply like the command-line switches, on top of the policy
+        // file's own; every other key replaces the file's value.
+        let keys: Vec<String> = given
+            .keys()
+            .filter(|k| !SWITCHES.contains(&k.as_str()))
+            .cloned()
+            .collect();
         // The parameters are strings, exactly like a ConfigMap's data: the policy's own
         // ConfigMap reading gives them their types and names a bad value.
         let spec = config::spec_from_object(&serde_json::json!({
@@ -135,7 +149,7 @@ impl Settings {
 
 /// Our parameters from `ARGOCD_APP_PARAMETERS` (`[{"name": …, "string"|"array"|"map": …}]`) as
 /// strings (arrays comma-joined); other parameters (for helm, say) are left to the script.
-fn parameter_values(json: &str) -> Result<Vec<(String, String)>> {
+fn parameter_values(json: &str, keys: &[String]) -> Result<Vec<(String, String)>> {
     let list: Vec<Value> =
         serde_json::from_str(json).context("ARGOCD_APP_PARAMETERS is not a JSON list")?;
     let mut out = Vec::new();
@@ -143,7 +157,7 @@ fn parameter_values(json: &str) -> Result<Vec<(String, String)>> {
         let Some(name) = p.get("name").and_then(Value::as_str) else {
             continue;
         };
-        if !KEYS.iter().any(|(key, _)| *key == name) {
+        if !keys.iter().any(|key| key == name) {
             continue;
         }
         let text = if let Some(s) = p.get("string").and_then(Value::as_str) {
@@ -171,6 +185,7 @@ fn parameter_values(json: &str) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube_harden::rules::run_as_non_root;
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
@@ -191,12 +206,75 @@ mod tests {
         .unwrap();
         assert_eq!(s.config, Some(PathBuf::from("policy.yaml")));
         assert_eq!(s.disable, ["writable-tmp", "read-only-root-filesystem"]);
-        let spec = s.settings.unwrap().overlay(PolicySpec {
-            run_as_group: Some(7),
-            ..PolicySpec::default()
-        });
-        assert_eq!(spec.run_as_user, Some(2000));
-        assert_eq!(spec.run_as_group, Some(7));
+        let base = config::spec_from_value(serde_json::json!({"runAsGroup": 7})).unwrap();
+        let spec = s.settings.unwrap().overlay(base).unwrap();
+        let user = spec.settings::<run_as_non_root::Settings>();
+        assert_eq!(user.run_as_user, Some(2000));
+        assert_eq!(user.run_as_group, Some(7));
+    }
+
+    #[test]
+    fn parameter_and_env_names_come_from_the_schema() {
+        let names: Vec<(String, String)> = keys()
+            .into_iter()
+            .map(|k| {
+                let env = env_suffix(&k);
+                (k, env)
+            })
+            .collect();
+        let expected = [
+            ("config", "CONFIG"),
+            ("enable", "ENABLE"),
+            ("disable", "DISABLE"),
+            ("enforce", "ENFORCE"),
+            ("runAsUser", "RUN_AS_USER"),
+            ("runAsGroup", "RUN_AS_GROUP"),
+            ("fsGroup", "FS_GROUP"),
+            ("tmpSizeLimit", "TMP_SIZE_LIMIT"),
+            ("writablePaths", "WRITABLE_PATHS"),
+            ("unknownImages", "UNKNOWN_IMAGES"),
+            ("verbosity", "VERBOSITY"),
+        ];
+        assert_eq!(names, expected.map(|(k, e)| (k.to_string(), e.to_string())));
+    }
+
+    /// argocd/plugin.yaml announces the parameters to Argo CD's UI (in its own order): exactly
+    /// ours, plus the script's own Helm parameters.
+    #[test]
+    fn plugin_yaml_announces_every_parameter() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("argocd/plugin.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc = kube_harden::yaml::tree::parse_document(&text).unwrap();
+        let plugin = doc.root.map(|r| r.to_value()).unwrap();
+        let mut announced: Vec<&str> = plugin["spec"]["parameters"]["static"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| !["values-files", "helm-set"].contains(n))
+            .collect();
+        announced.sort_unstable();
+        let mut ours = keys();
+        ours.sort_unstable();
+        assert_eq!(announced, ours, "argocd/plugin.yaml's parameters.static");
+    }
+
+    #[test]
+    fn switches_add_to_the_files_and_settings_replace_its_values() {
+        let s = Settings::from_vars(vars(&[
+            ("ARGOCD_ENV_KUBE_HARDEN_ENABLE", "seccomp"),
+            ("ARGOCD_ENV_KUBE_HARDEN_TMP_SIZE_LIMIT", "1Gi"),
+        ]))
+        .unwrap();
+        assert_eq!(s.enable, ["seccomp"]);
+        let base = config::spec_from_value(serde_json::json!({
+            "enable": ["default-probes"], "writablePaths": ["/run"], "tmpSizeLimit": "8Mi"}))
+        .unwrap();
+        let spec = s.settings.unwrap().overlay(base).unwrap();
+        assert_eq!(spec.enable, ["default-probes"]);
+        let tmp = spec.settings::<kube_harden::rules::writable_tmp::Settings>();
+        assert_eq!(tmp.size_limit(), "1Gi");
+        assert_eq!(tmp.writable_paths, ["/run"]);
     }
 
     #[test]
@@ -209,7 +287,7 @@ mod tests {
             ),
         ]))
         .unwrap();
-        let spec = s.settings.unwrap().overlay(PolicySpec::default());
+        let spec = s.settings.unwrap().overlay(PolicySpec::default()).unwrap();
         assert_eq!(spec.verbosity, Some(config::Verbosity::Changes));
         let err =
             Settings::from_vars(vars(&[("ARGOCD_ENV_KUBE_HARDEN_VERBOSITY", "loud")])).unwrap_err();

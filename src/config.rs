@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::digest::{DigestSource, ImageLock, ImageRef, LockEntry, LockSource, Platform};
 use crate::error::Error;
 use crate::facts::ImageFacts;
-use crate::rules;
+use crate::rules::{self, settings::SettingsSet, RuleSettings};
 
 /// API version of the policy kind.
 pub const API_VERSION: &str = "kube-harden.dev/v1alpha1";
@@ -18,6 +18,8 @@ pub const API_VERSION: &str = "kube-harden.dev/v1alpha1";
 pub const KIND: &str = "HardeningPolicy";
 
 /// The policy object.
+// `spec` is kept as JSON here and read by `read_spec` (global keys into `PolicySpec`, each rule's
+// keys into that rule's settings type); its schema is `SpecSchema`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "HardeningPolicy")]
@@ -32,10 +34,24 @@ pub struct HardeningPolicy {
     pub metadata: Option<Value>,
     /// The settings.
     #[serde(default)]
-    pub spec: PolicySpec,
+    #[schemars(with = "SpecSchema")]
+    pub spec: RawSpec,
+}
+
+/// A HardeningPolicy's `spec` as given (`null` included), `None` when absent.
+#[derive(Debug, Clone, Default)]
+pub struct RawSpec(pub Option<Value>);
+
+impl<'de> Deserialize<'de> for RawSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(|v| RawSpec(Some(v)))
+    }
 }
 
 /// Settings. Every field is optional; no policy at all means these defaults.
+// The fields here are the global keys; each rule's own keys (`runAsUser`, `probes`, …) live in
+// its settings type (`rules::<rule>::Settings`), read with `PolicySpec::settings`. Read a spec
+// with `spec_from_object` or `spec_from_value`: serde alone reads only the global keys.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicySpec {
@@ -49,31 +65,9 @@ pub struct PolicySpec {
     /// still accept the result. Off by default: explicit values are the user's decision.
     #[serde(default)]
     pub enforce: bool,
-    /// Pod `securityContext.runAsUser` to add where none is set (run-as-non-root).
-    #[serde(default)]
-    pub run_as_user: Option<i64>,
-    /// Pod `securityContext.runAsGroup` to add where none is set (run-as-non-root).
-    #[serde(default)]
-    pub run_as_group: Option<i64>,
-    /// Pod `securityContext.fsGroup` to add where none is set (run-as-non-root).
-    #[serde(default)]
-    pub fs_group: Option<i64>,
-    /// `sizeLimit` of each emptyDir added by writable-tmp (default `64Mi`).
-    #[serde(default)]
-    pub tmp_size_limit: Option<String>,
-    /// Extra writable paths (besides `/tmp`) that writable-tmp mounts as emptyDirs into every
-    /// container with a read-only root filesystem, e.g. `/var/cache/nginx`.
-    #[serde(default)]
-    pub writable_paths: Vec<String>,
     /// Extra workload kinds whose pod template kube-harden should harden.
     #[serde(default)]
     pub workloads: Vec<ExtraWorkload>,
-    /// Timings and HTTP paths of the probes default-probes adds.
-    #[serde(default)]
-    pub probes: ProbeSettings,
-    /// The budget pod-disruption-budget generates.
-    #[serde(default)]
-    pub pod_disruption_budget: DisruptionBudgetSettings,
     /// How pin-image-digests resolves images.
     #[serde(default)]
     pub images: ImageSettings,
@@ -91,6 +85,82 @@ pub struct PolicySpec {
     /// defaults to `all`.
     #[serde(default)]
     pub verbosity: Option<Verbosity>,
+    /// Every rule's settings.
+    #[serde(skip)]
+    #[schemars(skip)]
+    rules: SettingsSet,
+    /// The keys as given (JSON, ConfigMap strings already typed), for [`PolicySpec::with_keys_from`].
+    #[serde(skip)]
+    #[schemars(skip)]
+    given: Map<String, Value>,
+}
+
+impl PolicySpec {
+    /// The settings of the rule that owns `S` (`rules::run_as_non_root::Settings`, …).
+    pub fn settings<S: RuleSettings>(&self) -> &S {
+        self.rules.get::<S>()
+    }
+
+    /// Replaces the settings of `S`'s type.
+    pub fn set_settings<S: RuleSettings>(&mut self, settings: S) {
+        self.rules.set(Box::new(settings));
+    }
+
+    /// This spec with the keys `keys` taken from `other` (as `other` gave them; a key `other`
+    /// does not give is removed): the Argo CD parameters over a policy file.
+    pub fn with_keys_from(&self, other: &PolicySpec, keys: &[String]) -> Result<PolicySpec, Error> {
+        let mut given = self.given.clone();
+        for key in keys {
+            match other.given.get(key) {
+                Some(value) => given.insert(key.clone(), value.clone()),
+                None => given.shift_remove(key),
+            };
+        }
+        spec_from_value(Value::Object(given))
+    }
+}
+
+/// The spec's JSON schema: the global keys of [`PolicySpec`] and every rule's settings, in this
+/// order: `enable`, `disable`, `enforce`, then each rule's keys in registry order, then the
+/// other global keys.
+struct SpecSchema;
+
+/// Global keys that come before the rules' keys in the schema.
+const LEADING_KEYS: [&str; 3] = ["enable", "disable", "enforce"];
+
+impl JsonSchema for SpecSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PolicySpec".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // The rules' schemas first: `$defs` then come in the order of the properties.
+        let owned: Vec<schemars::Schema> = rules::registry()
+            .iter()
+            .filter_map(|r| r.settings())
+            .map(|d| (d.schema)(generator))
+            .collect();
+        let mut schema = PolicySpec::json_schema(generator);
+        let mut global = schema
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut properties = Map::new();
+        for key in LEADING_KEYS {
+            if let Some(v) = global.shift_remove(key) {
+                properties.insert(key.to_string(), v);
+            }
+        }
+        for rule in &owned {
+            if let Some(props) = rule.get("properties").and_then(Value::as_object) {
+                properties.extend(props.clone());
+            }
+        }
+        properties.extend(global);
+        schema.insert("properties".into(), Value::Object(properties));
+        schema
+    }
 }
 
 /// Which results a run reports (warnings and errors always).
@@ -231,117 +301,6 @@ pub struct ImageField {
     pub path: String,
 }
 
-/// Settings of default-probes.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProbeSettings {
-    /// Readiness probe timings (default: period 10 s, timeout 3 s, failureThreshold 3).
-    #[serde(default)]
-    pub readiness: ProbeTiming,
-    /// Liveness probe timings (default: period 20 s, timeout 5 s, failureThreshold 6), more
-    /// tolerant than readiness because a failed liveness probe restarts the container.
-    #[serde(default)]
-    pub liveness: ProbeTiming,
-    /// Startup probe timings (default: period 10 s, timeout 5 s, failureThreshold 30: five
-    /// minutes of first-boot grace before liveness takes over).
-    #[serde(default)]
-    pub startup: ProbeTiming,
-    /// HTTP paths for probes: a matching container gets `httpGet` on this path instead of
-    /// `tcpSocket`. The first matching entry wins; the annotation
-    /// `kube-harden.dev/probe-path.<container>` on the workload or pod template wins over all.
-    #[serde(default)]
-    pub http_paths: Vec<ProbeHttpPath>,
-}
-
-/// Probe timings; unset fields take the probe's default.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProbeTiming {
-    /// `initialDelaySeconds` (default: not set, the startup probe covers slow starts).
-    #[serde(default)]
-    pub initial_delay_seconds: Option<i64>,
-    /// `periodSeconds`.
-    #[serde(default)]
-    pub period_seconds: Option<i64>,
-    /// `timeoutSeconds`.
-    #[serde(default)]
-    pub timeout_seconds: Option<i64>,
-    /// `failureThreshold`.
-    #[serde(default)]
-    pub failure_threshold: Option<i64>,
-}
-
-/// An HTTP path for the probes of matching containers; unset selectors match everything.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProbeHttpPath {
-    /// Workload kind, e.g. `Deployment`.
-    #[serde(default)]
-    pub kind: Option<String>,
-    /// Workload name (`metadata.name`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Workload namespace.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Container name.
-    #[serde(default)]
-    pub container: Option<String>,
-    /// The path, e.g. `/healthz`.
-    pub path: String,
-}
-
-/// An integer or a percentage such as `"25%"`, as PodDisruptionBudgets take them.
-#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(untagged)]
-#[schemars(extend("x-kubernetes-int-or-string" = true))]
-pub enum IntOrPercent {
-    /// A number of pods.
-    Int(i64),
-    /// A percentage of the pods, `"25%"`.
-    Percent(String),
-}
-
-impl IntOrPercent {
-    /// The value as JSON.
-    pub fn to_value(&self) -> Value {
-        match self {
-            IntOrPercent::Int(n) => Value::from(*n),
-            IntOrPercent::Percent(s) => Value::String(s.clone()),
-        }
-    }
-
-    /// The number of pods or the percentage, or `None` when malformed.
-    fn amount(&self) -> Option<(i64, bool)> {
-        match self {
-            IntOrPercent::Int(n) => Some((*n, false)),
-            IntOrPercent::Percent(s) => {
-                let digits = s.strip_suffix('%')?;
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                Some((digits.parse().ok()?, true))
-            }
-        }
-    }
-}
-
-/// Settings of pod-disruption-budget. Give at most one of `maxUnavailable` and `minAvailable`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DisruptionBudgetSettings {
-    /// Pods that may be down at once (default 1). 0 or 0% is refused: it blocks every drain.
-    #[serde(default)]
-    pub max_unavailable: Option<IntOrPercent>,
-    /// Pods that must stay up, instead of `maxUnavailable`. 100% is refused: it blocks every
-    /// drain.
-    #[serde(default)]
-    pub min_available: Option<IntOrPercent>,
-    /// `AlwaysAllow` (default: a crash-looping pod never blocks a drain) or `IfHealthyBudget`.
-    #[serde(default)]
-    pub unhealthy_pod_eviction_policy: Option<String>,
-}
-
 /// A custom resource that embeds a pod template.
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -368,9 +327,6 @@ pub struct ExtraWorkload {
     #[serde(default)]
     pub selector_path: Option<String>,
 }
-
-/// Default `sizeLimit` for added emptyDirs.
-pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
 
 /// The policy in effect for one run: settings plus the resolved set of enabled rules.
 #[derive(Debug, Clone)]
@@ -498,22 +454,7 @@ impl Policy {
         if overrides.verbosity.is_some() {
             spec.verbosity = overrides.verbosity;
         }
-        if let Some(limit) = &spec.tmp_size_limit {
-            if !is_quantity(limit) {
-                return Err(Error::Config(format!(
-                    "spec.tmpSizeLimit: `{limit}` is not a Kubernetes quantity such as 64Mi"
-                )));
-            }
-        }
-        for (i, path) in spec.writable_paths.iter().enumerate() {
-            if !path.starts_with('/') || path.contains(':') {
-                return Err(Error::Config(format!(
-                    "spec.writablePaths[{i}]: `{path}` must be an absolute path"
-                )));
-            }
-        }
-        validate_probes(&spec.probes)?;
-        validate_budget(&spec.pod_disruption_budget)?;
+        spec.rules = spec.rules.validated()?;
         let images = validate_images(&spec.images)?;
         for (i, w) in spec.workloads.iter().enumerate() {
             for (key, path) in [
@@ -633,45 +574,10 @@ impl Policy {
         self.spec.unknown_images.unwrap_or_default()
     }
 
-    /// The `sizeLimit` for added emptyDirs.
-    pub fn tmp_size_limit(&self) -> &str {
-        self.spec
-            .tmp_size_limit
-            .as_deref()
-            .unwrap_or(DEFAULT_TMP_SIZE_LIMIT)
+    /// The validated settings of the rule that owns `S`.
+    pub fn settings<S: RuleSettings>(&self) -> &S {
+        self.spec.settings::<S>()
     }
-}
-
-fn validate_probes(probes: &ProbeSettings) -> Result<(), Error> {
-    for (name, t) in [
-        ("readiness", &probes.readiness),
-        ("liveness", &probes.liveness),
-        ("startup", &probes.startup),
-    ] {
-        for (key, value, min) in [
-            ("initialDelaySeconds", t.initial_delay_seconds, 0),
-            ("periodSeconds", t.period_seconds, 1),
-            ("timeoutSeconds", t.timeout_seconds, 1),
-            ("failureThreshold", t.failure_threshold, 1),
-        ] {
-            if let Some(v) = value {
-                if v < min {
-                    return Err(Error::Config(format!(
-                        "spec.probes.{name}.{key}: must be at least {min}, got {v}"
-                    )));
-                }
-            }
-        }
-    }
-    for (i, p) in probes.http_paths.iter().enumerate() {
-        if !p.path.starts_with('/') {
-            return Err(Error::Config(format!(
-                "spec.probes.httpPaths[{i}].path: `{}` must start with /",
-                p.path
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn validate_images(images: &ImageSettings) -> Result<ImagePolicy, Error> {
@@ -795,60 +701,6 @@ fn parse_field_steps(text: &str) -> Option<Vec<FieldStep>> {
     (!steps.is_empty()).then_some(steps)
 }
 
-fn validate_budget(budget: &DisruptionBudgetSettings) -> Result<(), Error> {
-    let key = "spec.podDisruptionBudget";
-    if budget.max_unavailable.is_some() && budget.min_available.is_some() {
-        return Err(Error::Config(format!(
-            "{key}: give maxUnavailable or minAvailable, not both"
-        )));
-    }
-    for (field, value) in [
-        ("maxUnavailable", &budget.max_unavailable),
-        ("minAvailable", &budget.min_available),
-    ] {
-        let Some(value) = value else { continue };
-        let Some((n, percent)) = value.amount() else {
-            return Err(Error::Config(format!(
-                "{key}.{field}: expected an integer or a percentage such as \"25%\""
-            )));
-        };
-        if n < 0 || (percent && n > 100) {
-            return Err(Error::Config(format!(
-                "{key}.{field}: {} is out of range",
-                value.to_value()
-            )));
-        }
-        if (field == "maxUnavailable" && n == 0) || (field == "minAvailable" && percent && n == 100)
-        {
-            return Err(Error::Config(format!(
-                "{key}.{field}: {} would block every node drain",
-                value.to_value()
-            )));
-        }
-    }
-    if let Some(p) = &budget.unhealthy_pod_eviction_policy {
-        if p != "AlwaysAllow" && p != "IfHealthyBudget" {
-            return Err(Error::Config(format!(
-                "{key}.unhealthyPodEvictionPolicy: `{p}` is not AlwaysAllow or IfHealthyBudget"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn is_quantity(s: &str) -> bool {
-    let digits = s
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
-    let suffix = &s[digits..];
-    digits > 0
-        && matches!(
-            suffix,
-            "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "k" | "M" | "G" | "T" | "P" | "E" | "m"
-        )
-}
-
 /// Reads a policy from a functionConfig or config-file object: a `HardeningPolicy`, or a
 /// `ConfigMap` whose `data` holds the spec's settings as strings (`kpt fn eval -- key=value`).
 pub fn spec_from_object(object: &Value) -> Result<PolicySpec, Error> {
@@ -864,8 +716,14 @@ pub fn spec_from_object(object: &Value) -> Result<PolicySpec, Error> {
                     "apiVersion: `{api_version}` is not supported for {KIND}; use {API_VERSION}"
                 )));
             }
+            let schema = json_schema();
+            let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+            reject_sequences(object, &schema, &defs, "")?;
             let policy: HardeningPolicy = deserialize(object.clone(), "")?;
-            Ok(policy.spec)
+            match policy.spec.0 {
+                None => Ok(PolicySpec::default()),
+                Some(spec) => read_spec(spec, "spec", &defs),
+            }
         }
         "ConfigMap" => {
             let data = match object.get("data") {
@@ -873,15 +731,22 @@ pub fn spec_from_object(object: &Value) -> Result<PolicySpec, Error> {
                 Some(Value::Object(m)) => m,
                 Some(_) => return Err(Error::Config("data: expected a mapping of strings".into())),
             };
+            let keys = spec_keys();
             let mut spec = Map::new();
             for (key, raw) in data {
                 let text = match raw {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                spec.insert(key.clone(), config_map_value(key, &text)?);
+                let form = keys
+                    .iter()
+                    .find(|k| k.name == *key)
+                    .map_or(KeyForm::String, |k| k.form);
+                spec.insert(key.clone(), config_map_value(key, form, &text)?);
             }
-            deserialize(Value::Object(spec), "data")
+            let schema = json_schema();
+            let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+            read_spec(Value::Object(spec), "data", &defs)
         }
         "" => Err(Error::Config("the config object has no kind".into())),
         other => Err(Error::Config(format!(
@@ -890,26 +755,210 @@ pub fn spec_from_object(object: &Value) -> Result<PolicySpec, Error> {
     }
 }
 
-/// Turns one ConfigMap string into the JSON type the spec field expects.
-fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
-    let list = |t: &str| -> Value {
-        Value::Array(
-            t.split(',')
+/// Reads a spec (the value of a HardeningPolicy's `spec`) on its own.
+pub fn spec_from_value(spec: Value) -> Result<PolicySpec, Error> {
+    let schema = json_schema();
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    read_spec(spec, "spec", &defs)
+}
+
+/// Who reads a spec key: the global [`PolicySpec`] or a rule's settings type.
+#[derive(Clone, Copy)]
+enum Owner {
+    Global,
+    Rule(rules::settings::SettingsDescriptor),
+}
+
+/// Reads the spec at `at` (`spec`, or `data` of a ConfigMap): each key goes to its owner, in the
+/// order given, so the first bad key is the one reported (as serde reports a struct's fields).
+fn read_spec(value: Value, at: &str, defs: &Value) -> Result<PolicySpec, Error> {
+    let spec_schema = defs.get("PolicySpec").cloned().unwrap_or(Value::Null);
+    reject_sequences(&value, &spec_schema, defs, at)?;
+    let Value::Object(given) = value else {
+        // Not a mapping: serde's own message (`invalid type: null, expected struct PolicySpec`).
+        return deserialize::<PolicySpec>(value, at);
+    };
+    let global: Vec<String> = PolicySpec::json_schema(&mut schemars::SchemaGenerator::default())
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let owned: Vec<(String, Owner)> = rules::registry()
+        .iter()
+        .filter_map(|r| r.settings())
+        .flat_map(|d| d.keys().into_iter().map(move |k| (k, Owner::Rule(d))))
+        .chain(global.iter().map(|k| (k.clone(), Owner::Global)))
+        .collect();
+    let owner_of = |key: &str| owned.iter().find(|(k, _)| k == key).map(|(_, o)| *o);
+    let mut parts: Vec<(Owner, Map<String, Value>)> = Vec::new();
+    for (key, v) in &given {
+        let Some(owner) = owner_of(key) else {
+            let known: Vec<String> = spec_schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(|k| format!("`{k}`")).collect())
+                .unwrap_or_default();
+            return Err(Error::Config(format!(
+                "{at}.{key}: unknown field `{key}`, expected one of {}",
+                known.join(", ")
+            )));
+        };
+        let one = Value::Object(Map::from_iter([(key.clone(), v.clone())]));
+        read_part(owner, one, at)?;
+        let same = |o: &Owner| match (o, &owner) {
+            (Owner::Global, Owner::Global) => true,
+            (Owner::Rule(a), Owner::Rule(b)) => (a.type_id)() == (b.type_id)(),
+            _ => false,
+        };
+        match parts.iter_mut().find(|(o, _)| same(o)) {
+            Some((_, map)) => {
+                map.insert(key.clone(), v.clone());
+            }
+            None => parts.push((owner, Map::from_iter([(key.clone(), v.clone())]))),
+        }
+    }
+    let mut spec = PolicySpec::default();
+    for (owner, map) in parts {
+        match read_part(owner, Value::Object(map), at)? {
+            Part::Global(global) => {
+                let rules = std::mem::take(&mut spec.rules);
+                spec = PolicySpec { rules, ..*global };
+            }
+            Part::Rule(settings) => spec.rules.set(settings),
+        }
+    }
+    spec.given = given;
+    Ok(spec)
+}
+
+enum Part {
+    Global(Box<PolicySpec>),
+    Rule(Box<dyn rules::settings::AnySettings>),
+}
+
+fn read_part(owner: Owner, value: Value, at: &str) -> Result<Part, Error> {
+    match owner {
+        Owner::Global => deserialize::<PolicySpec>(value, at).map(|s| Part::Global(Box::new(s))),
+        Owner::Rule(d) => (d.parse)(value)
+            .map(Part::Rule)
+            .map_err(|e| path_error(e, at)),
+    }
+}
+
+/// A spec key and the JSON type its schema gives it, for the string forms of the settings (a
+/// ConfigMap's `data`, Argo CD parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecKey {
+    /// The key (`runAsUser`).
+    pub name: String,
+    /// What its value is.
+    pub form: KeyForm,
+    /// The rule that owns it; `None` for a global key.
+    pub rule: Option<&'static str>,
+}
+
+/// The shape of a spec key's value, from its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// `true`/`false` (a ConfigMap also takes `yes`, `on`, `1`, …).
+    Bool,
+    /// An integer.
+    Integer,
+    /// A list of strings: a comma-separated list, or an inline YAML list (`[a, b]`).
+    StringList,
+    /// A mapping or a list of mappings: inline YAML.
+    Inline,
+    /// A string (an enum's value included).
+    String,
+}
+
+impl KeyForm {
+    /// A plain value (string, number, boolean, list of strings), as opposed to inline YAML.
+    pub fn is_plain(self) -> bool {
+        self != KeyForm::Inline
+    }
+
+    fn of(schema: &Value, defs: &Value) -> KeyForm {
+        let schema = resolve(schema, defs);
+        let types: Vec<&str> = match schema.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let concrete: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+        match concrete.as_slice() {
+            ["boolean"] => KeyForm::Bool,
+            ["integer"] => KeyForm::Integer,
+            ["array"] => {
+                let item = resolve(schema.get("items").unwrap_or(&Value::Null), defs);
+                if item.get("type").and_then(Value::as_str) == Some("string") {
+                    KeyForm::StringList
+                } else {
+                    KeyForm::Inline
+                }
+            }
+            ["object"] => KeyForm::Inline,
+            _ => match schema.get("anyOf").and_then(Value::as_array) {
+                // `Option<T>` of a referenced type: T's form.
+                Some(branches) => branches
+                    .iter()
+                    .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                    .map_or(KeyForm::String, |b| KeyForm::of(b, defs)),
+                None if schema.get("properties").is_some() => KeyForm::Inline,
+                None => KeyForm::String,
+            },
+        }
+    }
+}
+
+/// `schema`, or what its `$ref` names.
+fn resolve<'a>(schema: &'a Value, defs: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix("#/$defs/")
+            .and_then(|name| defs.get(name))
+            .unwrap_or(&Value::Null),
+        None => schema,
+    }
+}
+
+/// Every spec key in schema order, with its form and owner.
+pub fn spec_keys() -> Vec<SpecKey> {
+    let schema = json_schema();
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let owners: Vec<(String, &'static str)> = rules::registry()
+        .iter()
+        .filter_map(|r| r.settings().map(|d| (r.id(), d)))
+        .flat_map(|(id, d)| d.keys().into_iter().map(move |k| (k, id)))
+        .collect();
+    defs.get("PolicySpec")
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, sub)| SpecKey {
+                    name: name.clone(),
+                    form: KeyForm::of(sub, &defs),
+                    rule: owners.iter().find(|(k, _)| k == name).map(|(_, id)| *id),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Turns one ConfigMap string into the JSON type the spec key expects.
+fn config_map_value(key: &str, form: KeyForm, text: &str) -> Result<Value, Error> {
+    Ok(match form {
+        KeyForm::StringList if text.trim_start().starts_with('[') => parse_inline(key, text)?,
+        KeyForm::StringList => Value::Array(
+            text.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| Value::String(s.to_string()))
                 .collect(),
-        )
-    };
-    Ok(match key {
-        "enable" | "disable" | "writablePaths" => {
-            if text.trim_start().starts_with('[') {
-                parse_inline(key, text)?
-            } else {
-                list(text)
-            }
-        }
-        "enforce" => match text.trim() {
+        ),
+        KeyForm::Bool => match text.trim() {
             "true" | "True" | "yes" | "on" | "1" => Value::Bool(true),
             "false" | "False" | "no" | "off" | "0" | "" => Value::Bool(false),
             other => {
@@ -918,7 +967,7 @@ fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
                 )))
             }
         },
-        "runAsUser" | "runAsGroup" | "fsGroup" => match text.trim().parse::<i64>() {
+        KeyForm::Integer => match text.trim().parse::<i64>() {
             Ok(n) => Value::from(n),
             Err(_) => {
                 return Err(Error::Config(format!(
@@ -926,8 +975,8 @@ fn config_map_value(key: &str, text: &str) -> Result<Value, Error> {
                 )))
             }
         },
-        "workloads" | "probes" | "podDisruptionBudget" | "images" => parse_inline(key, text)?,
-        _ => Value::String(text.to_string()),
+        KeyForm::Inline => parse_inline(key, text)?,
+        KeyForm::String => Value::String(text.to_string()),
     })
 }
 
@@ -983,25 +1032,19 @@ fn reject_sequences(value: &Value, schema: &Value, defs: &Value, at: &str) -> Re
 }
 
 fn deserialize<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Error> {
-    let schema = json_schema();
-    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
-    let root = if prefix.is_empty() {
-        schema
-    } else {
-        // `data` of a ConfigMap holds the spec's keys.
-        defs.get("PolicySpec").cloned().unwrap_or(Value::Null)
+    serde_path_to_error::deserialize(value).map_err(|e| path_error(e, prefix))
+}
+
+/// `prefix.path: message`, as the errors of a policy read.
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> Error {
+    let path = e.path().to_string();
+    let at = match (prefix.is_empty(), path.as_str()) {
+        (true, ".") => String::new(),
+        (true, p) => format!("{p}: "),
+        (false, ".") => format!("{prefix}: "),
+        (false, p) => format!("{prefix}.{p}: "),
     };
-    reject_sequences(&value, &root, &defs, prefix)?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let at = match (prefix.is_empty(), path.as_str()) {
-            (true, ".") => String::new(),
-            (true, p) => format!("{p}: "),
-            (false, ".") => format!("{prefix}: "),
-            (false, p) => format!("{prefix}.{p}: "),
-        };
-        Error::Config(format!("{at}{}", e.into_inner()))
-    })
+    Error::Config(format!("{at}{}", e.into_inner()))
 }
 
 /// The policy's JSON schema.
@@ -1061,7 +1104,11 @@ mod tests {
         .unwrap();
         assert_eq!(spec.disable, vec!["seccomp", "writable-tmp"]);
         assert!(spec.enforce);
-        assert_eq!(spec.run_as_user, Some(10001));
+        assert_eq!(
+            spec.settings::<rules::run_as_non_root::Settings>()
+                .run_as_user,
+            Some(10001)
+        );
         let policy = Policy::from_spec(spec).unwrap();
         assert!(!policy.is_enabled("seccomp"));
         assert!(policy.is_enabled("run-as-non-root"));
@@ -1080,58 +1127,77 @@ mod tests {
     }
 
     #[test]
-    fn budget_and_probe_settings_are_validated() {
-        let policy = |spec: Value| {
-            spec_from_object(&json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}))
-                .and_then(Policy::from_spec)
-        };
-        for (spec, needle) in [
-            (
-                json!({"podDisruptionBudget": {"maxUnavailable": 0}}),
-                "block every node drain",
-            ),
-            (
-                json!({"podDisruptionBudget": {"minAvailable": "100%"}}),
-                "block every node drain",
-            ),
-            (
-                json!({"podDisruptionBudget": {"maxUnavailable": "25 %"}}),
-                "percentage",
-            ),
-            (
-                json!({"podDisruptionBudget": {"maxUnavailable": 1, "minAvailable": 1}}),
-                "not both",
-            ),
-            (
-                json!({"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Never"}}),
-                "AlwaysAllow",
-            ),
-            (
-                json!({"probes": {"startup": {"failureThreshold": 0}}}),
-                "spec.probes.startup.failureThreshold",
-            ),
-            (
-                json!({"probes": {"httpPaths": [{"path": "healthz"}]}}),
-                "must start with /",
-            ),
-            (json!({"probes": {"liveness": {"period": 3}}}), "period"),
+    fn keys_know_their_owner_and_string_form() {
+        let keys = spec_keys();
+        let find = |name: &str| keys.iter().find(|k| k.name == name).unwrap().clone();
+        assert_eq!(find("enforce").form, KeyForm::Bool);
+        assert_eq!(find("enforce").rule, None);
+        assert_eq!(find("runAsUser").form, KeyForm::Integer);
+        assert_eq!(find("runAsUser").rule, Some("run-as-non-root"));
+        assert_eq!(find("writablePaths").form, KeyForm::StringList);
+        assert_eq!(find("writablePaths").rule, Some("writable-tmp"));
+        assert_eq!(find("tmpSizeLimit").form, KeyForm::String);
+        assert_eq!(find("probes").form, KeyForm::Inline);
+        assert_eq!(
+            find("podDisruptionBudget").rule,
+            Some("pod-disruption-budget")
+        );
+        assert_eq!(find("workloads").form, KeyForm::Inline);
+        assert_eq!(find("images").form, KeyForm::Inline);
+        assert_eq!(find("verbosity").form, KeyForm::String);
+        assert_eq!(find("unknownImages").form, KeyForm::String);
+    }
+
+    #[test]
+    fn keys_of_several_owners_in_one_spec() {
+        let spec = spec_from_value(json!({"runAsUser": 5, "enforce": true,
+            "tmpSizeLimit": "1Gi", "runAsGroup": 6}))
+        .unwrap();
+        assert!(spec.enforce);
+        let user = spec.settings::<rules::run_as_non_root::Settings>();
+        assert_eq!((user.run_as_user, user.run_as_group), (Some(5), Some(6)));
+        let tmp = spec.settings::<rules::writable_tmp::Settings>();
+        assert_eq!(tmp.size_limit(), "1Gi");
+        // The first bad key in document order is the one reported, whoever owns it.
+        let err = spec_from_value(json!({"enable": 3, "runAsUser": "x"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(": spec.enable:"), "{err}");
+        let err = spec_from_value(json!({"runAsUser": "x", "enable": 3}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(": spec.runAsUser:"), "{err}");
+        let err = spec_from_value(json!(null)).unwrap_err().to_string();
+        assert!(err.contains("expected struct PolicySpec"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_list_every_owners_keys() {
+        let err = spec_from_value(json!({"bogus": 1}))
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "enable",
+            "runAsUser",
+            "tmpSizeLimit",
+            "probes",
+            "podDisruptionBudget",
+            "images",
         ] {
-            let err = policy(spec.clone()).unwrap_err().to_string();
-            assert!(err.contains(needle), "{spec}: {err}");
+            assert!(err.contains(&format!("`{key}`")), "{err}");
         }
-        let ok = policy(json!({"podDisruptionBudget": {"maxUnavailable": "50%"},
-            "probes": {"readiness": {"periodSeconds": 5}}}))
-        .unwrap();
-        assert_eq!(
-            ok.spec.pod_disruption_budget.max_unavailable,
-            Some(IntOrPercent::Percent("50%".into()))
-        );
-        let from_map = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "data": {"podDisruptionBudget": "{maxUnavailable: 2}"}}))
-        .unwrap();
-        assert_eq!(
-            from_map.pod_disruption_budget.max_unavailable,
-            Some(IntOrPercent::Int(2))
-        );
+    }
+
+    #[test]
+    fn keys_from_another_spec_replace_only_those() {
+        let base =
+            spec_from_value(json!({"runAsUser": 1, "runAsGroup": 7, "verbosity": "all"})).unwrap();
+        let over = spec_from_value(json!({"runAsUser": 2, "verbosity": "changes"})).unwrap();
+        let merged = base
+            .with_keys_from(&over, &["runAsUser".to_string()])
+            .unwrap();
+        let user = merged.settings::<rules::run_as_non_root::Settings>();
+        assert_eq!((user.run_as_user, user.run_as_group), (Some(2), Some(7)));
+        assert_eq!(merged.verbosity, Some(Verbosity::All));
     }
 }

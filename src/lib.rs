@@ -13,6 +13,7 @@ pub mod model;
 pub mod openapi;
 pub mod pss;
 pub mod rules;
+pub mod typescript;
 pub mod wasm_alloc;
 pub mod yaml;
 

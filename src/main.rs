@@ -440,7 +440,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         args.policy.disable.extend(a.disable.iter().cloned());
         args.policy.enforce |= a.enforce;
         if let Some(settings) = &a.settings {
-            spec = Some(settings.overlay(spec.unwrap_or_default()));
+            spec = Some(settings.overlay(spec.unwrap_or_default())?);
         }
     }
     let options = Options {

@@ -333,7 +333,10 @@ fn record_facts(
             image: entry.image.clone(),
             digest: entry.digest.clone(),
             platform: entry.platform.clone().or_else(|| default_platform.clone()),
-            paths: spec.writable_paths.clone(),
+            paths: spec
+                .settings::<kube_harden::rules::writable_tmp::Settings>()
+                .writable_paths
+                .clone(),
             filesystem: stated.is_none_or(|f| f.filesystem.is_none()),
         });
         entry_platforms.push(entry.platform.clone());

@@ -2,18 +2,125 @@
 //! port they declare, where they have none, so a dead process is restarted and an unready one
 //! gets no traffic, while a slow first boot is not mistaken for either.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::evidence::Evidence;
-use super::Rule;
+use super::{Rule, RuleSettings, SettingsDescriptor};
 use crate::change::Findings;
-use crate::config::{Policy, ProbeTiming};
+use crate::config::Policy;
+use crate::error::Error;
 use crate::facts::Healthcheck;
 use crate::model::workload::{is_long_running, Container, ContainerGroup, PodView};
 
 const ID: &str = "default-probes";
 /// Prefix of the annotation that gives one container's probes an HTTP path.
 pub const PROBE_PATH_PREFIX: &str = "kube-harden.dev/probe-path.";
+
+/// Settings of default-probes (spec key `probes`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Timings and HTTP paths of the probes default-probes adds.
+    #[serde(default)]
+    pub probes: ProbeSettings,
+}
+
+/// Settings of default-probes.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeSettings {
+    /// Readiness probe timings (default: period 10 s, timeout 3 s, failureThreshold 3).
+    #[serde(default)]
+    pub readiness: ProbeTiming,
+    /// Liveness probe timings (default: period 20 s, timeout 5 s, failureThreshold 6), more
+    /// tolerant than readiness because a failed liveness probe restarts the container.
+    #[serde(default)]
+    pub liveness: ProbeTiming,
+    /// Startup probe timings (default: period 10 s, timeout 5 s, failureThreshold 30: five
+    /// minutes of first-boot grace before liveness takes over).
+    #[serde(default)]
+    pub startup: ProbeTiming,
+    /// HTTP paths for probes: a matching container gets `httpGet` on this path instead of
+    /// `tcpSocket`. The first matching entry wins; the annotation
+    /// `kube-harden.dev/probe-path.<container>` on the workload or pod template wins over all.
+    #[serde(default)]
+    pub http_paths: Vec<ProbeHttpPath>,
+}
+
+/// Probe timings; unset fields take the probe's default.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeTiming {
+    /// `initialDelaySeconds` (default: not set, the startup probe covers slow starts).
+    #[serde(default)]
+    pub initial_delay_seconds: Option<i64>,
+    /// `periodSeconds`.
+    #[serde(default)]
+    pub period_seconds: Option<i64>,
+    /// `timeoutSeconds`.
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
+    /// `failureThreshold`.
+    #[serde(default)]
+    pub failure_threshold: Option<i64>,
+}
+
+/// An HTTP path for the probes of matching containers; unset selectors match everything.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeHttpPath {
+    /// Workload kind, e.g. `Deployment`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Workload name (`metadata.name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Workload namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Container name.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The path, e.g. `/healthz`.
+    pub path: String,
+}
+
+impl RuleSettings for Settings {
+    fn validate(&self) -> Result<Self, Error> {
+        let probes = &self.probes;
+        for (name, t) in [
+            ("readiness", &probes.readiness),
+            ("liveness", &probes.liveness),
+            ("startup", &probes.startup),
+        ] {
+            for (key, value, min) in [
+                ("initialDelaySeconds", t.initial_delay_seconds, 0),
+                ("periodSeconds", t.period_seconds, 1),
+                ("timeoutSeconds", t.timeout_seconds, 1),
+                ("failureThreshold", t.failure_threshold, 1),
+            ] {
+                if let Some(v) = value {
+                    if v < min {
+                        return Err(Error::Config(format!(
+                            "spec.probes.{name}.{key}: must be at least {min}, got {v}"
+                        )));
+                    }
+                }
+            }
+        }
+        for (i, p) in probes.http_paths.iter().enumerate() {
+            if !p.path.starts_with('/') {
+                return Err(Error::Config(format!(
+                    "spec.probes.httpPaths[{i}].path: `{}` must start with /",
+                    p.path
+                )));
+            }
+        }
+        Ok(self.clone())
+    }
+}
 
 /// The defaults, and why: readiness reacts within ~30 s; liveness waits two minutes of failures
 /// before a restart (a restart is destructive and fixes nothing that a slow dependency causes);
@@ -107,7 +214,7 @@ fn http_path(pod: &PodView<'_>, container: &str, policy: &Policy) -> Option<Stri
     let matches =
         |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| Some(w) == have);
     policy
-        .spec
+        .settings::<Settings>()
         .probes
         .http_paths
         .iter()
@@ -194,12 +301,16 @@ impl Rule for DefaultProbes {
         include_str!("../../docs/rules/default-probes.md")
     }
 
+    fn settings(&self) -> Option<SettingsDescriptor> {
+        Some(SettingsDescriptor::of::<Settings>())
+    }
+
     fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
         let (api_version, kind) = pod.kind();
         if pod.skips(ID) || !is_long_running(api_version, kind, policy) {
             return;
         }
-        let settings = &policy.spec.probes;
+        let settings = &policy.settings::<Settings>().probes;
         for c in &pod.containers {
             // The API forbids probes on ephemeral containers and on init containers other than
             // native sidecars (which run for the pod's lifetime).
@@ -297,5 +408,66 @@ impl Rule for DefaultProbes {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{spec_from_object, API_VERSION, KIND};
+    use serde_json::json;
+
+    fn policy(spec: Value) -> Result<Policy, Error> {
+        spec_from_object(&json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}))
+            .and_then(Policy::from_spec)
+    }
+
+    #[test]
+    fn probe_settings_are_validated() {
+        for (probes, needle) in [
+            (
+                json!({"startup": {"failureThreshold": 0}}),
+                "spec.probes.startup.failureThreshold",
+            ),
+            (
+                json!({"readiness": {"initialDelaySeconds": -1}}),
+                "at least 0",
+            ),
+            (
+                json!({"httpPaths": [{"path": "healthz"}]}),
+                "must start with /",
+            ),
+            (json!({"liveness": {"period": 3}}), "period"),
+            (
+                json!({"readiness": []}),
+                "spec.probes.readiness: expected a mapping",
+            ),
+        ] {
+            let err = policy(json!({ "probes": probes })).unwrap_err().to_string();
+            assert!(err.contains(needle), "{probes}: {err}");
+        }
+    }
+
+    #[test]
+    fn timings_fill_in_the_defaults() {
+        let p = policy(json!({"probes": {"readiness": {"periodSeconds": 5}}})).unwrap();
+        let timing = &p.settings::<Settings>().probes.readiness;
+        let handler = ("tcpSocket".to_string(), json!({"port": 80}));
+        assert_eq!(
+            probe(&handler, timing, &READINESS),
+            json!({"tcpSocket": {"port": 80}, "periodSeconds": 5, "timeoutSeconds": 3,
+                "failureThreshold": 3})
+        );
+        let from_map = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"probes": "{startup: {failureThreshold: 60}}"}}))
+        .unwrap();
+        assert_eq!(
+            from_map
+                .settings::<Settings>()
+                .probes
+                .startup
+                .failure_threshold,
+            Some(60)
+        );
     }
 }

@@ -139,3 +139,45 @@ fn why_not_drop(c: &Container<'_>, pod: &PodView<'_>, policy: &Policy) -> Option
         Err(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{changes, findings, pod, policy, run};
+    use serde_json::json;
+
+    #[test]
+    fn drop_all_for_non_root_and_never_for_root() {
+        let none = policy(json!({}));
+        let out = run(
+            &DropCapabilities,
+            &pod(json!({}), json!({"runAsUser": 1000})),
+            &none,
+        );
+        assert_eq!(
+            changes(&out),
+            ["spec.containers[0].securityContext.capabilities.drop = [\"ALL\"]"]
+        );
+        let root = pod(json!({}), json!({"runAsUser": 0}));
+        let out = run(
+            &DropCapabilities,
+            &root,
+            &policy(json!({"unknownImages": "harden"})),
+        );
+        assert!(out.changes.is_empty());
+        assert!(
+            findings(&out)[0].starts_with(
+                "warning: container \"app\": capabilities.drop ALL not added, it runs as root"
+            ),
+            "{:?}",
+            findings(&out)
+        );
+        let dropped = pod(
+            json!({}),
+            json!({"runAsUser": 1000, "capabilities": {"drop": ["NET_RAW"]}}),
+        );
+        assert!(!changes(&run(&DropCapabilities, &dropped, &none))
+            .iter()
+            .any(|c| c.ends_with("= [\"ALL\"]")));
+    }
+}

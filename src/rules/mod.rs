@@ -16,7 +16,12 @@ pub mod pod_disruption_budget;
 pub mod read_only_root_fs;
 pub mod run_as_non_root;
 pub mod seccomp;
+pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod writable_tmp;
+
+pub use settings::{RuleSettings, SettingsDescriptor};
 
 /// A hardening rule.
 pub trait Rule: Sync {
@@ -35,6 +40,12 @@ pub trait Rule: Sync {
     /// one pod at a time.
     fn per_pod(&self) -> bool {
         true
+    }
+    /// The rule's settings (spec keys it owns, their schema and validation), if it has any:
+    /// `Some(SettingsDescriptor::of::<Settings>())`. The policy schema, the spec reader, the
+    /// ConfigMap and Argo CD string forms and the npm types are generated from these.
+    fn settings(&self) -> Option<SettingsDescriptor> {
+        None
     }
     /// Inspects one pod and records changes and findings.
     fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings);

@@ -149,3 +149,44 @@ fn why_not(c: &Container<'_>, pod: &PodView<'_>, policy: &Policy) -> Option<(Str
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{changes, findings, pod, policy, run};
+    use serde_json::json;
+
+    #[test]
+    fn false_for_a_known_non_root_user_and_explicit_true_is_reported() {
+        let none = policy(json!({}));
+        let out = run(
+            &NoPrivilegeEscalation,
+            &pod(json!({}), json!({"runAsUser": 1000})),
+            &none,
+        );
+        assert_eq!(
+            changes(&out),
+            ["spec.containers[0].securityContext.allowPrivilegeEscalation = false"]
+        );
+        let explicit = pod(
+            json!({}),
+            json!({"runAsUser": 1000, "allowPrivilegeEscalation": true}),
+        );
+        let out = run(&NoPrivilegeEscalation, &explicit, &none);
+        assert!(out.changes.is_empty());
+        assert_eq!(
+            findings(&out),
+            ["warning: container \"app\" allows privilege escalation; Pod Security restricted requires false"]
+        );
+        // An unknown user and an unknown image: left alone unless the policy says harden.
+        let unknown = pod(json!({}), json!({}));
+        assert!(run(&NoPrivilegeEscalation, &unknown, &none)
+            .changes
+            .is_empty());
+        let harden = policy(json!({"unknownImages": "harden"}));
+        assert_eq!(
+            run(&NoPrivilegeEscalation, &unknown, &harden).changes.len(),
+            1
+        );
+    }
+}

@@ -263,3 +263,42 @@ fn walk<'v>(
 pub fn container_paths(pod: &PodView<'_>) -> HashSet<FieldPath> {
     pod.containers.iter().map(|c| c.path.key("image")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{changes, findings, pod, policy, run};
+    use serde_json::json;
+
+    #[test]
+    fn pins_from_the_policy_digests_and_fails_without_a_source() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let with =
+            policy(json!({"images": {"digests": [{"image": "nginx:1.27", "digest": digest}]}}));
+        let out = run(&PinImageDigests, &pod(json!({}), json!({})), &with);
+        assert_eq!(
+            changes(&out),
+            [format!(
+                "spec.containers[0].image = \"nginx:1.27@{digest}\""
+            )]
+        );
+        let out = run(
+            &PinImageDigests,
+            &pod(json!({}), json!({})),
+            &policy(json!({})),
+        );
+        assert!(out.changes.is_empty());
+        assert!(
+            findings(&out)[0].starts_with("error: nginx:1.27: not in the lock file"),
+            "{:?}",
+            findings(&out)
+        );
+        let warn = policy(json!({"images": {"onUnresolved": "warn"}}));
+        let out = run(&PinImageDigests, &pod(json!({}), json!({})), &warn);
+        assert!(
+            findings(&out)[0].starts_with("warning: "),
+            "{:?}",
+            findings(&out)
+        );
+    }
+}

@@ -11,10 +11,13 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::Rule;
+use super::{Rule, SettingsDescriptor};
 use crate::change::Findings;
 use crate::config::Policy;
 use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
+
+mod settings;
+pub use settings::{DisruptionBudgetSettings, IntOrPercent, Settings};
 
 /// The rule id.
 pub const ID: &str = "pod-disruption-budget";
@@ -48,6 +51,10 @@ impl Rule for PodDisruptionBudget {
 
     fn per_pod(&self) -> bool {
         false
+    }
+
+    fn settings(&self) -> Option<SettingsDescriptor> {
+        Some(SettingsDescriptor::of::<Settings>())
     }
 
     fn check(&self, _pod: &PodView<'_>, _policy: &Policy, _out: &mut Findings) {}
@@ -407,7 +414,7 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool
             b.name
         ));
     }
-    let budget = &policy.spec.pod_disruption_budget;
+    let budget = &policy.settings::<Settings>().pod_disruption_budget;
     let mut spec = Map::new();
     match (&budget.min_available, &budget.max_unavailable) {
         (Some(min), _) => spec.insert("minAvailable".into(), min.to_value()),

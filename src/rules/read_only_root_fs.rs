@@ -70,3 +70,47 @@ impl Rule for ReadOnlyRootFilesystem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{changes, findings, pod, policy, run};
+    use serde_json::json;
+
+    #[test]
+    fn read_only_only_where_the_image_is_known_or_trusted() {
+        let non_root = pod(json!({}), json!({"runAsUser": 1000}));
+        let out = run(&ReadOnlyRootFilesystem, &non_root, &policy(json!({})));
+        assert!(out.changes.is_empty());
+        assert!(
+            findings(&out)[0].contains(
+                "root filesystem left writable, nothing is known about image \"nginx:1.27\""
+            ),
+            "{:?}",
+            findings(&out)
+        );
+        let out = run(
+            &ReadOnlyRootFilesystem,
+            &non_root,
+            &policy(json!({"unknownImages": "harden"})),
+        );
+        assert_eq!(
+            changes(&out),
+            ["spec.containers[0].securityContext.readOnlyRootFilesystem = true"]
+        );
+        let explicit = pod(
+            json!({}),
+            json!({"runAsUser": 1000, "readOnlyRootFilesystem": false}),
+        );
+        let out = run(
+            &ReadOnlyRootFilesystem,
+            &explicit,
+            &policy(json!({"unknownImages": "harden"})),
+        );
+        assert!(out.changes.is_empty());
+        assert_eq!(
+            findings(&out),
+            ["info: container \"app\" keeps readOnlyRootFilesystem: false as set"]
+        );
+    }
+}

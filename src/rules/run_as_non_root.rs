@@ -1,15 +1,35 @@
 //! `run-as-non-root`: pods run as a non-root user (`securityContext.runAsNonRoot: true`).
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::evidence::{self, Evidence, UserSource};
-use super::Rule;
+use super::{Rule, RuleSettings, SettingsDescriptor};
 use crate::change::Findings;
 use crate::config::Policy;
 use crate::facts::RuntimeUser;
 use crate::model::workload::{Container, PodView};
 
 const ID: &str = "run-as-non-root";
+
+/// Settings of run-as-non-root (spec keys `runAsUser`, `runAsGroup`, `fsGroup`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Pod `securityContext.runAsUser` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub run_as_user: Option<i64>,
+    /// Pod `securityContext.runAsGroup` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub run_as_group: Option<i64>,
+    /// Pod `securityContext.fsGroup` to add where none is set (run-as-non-root).
+    #[serde(default)]
+    pub fs_group: Option<i64>,
+}
+
+/// Any integer is taken as given: the API server checks the ranges.
+impl RuleSettings for Settings {}
 
 /// Adds pod `runAsNonRoot: true` (and runAsUser/runAsGroup/fsGroup when the policy gives them).
 pub struct RunAsNonRoot;
@@ -28,7 +48,7 @@ fn runs_as_root(c: &Container<'_>, pod_uid: Option<i64>) -> bool {
 /// The policy's runAsUser when this rule adds it to the pod (none set, no privileged or
 /// opted-out container, not Windows).
 fn policy_user_added(pod: &PodView<'_>, policy: &Policy) -> Option<i64> {
-    let value = policy.spec.run_as_user?;
+    let value = policy.settings::<Settings>().run_as_user?;
     let any_privileged = pod.containers.iter().any(|c| c.privileged() || c.skips(ID));
     (pod.security_context("runAsUser").is_none() && !pod.windows && !any_privileged)
         .then_some(value)
@@ -81,7 +101,7 @@ impl Plan {
         if let Some(gid) = gid {
             if c.security_context("runAsGroup").is_none()
                 && pod.security_context("runAsGroup").is_none()
-                && policy.spec.run_as_group.is_none()
+                && policy.settings::<Settings>().run_as_group.is_none()
             {
                 out.add(
                     ID,
@@ -158,6 +178,10 @@ impl Rule for RunAsNonRoot {
 
     fn docs(&self) -> &'static str {
         include_str!("../../docs/rules/run-as-non-root.md")
+    }
+
+    fn settings(&self) -> Option<SettingsDescriptor> {
+        Some(SettingsDescriptor::of::<Settings>())
     }
 
     fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
@@ -324,10 +348,11 @@ impl Rule for RunAsNonRoot {
         }
         // A pod-level user would also change containers that are privileged or opted out.
         let any_privileged = pod.containers.iter().any(|c| c.privileged() || c.skips(ID));
+        let settings = policy.settings::<Settings>();
         for (field, value, needs_unprivileged) in [
-            ("runAsUser", policy.spec.run_as_user, true),
-            ("runAsGroup", policy.spec.run_as_group, true),
-            ("fsGroup", policy.spec.fs_group, false),
+            ("runAsUser", settings.run_as_user, true),
+            ("runAsGroup", settings.run_as_group, true),
+            ("fsGroup", settings.fs_group, false),
         ] {
             let Some(value) = value else { continue };
             if pod.security_context(field).is_some() {
@@ -348,5 +373,33 @@ impl Rule for RunAsNonRoot {
                 format!("pod {field} set from the policy"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{spec_from_object, Policy};
+    use serde_json::json;
+
+    #[test]
+    fn ids_from_a_policy_and_from_config_map_strings() {
+        let spec = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"runAsUser": " 10001 ", "fsGroup": "2000"}}))
+        .unwrap();
+        let policy = Policy::from_spec(spec).unwrap();
+        let s = policy.settings::<Settings>();
+        assert_eq!(
+            (s.run_as_user, s.run_as_group, s.fs_group),
+            (Some(10001), None, Some(2000))
+        );
+        let err = spec_from_object(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "data": {"runAsGroup": "root"}}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("data.runAsGroup: `root` is not an integer"),
+            "{err}"
+        );
     }
 }

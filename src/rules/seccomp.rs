@@ -151,3 +151,37 @@ impl Seccomp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{changes, findings, pod, policy, run};
+    use serde_json::json;
+
+    #[test]
+    fn runtime_default_unless_chosen_and_unconfined_only_with_enforce() {
+        let none = policy(json!({}));
+        let out = run(&Seccomp, &pod(json!({}), json!({})), &none);
+        assert_eq!(
+            changes(&out),
+            ["spec.securityContext.seccompProfile = {\"type\":\"RuntimeDefault\"}"]
+        );
+        let chosen = pod(
+            json!({"seccompProfile": {"type": "Localhost", "localhostProfile": "p"}}),
+            json!({}),
+        );
+        assert!(run(&Seccomp, &chosen, &none).changes.is_empty());
+        let unconfined = pod(json!({"seccompProfile": {"type": "Unconfined"}}), json!({}));
+        let out = run(&Seccomp, &unconfined, &none);
+        assert!(out.changes.is_empty());
+        assert_eq!(
+            findings(&out),
+            ["warning: pod runs seccomp Unconfined; Pod Security forbids it"]
+        );
+        let out = run(&Seccomp, &unconfined, &policy(json!({"enforce": true})));
+        assert_eq!(
+            changes(&out),
+            ["spec.securityContext.seccompProfile.type = \"RuntimeDefault\""]
+        );
+    }
+}

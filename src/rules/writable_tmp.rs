@@ -4,12 +4,15 @@
 
 use std::collections::HashSet;
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::evidence::{self, Evidence};
-use super::{skip_windows, Rule};
+use super::{skip_windows, Rule, RuleSettings, SettingsDescriptor};
 use crate::change::Findings;
 use crate::config::Policy;
+use crate::error::Error;
 use crate::facts::{is_within, normalize_path, RuntimeUser};
 use crate::model::workload::PodView;
 use crate::model::workload::{Container, PodView as Pod};
@@ -20,6 +23,64 @@ pub const SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict-
 
 /// Adds emptyDir volumes and mounts for /tmp and the policy's writable paths.
 pub struct WritableTmp;
+
+/// Default `sizeLimit` for added emptyDirs.
+pub const DEFAULT_TMP_SIZE_LIMIT: &str = "64Mi";
+
+/// Settings of writable-tmp (spec keys `tmpSizeLimit`, `writablePaths`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// `sizeLimit` of each emptyDir added by writable-tmp (default `64Mi`).
+    #[serde(default)]
+    pub tmp_size_limit: Option<String>,
+    /// Extra writable paths (besides `/tmp`) that writable-tmp mounts as emptyDirs into every
+    /// container with a read-only root filesystem, e.g. `/var/cache/nginx`.
+    #[serde(default)]
+    pub writable_paths: Vec<String>,
+}
+
+impl Settings {
+    /// The `sizeLimit` for added emptyDirs.
+    pub fn size_limit(&self) -> &str {
+        self.tmp_size_limit
+            .as_deref()
+            .unwrap_or(DEFAULT_TMP_SIZE_LIMIT)
+    }
+}
+
+impl RuleSettings for Settings {
+    fn validate(&self) -> Result<Self, Error> {
+        if let Some(limit) = &self.tmp_size_limit {
+            if !is_quantity(limit) {
+                return Err(Error::Config(format!(
+                    "spec.tmpSizeLimit: `{limit}` is not a Kubernetes quantity such as 64Mi"
+                )));
+            }
+        }
+        for (i, path) in self.writable_paths.iter().enumerate() {
+            if !path.starts_with('/') || path.contains(':') {
+                return Err(Error::Config(format!(
+                    "spec.writablePaths[{i}]: `{path}` must be an absolute path"
+                )));
+            }
+        }
+        Ok(self.clone())
+    }
+}
+
+fn is_quantity(s: &str) -> bool {
+    let digits = s
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let suffix = &s[digits..];
+    digits > 0
+        && matches!(
+            suffix,
+            "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "k" | "M" | "G" | "T" | "P" | "E" | "m"
+        )
+}
 
 /// Where a container with a read-only root filesystem must still be able to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +113,7 @@ fn mounted(c: &Container<'_>) -> Vec<String> {
 pub fn plan(c: &Container<'_>, pod: &Pod<'_>, policy: &Policy) -> WritePlan {
     let trust = Evidence::trust_unknown(policy);
     let mut wanted: Vec<String> = vec!["/tmp".to_string()];
-    for p in &policy.spec.writable_paths {
+    for p in &policy.settings::<Settings>().writable_paths {
         let p = normalize_path(p);
         if !wanted.contains(&p) {
             wanted.push(p);
@@ -122,7 +183,7 @@ pub fn plan(c: &Container<'_>, pod: &Pod<'_>, policy: &Policy) -> WritePlan {
     }
     let mounts = mounted(c);
     let policy_paths: Vec<String> = policy
-        .spec
+        .settings::<Settings>()
         .writable_paths
         .iter()
         .map(|p| normalize_path(p))
@@ -202,6 +263,10 @@ impl Rule for WritableTmp {
         include_str!("../../docs/rules/writable-tmp.md")
     }
 
+    fn settings(&self) -> Option<SettingsDescriptor> {
+        Some(SettingsDescriptor::of::<Settings>())
+    }
+
     fn check(&self, pod: &PodView<'_>, policy: &Policy, out: &mut Findings) {
         if pod.skips(ID) || skip_windows(ID, pod, out) {
             return;
@@ -234,9 +299,13 @@ impl Rule for WritableTmp {
                 WritePlan::Unsafe(_) => {
                     let ev = Evidence::of(c, pod, policy, None);
                     let mut paths = Vec::new();
-                    for p in std::iter::once("/tmp")
-                        .chain(policy.spec.writable_paths.iter().map(String::as_str))
-                    {
+                    for p in std::iter::once("/tmp").chain(
+                        policy
+                            .settings::<Settings>()
+                            .writable_paths
+                            .iter()
+                            .map(String::as_str),
+                    ) {
                         let p = normalize(p).to_string();
                         if paths.contains(&p) {
                             continue;
@@ -276,7 +345,7 @@ impl Rule for WritableTmp {
                         }
                         taken.insert(name.clone());
                         out.append(ID, volumes_path.clone(),
-                            json!({"name": name, "emptyDir": {"sizeLimit": policy.tmp_size_limit()}}),
+                            json!({"name": name, "emptyDir": {"sizeLimit": policy.settings::<Settings>().size_limit()}}),
                             format!("pod gets emptyDir volume {name:?} for {path}"));
                         added.push((path.to_string(), name.clone()));
                         name
@@ -323,6 +392,39 @@ impl Rule for WritableTmp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_validated_and_defaulted() {
+        use crate::config::spec_from_value;
+        use serde_json::json;
+        let read = |spec: Value| spec_from_value(spec).and_then(crate::config::Policy::from_spec);
+        for (spec, needle) in [
+            (
+                json!({"tmpSizeLimit": "12 Mi"}),
+                "spec.tmpSizeLimit: `12 Mi`",
+            ),
+            (
+                json!({"writablePaths": ["relative"]}),
+                "spec.writablePaths[0]",
+            ),
+            (
+                json!({"writablePaths": ["/a", "c:/b"]}),
+                "spec.writablePaths[1]",
+            ),
+            (json!({"writablePaths": "/x"}), "expected a sequence"),
+        ] {
+            let err = read(spec.clone()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+        let p = read(json!({"tmpSizeLimit": "1.5Gi", "writablePaths": ["/run"]})).unwrap();
+        assert_eq!(p.settings::<Settings>().size_limit(), "1.5Gi");
+        assert_eq!(p.settings::<Settings>().writable_paths, ["/run"]);
+        let none = crate::config::Policy::default();
+        assert_eq!(
+            none.settings::<Settings>().size_limit(),
+            DEFAULT_TMP_SIZE_LIMIT
+        );
+    }
 
     #[test]
     fn volume_names_are_labels() {

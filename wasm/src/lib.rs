@@ -15,6 +15,11 @@ use wasm_bindgen::prelude::*;
 #[global_allocator]
 static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::WasmAlloc::new();
 
+// `HardeningPolicySpec` and the types it names, generated from the policy schema (so from the
+// rules' settings) by `kube_harden::typescript`; `tests/typescript.rs` keeps the file in sync.
+#[wasm_bindgen(typescript_custom_section)]
+const POLICY_TYPES: &str = include_str!("policy.d.ts");
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** A HardeningPolicy: the full object (`apiVersion: kube-harden.dev/v1alpha1`, `kind:
@@ -23,56 +28,8 @@ export interface HardeningPolicyInput {
   apiVersion?: string;
   kind?: string;
   metadata?: Record<string, unknown>;
-  spec?: {
-    enable?: string[];
-    disable?: string[];
-    enforce?: boolean;
-    runAsUser?: number;
-    runAsGroup?: number;
-    fsGroup?: number;
-    tmpSizeLimit?: string;
-    writablePaths?: string[];
-    workloads?: { apiVersion: string; kind: string; podTemplatePath?: string; podSpecPath?: string }[];
-    probes?: Record<string, unknown>;
-    podDisruptionBudget?: Record<string, unknown>;
-    images?: {
-      platform?: string;
-      onUnresolved?: "fail" | "warn";
-      verifyDigests?: boolean;
-      insecureRegistries?: string[];
-      digests?: { image: string; digest: string; platform?: string }[];
-      fields?: { apiVersion: string; kind: string; path: string }[];
-      /** Image facts stated in the policy (see docs/image-facts.md); each field replaces the lock's. */
-      facts?: { image: string; facts: ImageFacts }[];
-    };
-    /** Images without facts: leave out changes that could stop them (`skip`, default) or harden anyway. */
-    unknownImages?: "skip" | "harden";
-    /** Which results: warnings and errors (`problems`), also one line per changed object
-     * (`changes`), or also one per object and rule for every change and decision (`all`). */
-    verbosity?: "problems" | "changes" | "all";
-  };
+  spec?: HardeningPolicySpec;
   data?: Record<string, string>;
-}
-
-/** What is known about an image (an ImageLock v2 entry's `facts`); absent fields are unknown. */
-export interface ImageFacts {
-  platform?: string;
-  user?: string;
-  uid?: number;
-  gid?: number;
-  groups?: number[];
-  exposedPorts?: string[];
-  volumes?: string[];
-  healthcheck?: { test: string[]; intervalSeconds?: number; timeoutSeconds?: number; startPeriodSeconds?: number; retries?: number };
-  workingDir?: string;
-  entrypoint?: string[];
-  cmd?: string[];
-  path?: string;
-  filesystem?: {
-    dirs?: { path: string; uid?: number; gid?: number; mode?: string; files?: boolean }[];
-    privilegedFiles?: { path: string; setuid?: boolean; setgid?: boolean; capabilities?: boolean }[];
-  };
-  unknown?: string[];
 }
 
 /** The CLI's `--enable`, `--disable`, `--enforce` and `--lock`, applied on top of the policy. */
