@@ -36,6 +36,10 @@ pub enum Op {
     Replace { from: Value, to: Value },
     /// Append an item to a list, creating the list when absent.
     Append(Value),
+    /// A new object (a rule's `create` hook; the path is the root): the engine places it after
+    /// the object it was planned for, as a document of a stream or an item of a list
+    /// ([`apply`] appends it to the list at the path it is given).
+    Create(Value),
 }
 
 /// One change a rule wants, relative to the object root.
@@ -222,7 +226,7 @@ pub fn apply(object: &mut Value, change: &Change) -> Result<bool, String> {
             *slot = to.clone();
             Ok(true)
         }
-        Op::Append(item) => {
+        Op::Append(item) | Op::Create(item) => {
             let slot = change.path.get_or_create(object)?;
             if slot.is_null() {
                 *slot = Value::Array(Vec::new());

@@ -9,14 +9,13 @@ use std::io::{self, Write};
 use saphyr_parser::Event;
 use serde_json::Value;
 
-use crate::change::{self, Findings, KrmResult, ResourceRef, Severity};
+use crate::change::{self, Change, Findings, KrmResult, Op, ResourceRef, Severity};
 use crate::config::{self, Overrides, Policy, PolicySpec, Verbosity};
 use crate::digest::ResolveError;
 use crate::error::Error;
+use crate::model::path::FieldPath;
 use crate::model::workload::{pod_location, PodView, LOCAL_CONFIG};
-use crate::rules;
-use crate::rules::pin_image_digests as pin;
-use crate::rules::pod_disruption_budget::{self as pdb, Decision, PlannedBudget, StreamIndex};
+use crate::rules::{self, object_rule_reads, Note, Plan, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{layout_of, patch, Patched, Written};
 use crate::yaml::split::{split_documents, Segment};
@@ -215,8 +214,9 @@ pub struct Sink {
     pub default_verbosity: Verbosity,
     /// Images that could not be pinned.
     pub unresolved: Vec<ResolveError>,
-    /// The pods of every workload seen (pod-disruption-budget's overlap check).
-    pub pods: Vec<pdb::PodSet>,
+    /// What rules' `observe` hooks noted of every workload seen, with the rule's id, in order
+    /// (their `settle` hooks see them: pod-disruption-budget's overlap check).
+    pub observed: Vec<(&'static str, Box<Note>)>,
     /// Every named workload seen and where, to find two the API server would take as one.
     pub workloads: Vec<Placed>,
     /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, kept
@@ -326,14 +326,10 @@ fn repeated_across_a_list(placed: &[Placed]) -> Option<(&Placed, &Placed)> {
     None
 }
 
-/// Why a repeated workload gets no budget.
-fn repeated_result(resource: ResourceRef, file: Option<String>) -> KrmResult {
-    let message = pdb::repeated_message(
-        &resource.kind,
-        &resource.name,
-        resource.namespace.as_deref(),
-    );
-    KrmResult::new(pdb::ID, Severity::Info, message, Some(resource), file)
+/// Why an object planned for a repeated workload is not created.
+fn repeated_result(rule: &dyn Rule, resource: ResourceRef, file: Option<String>) -> KrmResult {
+    let message = rule.withdrawn(&resource);
+    KrmResult::new(rule.id(), Severity::Info, message, Some(resource), file)
 }
 
 impl Sink {
@@ -520,7 +516,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             sink.rendered.extend(part_sink.rendered);
             sink.stats.add(&part_sink.stats);
             sink.unresolved.extend(part_sink.unresolved);
-            sink.pods.extend(part_sink.pods);
+            sink.observed.extend(part_sink.observed);
             sink.workloads.extend(part_sink.workloads);
             sink.notes.extend(part_sink.notes);
         }
@@ -556,72 +552,88 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     let twice = repeated(&sink.workloads);
     if !twice.is_empty() {
         for part in &mut parts {
-            let budgets = std::mem::take(&mut part.budgets);
-            for pending in budgets {
+            let created = std::mem::take(&mut part.created);
+            for pending in created {
                 let r = &pending.resource;
                 let id = identity(&r.api_version, &r.kind, r.namespace.as_deref(), &r.name);
                 if twice.contains(&id) {
-                    sink.push(repeated_result(pending.resource, pending.source));
+                    sink.push(repeated_result(
+                        pending.rule,
+                        pending.resource,
+                        pending.source,
+                    ));
                 } else {
-                    part.budgets.push(pending);
+                    part.created.push(pending);
                 }
             }
         }
     }
-    // No pod may end up under two budgets: drop the planned ones that would overlap.
-    let dropped = {
-        let planned: Vec<&PlannedBudget> = parts
-            .iter()
-            .flat_map(|p| p.budgets.iter().map(|b| &b.planned))
-            .collect();
-        if planned.is_empty() {
-            Vec::new()
-        } else {
-            pdb::overlaps(&planned, &sink.pods, index)
-        }
-    };
-    let mut dropped = dropped.into_iter();
-    // Name the new budgets in stream order (against every budget already there) and place each
-    // right after its workload.
-    let mut taken = index.budget_names();
+    // Every rule settles its planned objects against the whole stream (no pod under two
+    // budgets), then the kept ones that can be placed are created (named) in stream order.
+    let planned: Vec<(&'static dyn Rule, &Note)> = parts
+        .iter()
+        .flat_map(|p| p.created.iter().map(|c| (c.rule, &*c.planned)))
+        .collect();
+    let dropped = settle(&planned, &sink.observed, index);
+    // The line break an object needs before it would become part of a block scalar that ends
+    // the input (`|`/`>` keep the last line break): the value would change.
+    let mut blocked = Vec::with_capacity(planned.len());
+    for (part, (seg, _)) in parts.iter().zip(&segments) {
+        let open_end = !(part.text.is_empty() || part.text.ends_with_newline());
+        let block = !part.created.is_empty() && open_end && ends_in_block_scalar(seg.text);
+        blocked.extend(part.created.iter().map(|_| block));
+    }
+    let kept: Vec<(&'static dyn Rule, &Note)> = planned
+        .iter()
+        .zip(dropped.iter().zip(&blocked))
+        .filter(|(_, (why, block))| why.is_none() && !**block)
+        .map(|(p, _)| *p)
+        .collect();
+    let mut made = create(&kept, index).into_iter();
+    drop(planned);
+    let mut dropped = dropped.into_iter().zip(blocked);
     out.chunks.reserve(parts.len());
     out.origins.reserve(parts.len());
-    // `parts` holds one output per segment, in segment order.
+    // `parts` holds one output per segment, in segment order: each created object goes right
+    // after the document it was planned for.
     for (part, (seg, _)) in parts.into_iter().zip(&segments) {
         out.chunks.push(part.text);
         out.origins.push(seg.start);
-        for pending in part.budgets {
-            if let Some(why) = dropped.next().flatten() {
-                sink.push(overlap_result(why, pending.resource, pending.source));
+        for pending in part.created {
+            let Some((why, block)) = dropped.next() else {
+                break;
+            };
+            if let Some(message) = why {
+                sink.push(KrmResult::new(
+                    pending.rule.id(),
+                    Severity::Info,
+                    message,
+                    Some(pending.resource),
+                    pending.source,
+                ));
                 continue;
             }
-            // The line break a budget needs before it would become part of a block scalar that
-            // ends the input (`|`/`>` keep the last line break): the value would change.
-            let open_end = !out
-                .chunks
-                .last()
-                .is_some_and(|c| c.is_empty() || c.ends_with_newline());
-            if open_end && ends_in_block_scalar(seg.text) {
+            if block {
                 sink.push(KrmResult {
-                    rule: pdb::ID,
+                    rule: pending.rule.id(),
                     severity: Severity::Warning,
-                    message: "no PodDisruptionBudget: the input ends inside a block scalar (`|` or `>`) without a final line break, and a budget after it would add one to that value; end the input with a line break".into(),
+                    message: pending.rule.not_placed(),
                     resource: Some(pending.resource),
                     path: None,
                     current: None,
                     proposed: None,
                     file: pending.source,
                     fields: Vec::new(),
-change: false,
+                    change: false,
                 });
                 continue;
             }
-            let object = add_budget(
-                &pending.planned,
-                pending.source.clone(),
-                &mut taken,
-                &mut sink,
-            );
+            let Some(object) = made
+                .next()
+                .and_then(|c| take_created(c, pending.source.clone(), &mut sink))
+            else {
+                continue;
+            };
             let nl = pending.layout.newline;
             let mut text = String::new();
             if !out
@@ -679,13 +691,15 @@ struct SegmentOut<'a> {
     text: Chunk<'a>,
     /// For the first document: the input's form.
     form: Option<InputForm>,
-    /// Budgets to place right after it.
-    budgets: Vec<PendingBudget>,
+    /// Objects rules plan to create right after it.
+    created: Vec<PendingCreate>,
 }
 
-/// A budget for a workload of a plain stream, named and written once the whole stream is done.
-struct PendingBudget {
-    planned: PlannedBudget,
+/// An object a rule plans to create after a document of a plain stream, settled, named and
+/// written once the whole stream is done.
+struct PendingCreate {
+    rule: &'static dyn Rule,
+    planned: Box<Note>,
     /// The workload's `# Source:` (Helm 3 groups output by it).
     source: Option<String>,
     layout: Layout,
@@ -722,27 +736,67 @@ fn ends_in_block_scalar(text: &str) -> bool {
     }
 }
 
-fn overlap_result(why: String, resource: ResourceRef, file: Option<String>) -> KrmResult {
-    let message = format!("no PodDisruptionBudget: {why}");
-    KrmResult::new(pdb::ID, Severity::Info, message, Some(resource), file)
+/// For each planned object (with the rule that planned it), in order: `Some(message)` when its
+/// rule's `settle` hook drops it (`notes`: what the rules observed of the workloads concerned).
+fn settle(
+    planned: &[(&'static dyn Rule, &Note)],
+    notes: &[(&'static str, Box<Note>)],
+    index: &StreamIndex,
+) -> Vec<Option<String>> {
+    let mut out = vec![None; planned.len()];
+    for rule in rules::registry() {
+        let (at, mine): (Vec<usize>, Vec<&Note>) = planned
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| r.id() == rule.id())
+            .map(|(i, (_, p))| (i, *p))
+            .unzip();
+        if mine.is_empty() {
+            continue;
+        }
+        let observed: Vec<&Note> = notes
+            .iter()
+            .filter(|(id, _)| *id == rule.id())
+            .map(|(_, n)| &**n)
+            .collect();
+        for (i, why) in at.into_iter().zip(rule.settle(&mine, &observed, index)) {
+            out[i] = why;
+        }
+    }
+    out
 }
 
-/// Names a planned budget against every name already `taken` in its namespace (and takes it),
-/// reports it, and returns the finished object.
-fn add_budget(
-    planned: &PlannedBudget,
-    file: Option<String>,
-    taken: &mut std::collections::HashSet<(Option<String>, String)>,
-    sink: &mut Sink,
-) -> Value {
-    let name = pdb::choose_name(&planned.base_name, &planned.namespace, taken);
-    taken.insert((planned.namespace.clone(), name.clone()));
-    let object = planned.finish(&name);
-    // The line names the generated budget, so kpt shows one line for each new object.
+/// The `Op::Create` changes for the planned objects kept, in order (each rule names its own
+/// against the stream index, in order).
+fn create(kept: &[(&'static dyn Rule, &Note)], index: &StreamIndex) -> Vec<Change> {
+    let mut out: Vec<Option<Change>> = kept.iter().map(|_| None).collect();
+    for rule in rules::registry() {
+        let (at, mine): (Vec<usize>, Vec<&Note>) = kept
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| r.id() == rule.id())
+            .map(|(i, (_, p))| (i, *p))
+            .unzip();
+        if mine.is_empty() {
+            continue;
+        }
+        for (i, change) in at.into_iter().zip(rule.create(&mine, index)) {
+            out[i] = Some(change);
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// Reports a created object (the `generated: …` result, the counters) and returns it for
+/// placing; `None` for a change that creates nothing.
+fn take_created(change: Change, file: Option<String>, sink: &mut Sink) -> Option<Value> {
+    let Op::Create(object) = change.op else {
+        return None;
+    };
     let result = KrmResult::new_change(
-        pdb::ID,
+        change.rule,
         Severity::Info,
-        format!("generated: {}", planned.reason),
+        change.message,
         Some(ResourceRef::of(&object)),
         file,
     );
@@ -754,7 +808,7 @@ fn add_budget(
     }
     sink.stats.changes += 1;
     sink.stats.generated += 1;
-    object
+    Some(object)
 }
 
 /// Processes one document: its output text, the form (for a ResourceList) and new budgets.
@@ -771,7 +825,7 @@ fn process_segment<'a>(
         Ok(SegmentOut {
             text: Chunk::Text(Cow::Borrowed(seg.text)),
             form: None,
-            budgets: Vec::new(),
+            created: Vec::new(),
         })
     };
     let fail = |e: SyntaxError| Error::Input {
@@ -826,7 +880,7 @@ fn process_segment<'a>(
     if !is_resource_list
         && !is_list
         && pod_location(api_version, kind, policy).is_none()
-        && !pin::has_fields(api_version, kind, policy)
+        && !object_rule_reads(api_version, kind, policy)
     {
         // No rule reads it and it goes out as it came in, but Kubernetes must be able to read it:
         // kubectl's strict decoding refuses a key set twice (a ConfigMap's `data` too).
@@ -841,7 +895,7 @@ fn process_segment<'a>(
     let mut value = root.to_value();
     let source = source_of(seg);
     let mut form = None;
-    let mut budgets = Vec::new();
+    let mut created = Vec::new();
     let changed = if is_resource_list && is_first {
         form = Some(InputForm::ResourceList);
         // The list carries its results as values.
@@ -900,15 +954,20 @@ fn process_segment<'a>(
         false
     } else {
         let changed = harden_object(&mut value, policy, source.as_deref(), sink);
-        if let Some(planned) = plan_budget(&value, policy, index, source.as_deref(), sink, false) {
-            // One budget at most: an exact allocation (a first push reserves four).
-            budgets.reserve_exact(1);
-            budgets.push(PendingBudget {
-                planned,
-                source: source.clone(),
-                layout: layout_of(seg.text, &doc),
-                resource: ResourceRef::of(&value),
-            });
+        let planned = plan_objects(&value, policy, index, source.as_deref(), sink, false);
+        if !planned.is_empty() {
+            // Usually one: an exact allocation (a first push reserves four).
+            created.reserve_exact(planned.len());
+            let layout = layout_of(seg.text, &doc);
+            for (rule, planned) in planned {
+                created.push(PendingCreate {
+                    rule,
+                    planned,
+                    source: source.clone(),
+                    layout: layout.clone(),
+                    resource: ResourceRef::of(&value),
+                });
+            }
         }
         changed
     };
@@ -925,7 +984,7 @@ fn process_segment<'a>(
         return Ok(SegmentOut {
             text: Chunk::Text(Cow::Borrowed(seg.text)),
             form,
-            budgets,
+            created,
         });
     }
     let text = match patch(seg.text, &doc, &value) {
@@ -938,7 +997,7 @@ fn process_segment<'a>(
     Ok(SegmentOut {
         text,
         form,
-        budgets,
+        created,
     })
 }
 
@@ -957,24 +1016,28 @@ fn results_to_add(results: &[KrmResult], existing: Option<&Value>) -> Vec<Value>
         .collect()
 }
 
-/// Asks pod-disruption-budget about one object and reports why it adds nothing.
-fn plan_budget(
+/// Asks every enabled rule whether to create an object after `object`, and reports why not.
+fn plan_objects(
     object: &Value,
     policy: &Policy,
     index: &StreamIndex,
     file: Option<&str>,
     sink: &mut Sink,
     repeated: bool,
-) -> Option<PlannedBudget> {
-    if !policy.is_enabled(pdb::ID) || is_local_config(object) {
-        return None;
+) -> Vec<(&'static dyn Rule, Box<Note>)> {
+    let mut planned = Vec::new();
+    if is_local_config(object) {
+        return planned;
     }
-    match pdb::plan(object, policy, index, repeated) {
-        Decision::Nothing => None,
-        Decision::Add(planned) => Some(*planned),
-        Decision::Skip { warning, message } => {
-            sink.push(KrmResult {
-                rule: pdb::ID,
+    for &rule in rules::registry() {
+        if !policy.is_enabled(rule.id()) {
+            continue;
+        }
+        match rule.plan(object, policy, index, repeated) {
+            Plan::Nothing => {}
+            Plan::Create(p) => planned.push((rule, p)),
+            Plan::Skip { warning, message } => sink.push(KrmResult {
+                rule: rule.id(),
                 severity: if warning {
                     Severity::Warning
                 } else {
@@ -988,10 +1051,10 @@ fn plan_budget(
                 file: file.map(str::to_string).or_else(|| item_file(object)),
                 fields: Vec::new(),
                 change: false,
-            });
-            None
+            }),
         }
     }
+    planned
 }
 
 fn is_local_config(object: &Value) -> bool {
@@ -1040,7 +1103,7 @@ fn harden_items(
     };
     let mut changed = false;
     let mut planned = Vec::new();
-    let first_pod = sink.pods.len();
+    let first_note = sink.observed.len();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
             let file = item_file(item).or_else(|| source.map(str::to_string));
@@ -1057,27 +1120,55 @@ fn harden_items(
                 resource.namespace.as_deref(),
                 &resource.name,
             ));
-            if let Some(p) = plan_budget(item, policy, index, file.as_deref(), sink, repeated) {
-                planned.push((p, resource, file));
+            for (rule, p) in plan_objects(item, policy, index, file.as_deref(), sink, repeated) {
+                planned.push((rule, p, resource.clone(), file.clone()));
             }
-        }
-        let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();
-        let dropped = if refs.is_empty() {
-            Vec::new()
-        } else {
-            pdb::overlaps(&refs, &sink.pods[first_pod..], index)
-        };
-        let mut taken = index.budget_names();
-        for ((p, resource, file), why) in planned.into_iter().zip(dropped) {
-            if let Some(why) = why {
-                sink.push(overlap_result(why, resource, file));
-                continue;
-            }
-            items.push(add_budget(&p, file, &mut taken, sink));
-            changed = true;
         }
     }
+    // Once every item is known: settle, create (name) and append the objects, in item order.
+    let refs: Vec<(&'static dyn Rule, &Note)> =
+        planned.iter().map(|(r, p, _, _)| (*r, &**p)).collect();
+    let dropped = settle(&refs, &sink.observed[first_note..], index);
+    let kept: Vec<_> = refs
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, why)| why.is_none())
+        .map(|(p, _)| *p)
+        .collect();
+    let mut made = create(&kept, index).into_iter();
+    drop(refs);
+    for ((rule, _, resource, file), why) in planned.into_iter().zip(dropped) {
+        if let Some(message) = why {
+            sink.push(KrmResult::new(
+                rule.id(),
+                Severity::Info,
+                message,
+                Some(resource),
+                file,
+            ));
+            continue;
+        }
+        let Some(change) = made.next() else { break };
+        changed |= place_in_list(list, change, file, sink);
+    }
     changed
+}
+
+/// Places a created object at the end of a list's items through the one applier, and reports
+/// it; true when it was placed.
+fn place_in_list(list: &mut Value, change: Change, file: Option<String>, sink: &mut Sink) -> bool {
+    let rule = change.rule;
+    let message = change.message.clone();
+    let Some(object) = take_created(change, file, sink) else {
+        return false;
+    };
+    let placed = Change {
+        rule,
+        path: FieldPath::root().key("items"),
+        op: Op::Create(object),
+        message,
+    };
+    change::apply(list, &placed).unwrap_or(false)
 }
 
 /// True for a `List` (`v1 List` or any `*List` kind with `items`) or a nested ResourceList.
@@ -1151,14 +1242,24 @@ pub fn harden_object(
     }
     let resource = ResourceRef::of(object);
     let location = pod_location(&resource.api_version, &resource.kind, policy);
-    let fields = policy.is_enabled(pin::ID)
-        && pin::has_fields(&resource.api_version, &resource.kind, policy);
+    let object_rules = || {
+        rules::registry().iter().filter(|r| {
+            policy.is_enabled(r.id())
+                && r.reads_object(&resource.api_version, &resource.kind, policy)
+        })
+    };
+    let fields = object_rules().next().is_some();
     if location.is_none() && !fields {
         return false;
     }
-    if location.is_some() && policy.is_enabled(pdb::ID) {
-        if let Some(pods) = pdb::PodSet::of(object, policy) {
-            sink.pods.push(pods);
+    if location.is_some() {
+        for rule in rules::registry()
+            .iter()
+            .filter(|r| policy.is_enabled(r.id()))
+        {
+            if let Some(note) = rule.observe(object, policy) {
+                sink.observed.push((rule.id(), note));
+            }
         }
     }
     let file = file.map(str::to_string).or_else(|| item_file(object));
@@ -1216,8 +1317,8 @@ pub fn harden_object(
                         continue;
                     }
                     let (current, proposed) = match &c.op {
-                        change::Op::Add(v) | change::Op::Append(v) => (None, Some(v.clone())),
-                        change::Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),
+                        Op::Add(v) | Op::Append(v) | Op::Create(v) => (None, Some(v.clone())),
+                        Op::Replace { from, to } => (Some(from.clone()), Some(to.clone())),
                     };
                     done.push(KrmResult {
                         change: true,
@@ -1264,7 +1365,6 @@ pub fn harden_object(
             sink.keep(r);
         }
     };
-    let mut container_images = std::collections::HashSet::new();
     if let Some(location) = location {
         match PodView::new(object, location.clone()) {
             Err(problem) => {
@@ -1277,7 +1377,6 @@ pub fn harden_object(
             Ok(None) => {}
             Ok(Some(view)) => {
                 sink.stats.workloads += 1;
-                container_images = pin::container_paths(&view);
                 if view.host_process {
                     let mut findings = Findings::default();
                     findings.info(
@@ -1305,9 +1404,10 @@ pub fn harden_object(
             }
         }
     }
-    if fields {
+    // Rules that work on the whole object (custom resources' image fields), after the pod's.
+    for rule in object_rules() {
         let mut findings = Findings::default();
-        pin::check_fields(object, &container_images, policy, &mut findings);
+        rule.check_object(object, policy, &mut findings);
         apply(object, findings, sink);
     }
     finish(sink, found, done, &labels, changed);
@@ -1596,7 +1696,7 @@ mod tests {
         let hello_v1: Vec<&str> = second
             .results
             .iter()
-            .filter(|r| r.rule == pdb::ID)
+            .filter(|r| r.rule == crate::rules::pod_disruption_budget::ID)
             .filter(|r| r.resource.as_ref().is_some_and(|r| r.name == "hello-v1"))
             .map(|r| r.message.as_str())
             .collect();

@@ -22,16 +22,15 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::{
-    add_budget, function_config_spec, harden_object, identity, item_file, overlap_result,
-    plan_budget, record_workloads, repeated, results_to_add, sniff_document, Chunk, InputForm,
-    Root, SegmentOut, Sink, NOTED_OBJECTS,
+    create, function_config_spec, harden_object, identity, item_file, plan_objects,
+    record_workloads, repeated, results_to_add, settle, sniff_document, take_created, Chunk,
+    InputForm, Root, SegmentOut, Sink, NOTED_OBJECTS,
 };
-use crate::change::ResourceRef;
+use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
 use crate::model::workload::pod_location;
-use crate::rules::pin_image_digests as pin;
-use crate::rules::pod_disruption_budget::{self as pdb, PlannedBudget, StreamIndex};
+use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Written};
 use crate::yaml::split::Segment;
@@ -254,7 +253,7 @@ fn process_item(
         return Err(Fallback);
     }
     if pod_location(api_version, kind, policy).is_none()
-        && !pin::has_fields(api_version, kind, policy)
+        && !object_rule_reads(api_version, kind, policy)
     {
         // Read by no rule, but Kubernetes must read it (a key set twice): an error is the tree
         // path's to report.
@@ -448,7 +447,7 @@ pub(super) fn process<'a>(
         outs.push(part_outs);
         merged.stats.add(&part_sink.stats);
         merged.unresolved.append(&mut part_sink.unresolved);
-        merged.pods.append(&mut part_sink.pods);
+        merged.observed.append(&mut part_sink.observed);
         merged.notes.append(&mut part_sink.notes);
         for rule in part_sink.changed_rules {
             if !merged.changed_rules.contains(&rule) {
@@ -471,7 +470,7 @@ pub(super) fn process<'a>(
         }
     }
     let twice = repeated(&placed);
-    let mut planned: Vec<(PlannedBudget, ResourceRef, Option<String>)> = Vec::new();
+    let mut planned: Vec<(&'static dyn Rule, Box<Note>, ResourceRef, Option<String>)> = Vec::new();
     for (part_outs, results) in outs.iter_mut().zip(&sinks) {
         for o in part_outs.iter_mut() {
             merged
@@ -487,7 +486,7 @@ pub(super) fn process<'a>(
                 resource.namespace.as_deref(),
                 &resource.name,
             ));
-            if let Some(p) = plan_budget(
+            for (rule, p) in plan_objects(
                 &value,
                 policy_ref,
                 index,
@@ -495,27 +494,38 @@ pub(super) fn process<'a>(
                 &mut merged,
                 is_repeated,
             ) {
-                planned.push((p, resource, file));
+                planned.push((rule, p, resource.clone(), file.clone()));
             }
         }
     }
     drop(sinks);
     let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
-    // Budgets, in item order, once every item's pods are known (no pod under two budgets).
-    let dropped = if planned.is_empty() {
-        Vec::new()
-    } else {
-        let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();
-        pdb::overlaps(&refs, &merged.pods, index)
-    };
-    let mut taken = index.budget_names();
+    // Created objects, in item order, once every item is known (settled as the tree path does).
+    let refs: Vec<(&'static dyn Rule, &Note)> =
+        planned.iter().map(|(r, p, _, _)| (*r, &**p)).collect();
+    let dropped = settle(&refs, &merged.observed, index);
+    let kept: Vec<_> = refs
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, why)| why.is_none())
+        .map(|(p, _)| *p)
+        .collect();
+    let mut made = create(&kept, index).into_iter();
+    drop(refs);
     let mut budgets = Vec::new();
-    for ((p, resource, file), why) in planned.into_iter().zip(dropped) {
-        if let Some(why) = why {
-            merged.push(overlap_result(why, resource, file));
+    for ((rule, _, resource, file), why) in planned.into_iter().zip(dropped) {
+        if let Some(message) = why {
+            merged.push(KrmResult::new(
+                rule.id(),
+                Severity::Info,
+                message,
+                Some(resource),
+                file,
+            ));
             continue;
         }
-        budgets.push(add_budget(&p, file, &mut taken, &mut merged));
+        let Some(change) = made.next() else { break };
+        budgets.extend(take_created(change, file, &mut merged));
     }
     let results = results_to_add(&merged.results, None);
     // New lines go where the tree's patcher puts them: budgets after the last item's content,
@@ -614,7 +624,7 @@ pub(super) fn process<'a>(
     sink.results.extend(merged.results);
     sink.stats.add(&merged.stats);
     sink.unresolved.extend(merged.unresolved);
-    sink.pods.extend(merged.pods);
+    sink.observed.extend(merged.observed);
     sink.notes.extend(merged.notes);
     sink.notes.truncate(NOTED_OBJECTS);
     for rule in merged.changed_rules {
@@ -629,7 +639,7 @@ pub(super) fn process<'a>(
             Chunk::Text(Cow::Borrowed(text))
         },
         form: Some(InputForm::ResourceList),
-        budgets: Vec::new(),
+        created: Vec::new(),
     })
 }
 

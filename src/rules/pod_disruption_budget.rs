@@ -4,16 +4,20 @@
 //!
 //! Unlike the other rules this one looks at the whole stream: the replica count may come from a
 //! HorizontalPodAutoscaler or a KEDA ScaledObject elsewhere in it, and a budget someone already
-//! wrote (or an earlier run generated) must be found. The engine therefore builds a
-//! [`StreamIndex`] first, asks [`plan`] per workload, and names and places the budgets itself.
+//! wrote (or an earlier run generated) must be found. So it uses the stream hooks of
+//! [`Rule`]: `index` records autoscalers and budgets ([`BudgetIndex`]), `observe` notes each
+//! workload's pods, `plan` decides per workload ([`plan`]), `settle` drops budgets that would
+//! put a pod under two budgets ([`overlaps`]), and `create` names the kept ones and returns them
+//! as `Op::Create` changes, which the engine places after their workloads.
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::Rule;
-use crate::change::Findings;
+use super::{Note, Plan, Rule, StreamIndex};
+use crate::change::{Change, Findings, Op, ResourceRef};
 use crate::config::Policy;
+use crate::model::path::FieldPath;
 use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
 
 /// The rule id.
@@ -51,6 +55,84 @@ impl Rule for PodDisruptionBudget {
     }
 
     fn check(&self, _pod: &PodView<'_>, _policy: &Policy, _out: &mut Findings) {}
+
+    fn indexes(&self, text: &str) -> bool {
+        BudgetIndex::may_matter(text)
+    }
+
+    fn index(&self, object: &Value, index: &mut StreamIndex) {
+        index.slot::<BudgetIndex>(ID).record(object);
+    }
+
+    fn observe(&self, object: &Value, policy: &Policy) -> Option<Box<Note>> {
+        PodSet::of(object, policy).map(|p| Box::new(p) as Box<Note>)
+    }
+
+    fn plan(&self, object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Plan {
+        match plan(object, policy, budget_index(index), repeated) {
+            Decision::Nothing => Plan::Nothing,
+            Decision::Skip { warning, message } => Plan::Skip { warning, message },
+            Decision::Add(planned) => Plan::Create(planned),
+        }
+    }
+
+    fn withdrawn(&self, anchor: &ResourceRef) -> String {
+        repeated_message(&anchor.kind, &anchor.name, anchor.namespace.as_deref())
+    }
+
+    fn not_placed(&self) -> String {
+        "no PodDisruptionBudget: the input ends inside a block scalar (`|` or `>`) without a final line break, and a budget after it would add one to that value; end the input with a line break".into()
+    }
+
+    fn settle(
+        &self,
+        planned: &[&Note],
+        notes: &[&Note],
+        index: &StreamIndex,
+    ) -> Vec<Option<String>> {
+        let planned: Vec<&PlannedBudget> =
+            planned.iter().filter_map(|p| p.downcast_ref()).collect();
+        if planned.is_empty() {
+            return Vec::new();
+        }
+        let pods: Vec<&PodSet> = notes
+            .iter()
+            .filter_map(|n| n.downcast_ref::<PodSet>())
+            .collect();
+        overlaps(&planned, &pods, budget_index(index))
+            .into_iter()
+            .map(|why| why.map(|why| format!("no PodDisruptionBudget: {why}")))
+            .collect()
+    }
+
+    fn create(&self, planned: &[&Note], index: &StreamIndex) -> Vec<Change> {
+        // Named in order against every budget already there (and those named before).
+        let mut taken = budget_index(index).budget_names();
+        planned
+            .iter()
+            .filter_map(|p| p.downcast_ref::<PlannedBudget>())
+            .map(|p| {
+                let name = choose_name(&p.base_name, &p.namespace, &taken);
+                taken.insert((p.namespace.clone(), name.clone()));
+                Change {
+                    rule: ID,
+                    path: FieldPath::root(),
+                    op: Op::Create(p.finish(&name)),
+                    // The line names the generated budget, so kpt shows one line per new object.
+                    message: format!("generated: {}", p.reason),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The rule's slot of the stream index (empty when nothing was recorded).
+fn budget_index(index: &StreamIndex) -> &BudgetIndex {
+    static EMPTY: BudgetIndex = BudgetIndex {
+        autoscalers: Vec::new(),
+        budgets: Vec::new(),
+    };
+    index.get::<BudgetIndex>(ID).unwrap_or(&EMPTY)
 }
 
 /// An autoscaler's lower bound for one workload.
@@ -83,9 +165,10 @@ struct Budget {
     generated_for: Option<String>,
 }
 
-/// What the stream holds that decides budgets: autoscalers and the budgets already there.
+/// What the stream holds that decides budgets: autoscalers and the budgets already there (this
+/// rule's slot of the [`StreamIndex`]).
 #[derive(Debug, Clone, Default)]
-pub struct StreamIndex {
+pub struct BudgetIndex {
     autoscalers: Vec<Autoscaler>,
     budgets: Vec<Budget>,
 }
@@ -102,7 +185,7 @@ fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-impl StreamIndex {
+impl BudgetIndex {
     /// True when a document's text may hold something the index records; documents without
     /// these words are never parsed for it.
     pub fn may_matter(text: &str) -> bool {
@@ -111,17 +194,8 @@ impl StreamIndex {
             || text.contains("ScaledObject")
     }
 
-    /// Records an object, or every item of a `List`/`ResourceList`.
+    /// Records one object (the stream index hands a list's items one by one).
     pub fn record(&mut self, object: &Value) {
-        if let Some(Value::Array(items)) = object.get("items") {
-            let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-            if kind == "ResourceList" || kind.ends_with("List") {
-                for item in items {
-                    self.record(item);
-                }
-                return;
-            }
-        }
         let api_version = object
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -282,7 +356,7 @@ pub fn repeated_message(kind: &str, name: &str, namespace: Option<&str>) -> Stri
 /// Decides whether `object` needs a budget. `repeated`: the input holds another object of the
 /// same identity (decided after the workload's own reasons, before budgets already there, which
 /// may be ones the first run generated).
-pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Decision {
+pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool) -> Decision {
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -614,8 +688,8 @@ impl PodSet {
 /// `matchLabels` pair.
 pub fn overlaps(
     planned: &[&PlannedBudget],
-    pods: &[PodSet],
-    index: &StreamIndex,
+    pods: &[&PodSet],
+    index: &BudgetIndex,
 ) -> Vec<Option<String>> {
     use std::collections::HashMap;
     // (namespace, key, value) → pods carrying that label; namespace → all its pods.
@@ -827,10 +901,14 @@ mod tests {
             json!({"matchLabels": {"app": "hello", "version": "v2"}}),
         );
         let db = budget(None, "Deployment/db", json!({"matchLabels": {"app": "db"}}));
-        let index = StreamIndex::default();
+        let index = BudgetIndex::default();
         // The wide one reaches into hello-v2's pods, which have their own budget: it goes, the
         // narrow one stays.
-        let r = overlaps(&[&wide, &narrow, &db], &set, &index);
+        let r = overlaps(
+            &[&wide, &narrow, &db],
+            &set.iter().collect::<Vec<_>>(),
+            &index,
+        );
         assert!(r[0].as_deref().unwrap().contains("hello-v2"), "{r:?}");
         assert_eq!(r[1], None);
         assert_eq!(r[2], None);
@@ -840,14 +918,14 @@ mod tests {
             "Deployment/hello-v2",
             json!({"matchLabels": {"app": "hello"}}),
         );
-        let r = overlaps(&[&wide, &wide2], &set, &index);
+        let r = overlaps(&[&wide, &wide2], &set.iter().collect::<Vec<_>>(), &index);
         assert!(r[0].is_some() && r[1].is_some(), "{r:?}");
         // An existing budget over db's pods: db's planned one is dropped (plan() normally sees
         // it first; a budget elsewhere in the stream counts too).
-        let mut index = StreamIndex::default();
+        let mut index = BudgetIndex::default();
         index.record(&json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": "all-db"}, "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}}}));
-        let r = overlaps(&[&db], &set, &index);
+        let r = overlaps(&[&db], &set.iter().collect::<Vec<_>>(), &index);
         assert!(r[0].as_deref().unwrap().contains("all-db"), "{r:?}");
         // Other namespaces do not count.
         let other = budget(
@@ -856,7 +934,11 @@ mod tests {
             json!({"matchLabels": {"app": "db"}}),
         );
         assert_eq!(
-            overlaps(&[&other, &db], &set, &StreamIndex::default()),
+            overlaps(
+                &[&other, &db],
+                &set.iter().collect::<Vec<_>>(),
+                &BudgetIndex::default()
+            ),
             vec![None, None]
         );
     }
