@@ -10,13 +10,16 @@
 //! put a pod under two budgets ([`overlaps`]), and `create` names the kept ones and returns them
 //! as `Op::Create` changes, which the engine places after their workloads.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget as TypedBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Map, Value};
 
 use super::{Note, Plan, Rule, StreamIndex};
 use crate::change::{Change, Findings, Op, ResourceRef};
-use crate::config::Policy;
+use crate::config::{IntOrPercent, Policy};
 use crate::model::path::FieldPath;
 use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
 
@@ -310,10 +313,20 @@ pub struct PlannedBudget {
     pub namespace: Option<String>,
     /// The workload's name: the budget's name unless taken.
     pub base_name: String,
-    /// The budget without `metadata.name` (set by [`PlannedBudget::finish`]), as compact JSON:
-    /// budgets wait for the whole stream before they are named, and a `Value` of small maps
-    /// costs about five times the text (17 MB for 10,000 budgets).
-    object: Box<str>,
+    /// The workload's selector as it wrote it, as compact JSON: budgets wait for the whole
+    /// stream before they are named, and a `Value` of small maps costs about five times the
+    /// text (17 MB for 10,000 budgets).
+    selector: Box<str>,
+    /// The workload's `app.kubernetes.io/*` labels, in its order.
+    labels: Vec<(String, String)>,
+    /// `Kind/name` of the workload ([`GENERATED_FOR`]).
+    generated_for: String,
+    /// Helm 4's template file of the workload ([`HELM4_FILENAME`]).
+    helm4_file: Option<String>,
+    /// `minAvailable` (true) or `maxUnavailable` (false), and its value.
+    limit: (bool, IntOrString),
+    /// `unhealthyPodEvictionPolicy`.
+    unhealthy: String,
     /// The KRM path of the workload, if it has one.
     pub workload_path: Option<String>,
     /// `Deployment web (3 replicas)` for the result message.
@@ -482,53 +495,44 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
         ));
     }
     let budget = &policy.spec.pod_disruption_budget;
-    let mut spec = Map::new();
-    match (&budget.min_available, &budget.max_unavailable) {
-        (Some(min), _) => spec.insert("minAvailable".into(), min.to_value()),
-        (None, Some(max)) => spec.insert("maxUnavailable".into(), max.to_value()),
-        (None, None) => spec.insert("maxUnavailable".into(), Value::from(1)),
+    let (is_min, amount) = match (&budget.min_available, &budget.max_unavailable) {
+        (Some(min), _) => (true, min),
+        (None, Some(max)) => (false, max),
+        (None, None) => (false, &IntOrPercent::Int(1)),
     };
-    spec.insert("selector".into(), selector);
-    spec.insert(
-        "unhealthyPodEvictionPolicy".into(),
-        Value::String(
-            budget
-                .unhealthy_pod_eviction_policy
-                .clone()
-                .unwrap_or_else(|| "AlwaysAllow".into()),
-        ),
-    );
-    let mut metadata = Map::new();
-    if let Some(ns) = &namespace {
-        metadata.insert("namespace".into(), Value::String(ns.clone()));
-    }
-    let labels: Map<String, Value> = object
+    let amount =
+        match amount {
+            IntOrPercent::Percent(p) => IntOrString::String(p.clone()),
+            IntOrPercent::Int(n) => {
+                match i32::try_from(*n) {
+                    Ok(n) => IntOrString::Int(n),
+                    Err(_) => {
+                        return Decision::Skip {
+                            warning: true,
+                            message: format!(
+                        "no PodDisruptionBudget: spec.podDisruptionBudget.{} {n} does not fit \
+                         an int32 (the API server refuses it)",
+                        if is_min { "minAvailable" } else { "maxUnavailable" }
+                    ),
+                        }
+                    }
+                }
+            }
+        };
+    let labels: Vec<(String, String)> = object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|l| {
             l.iter()
-                .filter(|(k, v)| k.starts_with("app.kubernetes.io/") && v.is_string())
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .filter(|(k, _)| k.starts_with("app.kubernetes.io/"))
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
                 .collect()
         })
         .unwrap_or_default();
-    if !labels.is_empty() {
-        metadata.insert("labels".into(), Value::Object(labels));
-    }
-    let mut notes = Map::new();
-    notes.insert(GENERATED_FOR.into(), Value::String(own));
-    if let Some(file) = annotations
+    let helm4_file = annotations
         .and_then(|a| a.get(HELM4_FILENAME))
-        .filter(|f| f.is_string())
-    {
-        notes.insert(HELM4_FILENAME.into(), file.clone());
-    }
-    metadata.insert("annotations".into(), Value::Object(notes));
-    let mut pdb = Map::new();
-    pdb.insert("apiVersion".into(), Value::String("policy/v1".into()));
-    pdb.insert("kind".into(), Value::String("PodDisruptionBudget".into()));
-    pdb.insert("metadata".into(), Value::Object(metadata));
-    pdb.insert("spec".into(), Value::Object(spec));
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let workload_path = annotations.and_then(|a| {
         [KRM_PATH, LEGACY_PATH]
             .iter()
@@ -538,7 +542,15 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
     Decision::Add(Box::new(PlannedBudget {
         namespace,
         base_name: name.to_string(),
-        object: Value::Object(pdb).to_string().into_boxed_str(),
+        selector: selector.to_string().into_boxed_str(),
+        labels,
+        generated_for: own,
+        helm4_file,
+        limit: (is_min, amount),
+        unhealthy: budget
+            .unhealthy_pod_eviction_policy
+            .clone()
+            .unwrap_or_else(|| "AlwaysAllow".into()),
         workload_path,
         reason: format!("{kind} {name} runs {reason}"),
     }))
@@ -608,38 +620,113 @@ pub fn choose_name(
 }
 
 impl PlannedBudget {
-    /// The budget without `metadata.name`.
-    pub fn object(&self) -> Value {
-        serde_json::from_str(&self.object).expect("a budget's own JSON reads back")
+    /// The budget's selector.
+    pub fn selector(&self) -> Value {
+        serde_json::from_str(&self.selector).unwrap_or(Value::Null)
     }
 
     /// The budget named `name`, with KRM path annotations (its own file next to the workload's)
     /// when the workload has a path.
+    ///
+    /// Built as a `k8s-openapi` `PodDisruptionBudget`, then written as a `Value` in the order
+    /// budgets have always been written in (output stays byte for byte what it was):
+    /// k8s-openapi serializes `ObjectMeta` fields and every `BTreeMap` alphabetically, so
+    /// [`canonical_order`] puts `metadata` back as name, namespace, labels (in the workload's
+    /// order), annotations (generated-for, Helm 4's file, the KRM path and index annotations),
+    /// and `spec` as the limit, selector, unhealthyPodEvictionPolicy. The selector is the
+    /// workload's own, copied as it wrote it (a typed `LabelSelector` would sort `matchLabels`
+    /// and reorder each expression's keys), so it is set on the `Value`.
     pub fn finish(&self, name: &str) -> Value {
-        let mut object = self.object();
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            let mut with_name = Map::new();
-            with_name.insert("name".into(), Value::String(name.to_string()));
-            with_name.extend(std::mem::take(meta));
-            *meta = with_name;
-            if let (Some(path), Some(Value::Object(notes))) =
-                (&self.workload_path, meta.get_mut("annotations"))
-            {
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let file = if dir.is_empty() {
-                    format!("poddisruptionbudget_{name}.yaml")
-                } else {
-                    format!("{dir}/poddisruptionbudget_{name}.yaml")
-                };
-                for key in [KRM_PATH, LEGACY_PATH] {
-                    notes.insert(key.into(), Value::String(file.clone()));
-                }
-                for key in [KRM_INDEX, LEGACY_INDEX] {
-                    notes.insert(key.into(), Value::String("0".into()));
-                }
+        let mut annotations = vec![(GENERATED_FOR.to_string(), self.generated_for.clone())];
+        if let Some(file) = &self.helm4_file {
+            annotations.push((HELM4_FILENAME.to_string(), file.clone()));
+        }
+        if let Some(path) = &self.workload_path {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let file = if dir.is_empty() {
+                format!("poddisruptionbudget_{name}.yaml")
+            } else {
+                format!("{dir}/poddisruptionbudget_{name}.yaml")
+            };
+            for key in [KRM_PATH, LEGACY_PATH] {
+                annotations.push((key.to_string(), file.clone()));
+            }
+            for key in [KRM_INDEX, LEGACY_INDEX] {
+                annotations.push((key.to_string(), "0".to_string()));
             }
         }
+        let (is_min, amount) = &self.limit;
+        let budget = TypedBudget {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: self.namespace.clone(),
+                labels: (!self.labels.is_empty())
+                    .then(|| self.labels.iter().cloned().collect::<BTreeMap<_, _>>()),
+                annotations: Some(annotations.iter().cloned().collect()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodDisruptionBudgetSpec {
+                min_available: is_min.then(|| amount.clone()),
+                max_unavailable: (!is_min).then(|| amount.clone()),
+                selector: None,
+                unhealthy_pod_eviction_policy: Some(self.unhealthy.clone()),
+            }),
+            status: None,
+        };
+        let Ok(mut object) = serde_json::to_value(&budget) else {
+            return Value::Null;
+        };
+        canonical_order(&mut object, &self.labels, &annotations, self.selector());
         object
+    }
+}
+
+/// Puts a serialized budget's `metadata` and `spec` keys in the order budgets are written in
+/// (see [`PlannedBudget::finish`]) and sets the selector.
+fn canonical_order(
+    object: &mut Value,
+    labels: &[(String, String)],
+    annotations: &[(String, String)],
+    selector: Value,
+) {
+    fn reorder(map: &mut Map<String, Value>, keys: &[&str]) {
+        let mut old = std::mem::take(map);
+        for key in keys {
+            if let Some(v) = old.remove(*key) {
+                map.insert((*key).to_string(), v);
+            }
+        }
+        map.extend(old);
+    }
+    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+        reorder(meta, &["name", "namespace", "labels", "annotations"]);
+        if let Some(Value::Object(l)) = meta.get_mut("labels") {
+            reorder(
+                l,
+                &labels.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            );
+        }
+        if let Some(Value::Object(a)) = meta.get_mut("annotations") {
+            reorder(
+                a,
+                &annotations
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    if let Some(Value::Object(spec)) = object.get_mut("spec") {
+        spec.insert("selector".into(), selector);
+        reorder(
+            spec,
+            &[
+                "minAvailable",
+                "maxUnavailable",
+                "selector",
+                "unhealthyPodEvictionPolicy",
+            ],
+        );
     }
 }
 
@@ -727,17 +814,8 @@ pub fn overlaps(
     let plans: Vec<Plan> = planned
         .iter()
         .map(|b| {
-            let object = b.object();
-            let selector = object
-                .pointer("/spec/selector")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let workload = object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(GENERATED_FOR))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let selector = b.selector();
+            let workload = b.generated_for.clone();
             Plan {
                 pods: selected(b.namespace.as_deref(), &selector, true),
                 workload,
@@ -857,13 +935,15 @@ mod tests {
     }
 
     fn budget(ns: Option<&str>, workload: &str, selector: Value) -> PlannedBudget {
-        let object = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"annotations": {GENERATED_FOR: workload}},
-            "spec": {"maxUnavailable": 1, "selector": selector}});
         PlannedBudget {
             namespace: ns.map(str::to_string),
             base_name: workload.to_string(),
-            object: object.to_string().into_boxed_str(),
+            selector: selector.to_string().into_boxed_str(),
+            labels: Vec::new(),
+            generated_for: workload.to_string(),
+            helm4_file: None,
+            limit: (false, IntOrString::Int(1)),
+            unhealthy: "AlwaysAllow".into(),
             workload_path: None,
             reason: String::new(),
         }
@@ -940,6 +1020,26 @@ mod tests {
                 &BudgetIndex::default()
             ),
             vec![None, None]
+        );
+    }
+
+    #[test]
+    fn a_typed_budget_is_written_in_the_canonical_order() {
+        let workload = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop",
+                "labels": {"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "a", "team": "x"},
+                "annotations": {HELM4_FILENAME: "chart/templates/web.yaml", KRM_PATH: "pkg/web.yaml"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"z": "1", "app": "web"}},
+                "template": {"metadata": {"labels": {"z": "1", "app": "web"}}, "spec": {"containers": []}}}});
+        let policy = Policy::with_overrides(Default::default(), &Default::default()).unwrap();
+        let Decision::Add(planned) = plan(&workload, &policy, &BudgetIndex::default(), false)
+        else {
+            panic!("a budget is planned");
+        };
+        let text = planned.finish("web").to_string();
+        assert_eq!(
+            text,
+            r#"{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web","namespace":"shop","labels":{"app.kubernetes.io/name":"web","app.kubernetes.io/instance":"a"},"annotations":{"kube-harden.dev/generated-for":"Deployment/web","postrenderer.helm.sh/postrender-filename":"chart/templates/web.yaml","internal.config.kubernetes.io/path":"pkg/poddisruptionbudget_web.yaml","config.kubernetes.io/path":"pkg/poddisruptionbudget_web.yaml","internal.config.kubernetes.io/index":"0","config.kubernetes.io/index":"0"}},"spec":{"maxUnavailable":1,"selector":{"matchLabels":{"z":"1","app":"web"}},"unhealthyPodEvictionPolicy":"AlwaysAllow"}}"#
         );
     }
 
