@@ -21,11 +21,12 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::{
-    create, function_config_spec, harden_object, identity, item_file, plan_objects,
-    record_workloads, repeated, results_to_add, settle, sniff_document, take_created, Chunk,
-    InputForm, Root, SegmentOut, Sink, NOTED_OBJECTS,
-};
+use super::document::SegmentOut;
+use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
+use super::hooks::{create, identity, record_workloads, repeated, settle, take_created};
+use super::pipeline::{harden_object, plan_objects};
+use super::results::{Sink, NOTED_OBJECTS};
+use super::{Chunk, InputForm};
 use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
