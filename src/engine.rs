@@ -2,33 +2,30 @@
 //! the enabled rules on every pod it finds, and writes the answer in the form it was given.
 //! Documents no rule changes are passed through as the very same bytes.
 
-use std::borrow::Cow;
-use std::io::{self, Write};
-
-use crate::change::{KrmResult, Severity};
 use crate::config::{Overrides, Policy, PolicySpec, Verbosity};
-use crate::digest::ResolveError;
 use crate::error::Error;
-use crate::yaml::patch::Patched;
 
 mod document;
 mod form;
 mod hooks;
+mod identity;
 mod pipeline;
 mod resource_list;
 mod results;
 mod schedule;
+mod stream;
 
 use document::{process_segment, SegmentOut};
 use form::content_line;
 pub(crate) use form::sniff_document;
 pub use form::InputForm;
-use hooks::{check_repeated, index_stream, place_in_stream, withdraw_repeated};
+use identity::check_repeated;
 pub use pipeline::harden_object;
 #[doc(hidden)]
 pub use resource_list::set_enabled as set_resource_list_fast_path;
-pub use results::{Sink, NOTED_OBJECTS};
+pub use results::{Chunk, Output, Sink, Stats, NOTED_OBJECTS};
 use schedule::{number_segments, run, thread_count};
+use stream::{index_stream, place_in_stream, withdraw_repeated};
 
 /// How a run is configured.
 #[derive(Debug, Clone)]
@@ -58,135 +55,6 @@ impl Default for Options {
             verbosity: Verbosity::Problems,
             render_results: false,
             threads: 0,
-        }
-    }
-}
-
-/// Counters for the summary line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Objects that hold a pod.
-    pub workloads: usize,
-    /// Objects at least one rule changed.
-    pub changed: usize,
-    /// Changes applied.
-    pub changes: usize,
-    /// Documents rewritten in block style because an in-place edit was impossible.
-    pub reemitted: usize,
-    /// Objects generated (PodDisruptionBudgets).
-    pub generated: usize,
-}
-
-impl Stats {
-    pub(super) fn add(&mut self, other: &Stats) {
-        self.workloads += other.workloads;
-        self.changed += other.changed;
-        self.changes += other.changes;
-        self.reemitted += other.reemitted;
-        self.generated += other.generated;
-    }
-}
-
-/// The result of a run.
-#[derive(Debug)]
-pub struct Output<'a> {
-    /// The output text, in pieces: untouched documents borrow the input, documents edited in
-    /// place hold only their edits.
-    pub chunks: Vec<Chunk<'a>>,
-    /// For each chunk, the byte offset in the input of the document it comes from (for a new
-    /// budget, its workload's document): how `--diff` gives each input file its own output.
-    pub origins: Vec<usize>,
-    /// Every result (info, warning, error).
-    pub results: Vec<KrmResult>,
-    /// The input's form.
-    pub form: InputForm,
-    /// Counters.
-    pub stats: Stats,
-    /// Images pin-image-digests could not pin, each once, for
-    /// [`unresolved_report`](crate::digest::unresolved_report).
-    pub unresolved: Vec<ResolveError>,
-    /// The settings in effect (a ResourceList's functionConfig replaces `--config`'s).
-    pub policy: PolicySpec,
-    /// The "hardened …" line of the first [`NOTED_OBJECTS`] changed or generated objects, in
-    /// stream order, whatever the verbosity (for the stderr summary).
-    pub notes: Vec<KrmResult>,
-    /// With [`Options::render_results`] (a stream): every result as YAML sequence items, in
-    /// order, in blocks to be written one after the other; `results` then holds only the warnings
-    /// and errors.
-    pub results_yaml: Option<Vec<String>>,
-}
-
-impl Output<'_> {
-    /// True when a result has severity error (the run must exit 1).
-    pub fn has_errors(&self) -> bool {
-        self.results.iter().any(|r| r.severity == Severity::Error)
-    }
-
-    /// Whether the output text is to be delivered (the CLI writes it to stdout): not for a stream
-    /// with error results, as a half-hardened stream applied by Helm is worse than none; always for
-    /// a ResourceList, whose results are how kpt and kustomize show the errors.
-    pub fn delivered(&self) -> bool {
-        !self.has_errors() || self.form == InputForm::ResourceList
-    }
-
-    /// Writes the output text.
-    pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        self.pieces().try_for_each(|p| w.write_all(p.as_bytes()))
-    }
-
-    /// The output text as one string.
-    pub fn text(&self) -> String {
-        let mut text = String::with_capacity(self.chunks.iter().map(Chunk::len).sum());
-        self.pieces().for_each(|p| text.push_str(p));
-        text
-    }
-
-    /// The output text in pieces, in order.
-    pub fn pieces(&self) -> impl Iterator<Item = &str> + '_ {
-        self.chunks.iter().flat_map(Chunk::pieces)
-    }
-
-    /// Results that are warnings or errors.
-    pub fn problems(&self) -> impl Iterator<Item = &KrmResult> {
-        self.results.iter().filter(|r| r.severity != Severity::Info)
-    }
-}
-
-/// A piece of the output: a document or a budget.
-#[derive(Debug)]
-pub enum Chunk<'a> {
-    /// Text borrowed from the input (untouched documents) or written anew.
-    Text(Cow<'a, str>),
-    /// A document edited in place.
-    Patched(Patched<'a>),
-}
-
-impl Chunk<'_> {
-    /// The chunk's text in pieces.
-    pub fn pieces(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        match self {
-            Chunk::Text(t) => Box::new(std::iter::once(t.as_ref())),
-            Chunk::Patched(p) => Box::new(p.pieces()),
-        }
-    }
-
-    /// The length of its text in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            Chunk::Text(t) => t.len(),
-            Chunk::Patched(p) => p.len(),
-        }
-    }
-
-    /// True when its text is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn ends_with_newline(&self) -> bool {
-        match self {
-            Chunk::Text(t) => t.ends_with('\n'),
-            Chunk::Patched(p) => p.last_byte() == Some(b'\n'),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod facts;
 pub mod model;
 pub mod openapi;
+pub mod prefetch;
 pub mod pss;
 pub mod rules;
 pub mod wasm_alloc;

@@ -7,16 +7,16 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::form::InputForm;
 use super::form::{
     bad_items, content_line, function_config_spec, is_list, item_file, results_to_add,
     sniff_document, source_of, Root,
 };
-use super::hooks::{
-    create, identity, place_in_list, record_workloads, repeated, settle, Identity, PendingCreate,
-};
+use super::hooks::{create, place_in_list, settle, PendingCreate};
+use super::identity::{identity, record_workloads, repeated, Identity};
 use super::pipeline::{harden_object, plan_objects};
+use super::results::Chunk;
 use super::results::Sink;
-use super::{Chunk, InputForm};
 use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::{Overrides, Policy};
 use crate::error::Error;

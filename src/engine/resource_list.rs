@@ -22,11 +22,13 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::document::SegmentOut;
+use super::form::InputForm;
 use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
-use super::hooks::{create, identity, record_workloads, repeated, settle, take_created};
+use super::hooks::{create, settle, take_created};
+use super::identity::{identity, record_workloads, repeated};
 use super::pipeline::{harden_object, plan_objects};
+use super::results::Chunk;
 use super::results::{Sink, NOTED_OBJECTS};
-use super::{Chunk, InputForm};
 use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
