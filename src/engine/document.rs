@@ -305,3 +305,58 @@ pub(super) fn harden_items(
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicySpec;
+    use crate::yaml::split::split_documents;
+
+    fn one(text: &str) -> (Result<SegmentOut<'_>, Error>, Sink) {
+        let segs = split_documents(text);
+        let seg = segs.into_iter().find(|s| !s.is_blank()).unwrap();
+        let mut policy =
+            Policy::with_overrides(PolicySpec::default(), &Overrides::default()).unwrap();
+        let mut sink = Sink::default();
+        let out = process_segment(
+            &seg,
+            1,
+            false,
+            &mut policy,
+            &Overrides::default(),
+            &StreamIndex::default(),
+            &mut sink,
+        );
+        // The segment borrows `text`, not `segs`.
+        (out, sink)
+    }
+
+    #[test]
+    fn a_document_no_rule_reads_is_passed_through_as_its_bytes() {
+        let text = "apiVersion: v1\nkind: ConfigMap\ndata: {a: '1'}\n";
+        let (out, sink) = one(text);
+        let out = out.unwrap();
+        assert!(matches!(out.text, Chunk::Text(Cow::Borrowed(t)) if t == text));
+        assert!(out.created.is_empty() && sink.results.is_empty());
+    }
+
+    #[test]
+    fn a_workload_is_edited_in_place_and_plans_its_budget() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web # keep\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n";
+        let (out, sink) = one(text);
+        let out = out.unwrap();
+        assert!(matches!(out.text, Chunk::Patched(_)));
+        let text: String = out.text.pieces().collect();
+        assert!(text.contains("name: web # keep"), "{text}");
+        assert_eq!(out.created.len(), 1);
+        assert_eq!(sink.stats.workloads, 1);
+    }
+
+    #[test]
+    fn not_an_object_is_an_input_error() {
+        let (out, _) = one("- a\n");
+        assert!(matches!(out, Err(Error::Input { doc: 1, .. })));
+        let (out, _) = one("kind: Deployment\n");
+        assert!(matches!(out, Err(e) if e.to_string().contains("apiVersion")));
+    }
+}

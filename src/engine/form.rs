@@ -237,3 +237,65 @@ pub(crate) fn sniff(events: &[SpannedEvent<'_>]) -> Sniff {
     s.kind = s.kind.filter(|v| !v.is_empty());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::split::split_documents;
+    use crate::yaml::tree::collect_events;
+    use serde_json::json;
+
+    #[test]
+    fn sniff_reads_the_root_and_its_kind_without_a_tree() {
+        let text = "# c\napiVersion: apps/v1\nkind: Deployment\nspec: {kind: Other}\n";
+        let events = collect_events(text).unwrap();
+        let s = sniff_document(text, &events);
+        assert!(matches!(s.root, Root::Map));
+        assert_eq!(s.api_version.as_deref(), Some("apps/v1"));
+        assert_eq!(s.kind.as_deref(), Some("Deployment"));
+        let events = collect_events("- a\n").unwrap();
+        assert!(matches!(sniff(&events).root, Root::Other));
+        let events = collect_events("# only a comment\n").unwrap();
+        assert!(matches!(sniff(&events).root, Root::Empty));
+    }
+
+    #[test]
+    fn lists_and_their_items() {
+        assert!(is_list(&json!({"kind": "List", "items": []})));
+        assert!(is_list(&json!({"kind": "ConfigMapList", "items": null})));
+        assert!(!is_list(&json!({"kind": "List"})));
+        let null = bad_items(&json!({"kind": "List", "items": null}), None).unwrap();
+        assert_eq!(null.severity, Severity::Warning);
+        let map = bad_items(&json!({"kind": "List", "items": {}}), Some("f.yaml")).unwrap();
+        assert_eq!(map.severity, Severity::Error);
+        assert!(map.message.contains("a mapping"), "{}", map.message);
+        assert_eq!(map.file.as_deref(), Some("f.yaml"));
+        assert!(bad_items(&json!({"kind": "List", "items": []}), None).is_none());
+    }
+
+    #[test]
+    fn where_an_object_came_from() {
+        let item = json!({"metadata": {"annotations": {
+            "config.kubernetes.io/path": "old.yaml",
+            "internal.config.kubernetes.io/path": "new.yaml"}}});
+        assert_eq!(item_file(&item).as_deref(), Some("new.yaml"));
+        let local = json!({"metadata": {"annotations": {LOCAL_CONFIG: "true"}}});
+        assert!(is_local_config(&local));
+        let stream = "---\n# Source: chart/templates/a.yaml\n\n# other\napiVersion: v1\n";
+        let segs = split_documents(stream);
+        let seg = segs.iter().find(|s| !s.is_blank()).unwrap();
+        assert_eq!(source_of(seg).as_deref(), Some("chart/templates/a.yaml"));
+        assert_eq!(content_line(seg), 5);
+    }
+
+    #[test]
+    fn a_resource_list_gains_only_new_results() {
+        let r = KrmResult::new("x", Severity::Warning, "m".into(), None, None);
+        let existing = json!([r.to_value()]);
+        assert!(results_to_add(std::slice::from_ref(&r), Some(&existing)).is_empty());
+        assert_eq!(results_to_add(&[r], None).len(), 1);
+        assert!(function_config_spec(&json!({})).is_ok());
+        let e = function_config_spec(&json!({"kind": "Nope"})).unwrap_err();
+        assert!(e.to_string().contains("functionConfig"), "{e}");
+    }
+}

@@ -127,3 +127,71 @@ pub(super) fn place_in_list(
     };
     change::apply(list, &placed).unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, Policy, PolicySpec, Verbosity};
+    use crate::rules::{by_id, Plan};
+    use serde_json::json;
+
+    fn planned(name: &str, app: &str) -> (&'static dyn Rule, Box<Note>, Box<Note>) {
+        let policy = Policy::with_overrides(PolicySpec::default(), &Overrides::default()).unwrap();
+        let rule = by_id("pod-disruption-budget").unwrap();
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": app}},
+                "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": []}}}});
+        let Plan::Create(p) = rule.plan(&object, &policy, &StreamIndex::default(), false) else {
+            panic!("a budget is planned");
+        };
+        (rule, p, rule.observe(&object, &policy).unwrap())
+    }
+
+    #[test]
+    fn settled_per_rule_then_created_in_order() {
+        let (rule, a, pods_a) = planned("a", "shared");
+        let (_, b, pods_b) = planned("b", "shared");
+        let (_, c, pods_c) = planned("c", "own");
+        let index = StreamIndex::default();
+        let plans = vec![(rule, &*a), (rule, &*b), (rule, &*c)];
+        let notes = vec![
+            (rule.id(), pods_a),
+            (rule.id(), pods_b),
+            (rule.id(), pods_c),
+        ];
+        let dropped = settle(&plans, &notes, &index);
+        // a's and b's budgets would both select both workloads' pods.
+        assert!(dropped[0].is_some() && dropped[1].is_some() && dropped[2].is_none());
+        let made = create(&plans[2..], &index);
+        assert_eq!(made.len(), 1);
+        let Op::Create(object) = &made[0].op else {
+            panic!("a created object");
+        };
+        assert_eq!(object.pointer("/metadata/name"), Some(&json!("c")));
+    }
+
+    #[test]
+    fn a_created_object_is_reported_and_placed_in_a_list() {
+        let (rule, c, _) = planned("c", "own");
+        let change = create(&[(rule, &*c)], &StreamIndex::default()).remove(0);
+        let mut list =
+            json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Deployment"}]});
+        let mut sink = Sink::new(Verbosity::Changes, false);
+        assert!(place_in_list(
+            &mut list,
+            change,
+            Some("f.yaml".into()),
+            &mut sink
+        ));
+        assert_eq!(list["items"][1]["kind"], json!("PodDisruptionBudget"));
+        assert_eq!((sink.stats.generated, sink.stats.changes), (1, 1));
+        assert!(sink.results[0]
+            .message
+            .starts_with("generated: Deployment c runs 2 replicas"));
+        assert_eq!(sink.results[0].file.as_deref(), Some("f.yaml"));
+        let resource = ResourceRef::of(&json!({"kind": "Deployment", "metadata": {"name": "c"}}));
+        assert!(repeated_result(rule, resource, None)
+            .message
+            .contains("more than once"));
+    }
+}

@@ -138,3 +138,62 @@ pub(super) fn check_repeated(workloads: &[Placed]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, PolicySpec};
+    use serde_json::json;
+
+    fn placed(object: Value, doc: usize, out: &mut Vec<Placed>) {
+        let policy = Policy::with_overrides(PolicySpec::default(), &Overrides::default()).unwrap();
+        record_workloads(&object, &policy, (doc, doc), None, out);
+    }
+
+    fn deployment(api_version: &str, name: &str) -> Value {
+        json!({"apiVersion": api_version, "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": []}}}})
+    }
+
+    #[test]
+    fn an_identity_is_group_kind_namespace_and_name() {
+        let mut out = Vec::new();
+        placed(deployment("apps/v1", "web"), 1, &mut out);
+        placed(deployment("apps/v1beta2", "web"), 2, &mut out);
+        placed(deployment("extensions/v1beta1", "web"), 3, &mut out);
+        placed(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}}),
+            4,
+            &mut out,
+        );
+        assert_eq!(out.len(), 3, "only workloads are recorded");
+        let twice = repeated(&out);
+        assert_eq!(twice.len(), 1);
+        assert!(twice.contains(&identity("apps/v1", "Deployment", None, "web")));
+        // Among documents only: no error, the repeated ones just get nothing created.
+        assert!(check_repeated(&out).is_ok());
+    }
+
+    #[test]
+    fn a_repeat_across_a_list_is_an_error_naming_both() {
+        let mut out = Vec::new();
+        placed(deployment("apps/v1", "web"), 1, &mut out);
+        placed(
+            json!({"apiVersion": "v1", "kind": "List", "items": [deployment("apps/v1", "web")]}),
+            2,
+            &mut out,
+        );
+        assert_eq!(out[1].item.as_deref(), Some("items[0]"));
+        let Err(Error::SameObject {
+            doc,
+            first_doc,
+            message,
+            ..
+        }) = check_repeated(&out)
+        else {
+            panic!("an error");
+        };
+        assert_eq!((doc, first_doc), (2, 1));
+        assert!(message.starts_with("items[0]: Deployment web"), "{message}");
+    }
+}

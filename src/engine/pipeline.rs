@@ -239,3 +239,76 @@ pub fn harden_object(
     }
     changed > 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, PolicySpec};
+    use crate::model::workload::LOCAL_CONFIG;
+    use serde_json::json;
+
+    fn policy() -> Policy {
+        Policy::with_overrides(PolicySpec::default(), &Overrides::default()).unwrap()
+    }
+
+    fn deployment(replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}})
+    }
+
+    #[test]
+    fn rules_changes_applier_results() {
+        let mut object = deployment(1);
+        let mut sink = Sink::new(Verbosity::All, false);
+        assert!(harden_object(
+            &mut object,
+            &policy(),
+            Some("f.yaml"),
+            &mut sink
+        ));
+        assert_eq!(
+            object.pointer("/spec/template/spec/securityContext/seccompProfile/type"),
+            Some(&json!("RuntimeDefault"))
+        );
+        assert_eq!((sink.stats.workloads, sink.stats.changed), (1, 1));
+        assert!(sink.stats.changes > 0);
+        // Change records, grouped per rule, name the object and the file.
+        let change = sink.results.iter().find(|r| r.change).unwrap();
+        assert_eq!(change.file.as_deref(), Some("f.yaml"));
+        assert!(sink.changed_rules.contains(&"seccomp"));
+        // What the observe hooks noted (pod-disruption-budget: the pods).
+        assert_eq!(sink.observed.len(), 1);
+        // A second run changes nothing.
+        let mut again = Sink::default();
+        assert!(!harden_object(&mut object, &policy(), None, &mut again));
+    }
+
+    #[test]
+    fn local_config_and_objects_without_a_pod_are_left_alone() {
+        let mut local = deployment(3);
+        local["metadata"]["annotations"] = json!({LOCAL_CONFIG: "true"});
+        let mut sink = Sink::default();
+        assert!(!harden_object(&mut local, &policy(), None, &mut sink));
+        let index = StreamIndex::default();
+        assert!(plan_objects(&local, &policy(), &index, None, &mut sink, false).is_empty());
+        let mut map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(!harden_object(&mut map, &policy(), None, &mut sink));
+        assert_eq!(sink.stats.workloads, 0);
+    }
+
+    #[test]
+    fn rules_plan_objects_or_say_why_not() {
+        let index = StreamIndex::default();
+        let mut sink = Sink::new(Verbosity::All, false);
+        let planned = plan_objects(&deployment(3), &policy(), &index, None, &mut sink, false);
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].0.id(), "pod-disruption-budget");
+        let planned = plan_objects(&deployment(1), &policy(), &index, None, &mut sink, false);
+        assert!(planned.is_empty());
+        assert!(sink.results[0]
+            .message
+            .starts_with("no PodDisruptionBudget: 1 replica"));
+    }
+}

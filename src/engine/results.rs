@@ -254,3 +254,60 @@ impl Chunk<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(severity: Severity) -> KrmResult {
+        KrmResult::new("r", severity, "m".into(), None, None)
+    }
+
+    #[test]
+    fn each_verbosity_keeps_its_results() {
+        let mut sink = Sink::new(Verbosity::Problems, false);
+        sink.push(result(Severity::Info));
+        sink.push(result(Severity::Warning));
+        sink.push_change(result(Severity::Info));
+        assert_eq!(sink.results.len(), 1);
+        assert_eq!(sink.notes.len(), 1, "the summary keeps the hardened line");
+        let mut sink = Sink::new(Verbosity::All, false);
+        sink.push(result(Severity::Info));
+        assert_eq!(sink.results.len(), 1);
+        let mut sink = Sink::new(Verbosity::Changes, false);
+        sink.push_change(result(Severity::Info));
+        assert_eq!(sink.results.len(), 1);
+    }
+
+    #[test]
+    fn rendered_results_keep_only_problems_as_values() {
+        let mut sink = Sink::new(Verbosity::All, true);
+        sink.push(result(Severity::Info));
+        sink.push(result(Severity::Error));
+        assert_eq!(sink.results.len(), 1);
+        let text: String = sink.rendered.concat();
+        assert_eq!(text.matches("- message: m").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn workers_join_in_order_and_the_summary_stays_bounded() {
+        let mut sink = Sink::new(Verbosity::Problems, false);
+        for n in 0..2 {
+            let mut part = Sink::new(Verbosity::Problems, false);
+            for _ in 0..NOTED_OBJECTS {
+                part.push_change(KrmResult::new(
+                    "r",
+                    Severity::Info,
+                    format!("{n}"),
+                    None,
+                    None,
+                ));
+            }
+            part.stats.changes = 3;
+            sink.absorb(part);
+        }
+        assert_eq!(sink.notes.len(), NOTED_OBJECTS);
+        assert!(sink.notes.iter().all(|r| r.message == "0"));
+        assert_eq!(sink.stats.changes, 6);
+    }
+}

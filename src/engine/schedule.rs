@@ -96,3 +96,45 @@ pub(super) fn run<'a>(
         Ok(parts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{process, Options};
+
+    #[test]
+    fn documents_are_numbered_past_blank_ones() {
+        let (segments, first) = super::number_segments("# header\n---\na: 1\n---\n---\nb: 2\n");
+        assert_eq!(segments[first].1, 1);
+        let numbers: Vec<usize> = segments.iter().map(|(_, n)| *n).collect();
+        assert_eq!(*numbers.last().unwrap(), 2);
+        assert!(numbers.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(super::thread_count(3), 3);
+        assert!(super::thread_count(0) >= 1);
+    }
+
+    #[test]
+    fn runs_on_many_threads_join_as_on_one() {
+        let mut input = String::new();
+        for i in 0..150 {
+            input.push_str(&format!(
+                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{i}\nspec:\n  replicas: {}\n  selector:\n    matchLabels: {{app: d{i}}}\n  template:\n    metadata:\n      labels: {{app: d{i}}}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n",
+                i % 3 + 1
+            ));
+            input.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"
+            ));
+        }
+        let run = |threads| {
+            let options = Options {
+                threads,
+                ..Options::default()
+            };
+            let out = process(&input, &options).unwrap();
+            (out.text(), out.results, out.stats, out.origins)
+        };
+        let one = run(1);
+        let four = run(4);
+        assert_eq!(one, four);
+        assert_eq!(one.2.generated, 100);
+    }
+}

@@ -185,3 +185,30 @@ pub(super) fn place_in_stream<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::schedule::number_segments;
+    use crate::rules::pod_disruption_budget::{BudgetIndex, ID};
+
+    #[test]
+    fn the_index_sees_only_documents_a_rule_may_care_about() {
+        let input = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web}}}\n";
+        let (segments, first) = number_segments(input);
+        let index = index_stream(&segments, first);
+        let budgets = index.get::<BudgetIndex>(ID).unwrap().budget_names();
+        assert!(budgets.contains(&(None, "web".to_string())));
+        let (segments, first) = number_segments("apiVersion: v1\nkind: ConfigMap\n");
+        assert!(index_stream(&segments, first)
+            .get::<BudgetIndex>(ID)
+            .is_none());
+    }
+
+    #[test]
+    fn a_block_scalar_at_the_end() {
+        assert!(ends_in_block_scalar("a:\n  b: |\n    text"));
+        assert!(!ends_in_block_scalar("a:\n  b: |\n    text\nc: 1"));
+        assert!(!ends_in_block_scalar("a: plain"));
+    }
+}
