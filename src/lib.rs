@@ -9,6 +9,7 @@ pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod facts;
+pub mod krm;
 pub mod model;
 pub mod openapi;
 pub mod prefetch;

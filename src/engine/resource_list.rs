@@ -32,6 +32,7 @@ use super::results::{Sink, NOTED_OBJECTS};
 use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
+use crate::krm::{Field, ResourceList};
 use crate::model::workload::pod_location;
 use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
@@ -378,19 +379,17 @@ pub(super) fn process<'a>(
     let rest_text = format!("{head}{tail}");
     let rest = parse_document(&rest_text).ok()?;
     let rest_value = rest.root.as_ref()?.to_value();
-    if rest_value.get("kind").and_then(Value::as_str) != Some("ResourceList")
-        || rest_value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_none()
-        || !rest_value.get("items").is_some_and(Value::is_null)
-        || rest_value.get("results").is_some()
+    // With its items cut out, `items` reads as null; earlier results send it the one-tree way.
+    let list = ResourceList::of(&rest_value)?;
+    if list.kind != "ResourceList"
+        || list.items != Field::Null
+        || list.results != Field::Absent
         || rest.uses_aliases
     {
         return None;
     }
     let mut new_policy = None;
-    if let Some(fc) = rest_value.get("functionConfig").filter(|v| !v.is_null()) {
+    if let Some(fc) = &list.function_config {
         new_policy = Some(
             function_config_spec(fc)
                 .and_then(|spec| Policy::with_overrides(spec, overrides))
