@@ -14,7 +14,7 @@ use super::form::{
 };
 use super::hooks::{create, place_in_list, settle, PendingCreate};
 use super::identity::{identity, record_workloads, repeated, Identity};
-use super::pipeline::{harden_object, plan_objects};
+use super::pipeline::{harden_in_stream, plan_objects};
 use super::results::Chunk;
 use super::results::Sink;
 use crate::change::{KrmResult, ResourceRef, Severity};
@@ -180,7 +180,7 @@ pub(super) fn process_segment<'a>(
         }
         false
     } else {
-        let changed = harden_object(&mut value, policy, source.as_deref(), sink);
+        let changed = harden_in_stream(&mut value, policy, index, source.as_deref(), sink);
         let planned = plan_objects(&value, policy, index, source.as_deref(), sink, false);
         if !planned.is_empty() {
             // Usually one: an exact allocation (a first push reserves four).
@@ -264,7 +264,7 @@ pub(super) fn harden_items(
                 changed |= harden_items(item, policy, file.as_deref(), index, sink, Some(twice));
                 continue;
             }
-            changed |= harden_object(item, policy, file.as_deref(), sink);
+            changed |= harden_in_stream(item, policy, index, file.as_deref(), sink);
             let resource = ResourceRef::of(item);
             let repeated = twice.contains(&identity(
                 &resource.api_version,

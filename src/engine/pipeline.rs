@@ -51,11 +51,23 @@ pub(super) fn plan_objects(
     planned
 }
 
-/// Runs every enabled rule on the object's pod (and pins the image fields the policy names for
-/// its kind); returns true when something changed.
+/// Runs every enabled rule on the object's pod (and the rules that read whole objects, such as
+/// the image fields the policy names for its kind); returns true when something changed. For an
+/// object on its own: the rules' stream index is empty (see [`harden_in_stream`]).
 pub fn harden_object(
     object: &mut Value,
     policy: &Policy,
+    file: Option<&str>,
+    sink: &mut Sink,
+) -> bool {
+    harden_in_stream(object, policy, &StreamIndex::default(), file, sink)
+}
+
+/// [`harden_object`] for an object of a stream whose rules' index is `index`.
+pub(super) fn harden_in_stream(
+    object: &mut Value,
+    policy: &Policy,
+    index: &StreamIndex,
     file: Option<&str>,
     sink: &mut Sink,
 ) -> bool {
@@ -229,7 +241,7 @@ pub fn harden_object(
     // Rules that work on the whole object (custom resources' image fields), after the pod's.
     for rule in object_rules() {
         let mut findings = Findings::default();
-        rule.check_object(object, policy, &mut findings);
+        rule.check_object(object, policy, index, &mut findings);
         apply(object, findings, sink);
     }
     finish(sink, found, done, &labels, changed);

@@ -26,7 +26,7 @@ use super::form::InputForm;
 use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
 use super::hooks::{create, settle, take_created};
 use super::identity::{identity, record_workloads, repeated};
-use super::pipeline::{harden_object, plan_objects};
+use super::pipeline::{harden_in_stream, plan_objects};
 use super::results::Chunk;
 use super::results::{Sink, NOTED_OBJECTS};
 use crate::change::{KrmResult, ResourceRef, Severity};
@@ -234,6 +234,7 @@ fn process_item(
     i: usize,
     layout: &Layout,
     policy: &Policy,
+    index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<ItemOut, Fallback> {
     let from = sink.results.len();
@@ -281,7 +282,7 @@ fn process_item(
     };
     let mut value = root.to_value();
     let file = item_file(&value);
-    let changed = harden_object(&mut value, policy, file.as_deref(), sink);
+    let changed = harden_in_stream(&mut value, policy, index, file.as_deref(), sink);
     let results = from..sink.results.len();
     if !changed {
         return Ok(ItemOut {
@@ -327,11 +328,12 @@ fn process_range(
     range: std::ops::Range<usize>,
     layout: &Layout,
     policy: &Policy,
+    index: &StreamIndex,
     default_verbosity: Verbosity,
 ) -> Result<(Vec<ItemOut>, Sink), Fallback> {
     let mut sink = list_sink(policy, default_verbosity);
     let outs = range
-        .map(|i| process_item(text, items, i, layout, policy, &mut sink))
+        .map(|i| process_item(text, items, i, layout, policy, index, &mut sink))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((outs, sink))
 }
@@ -413,6 +415,7 @@ pub(super) fn process<'a>(
             0..n,
             &layout,
             policy_ref,
+            index,
             default_verbosity,
         )]
     } else {
@@ -428,6 +431,7 @@ pub(super) fn process<'a>(
                             from..(from + per).min(n),
                             layout,
                             policy_ref,
+                            index,
                             default_verbosity,
                         )
                     })

@@ -69,8 +69,16 @@ pub trait Rule: Sync {
         false
     }
     /// Inspects a whole object after the per-pod rules ran (when enabled and
-    /// [`Rule::reads_object`] says so) and records changes and findings.
-    fn check_object(&self, _object: &Value, _policy: &Policy, _out: &mut Findings) {}
+    /// [`Rule::reads_object`] says so) and records changes and findings; `index` is what the
+    /// rules' [`Rule::index`] hooks recorded of the stream.
+    fn check_object(
+        &self,
+        _object: &Value,
+        _policy: &Policy,
+        _index: &StreamIndex,
+        _out: &mut Findings,
+    ) {
+    }
 
     /// Notes something about a workload that was hardened (when enabled), for
     /// [`Rule::settle`], which sees the notes of every workload of the stream or list.

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::Rule;
+use super::{Rule, StreamIndex};
 use crate::change::Findings;
 use crate::config::{FieldStep, OnUnresolved, Policy};
 use crate::digest::{DigestSource, ImageRef, Platform, ResolveError};
@@ -55,7 +55,13 @@ impl Rule for PinImageDigests {
 
     /// The image fields the policy names for the kind (custom resources), except the pod's
     /// container images, which [`Rule::check`] pinned already.
-    fn check_object(&self, object: &Value, policy: &Policy, out: &mut Findings) {
+    fn check_object(
+        &self,
+        object: &Value,
+        policy: &Policy,
+        _index: &StreamIndex,
+        out: &mut Findings,
+    ) {
         let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
         let done = pod_location(s("apiVersion"), s("kind"), policy)
             .and_then(|location| PodView::new(object, location).ok().flatten())
