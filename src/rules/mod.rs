@@ -21,6 +21,7 @@ use crate::change::{Change, Findings, ResourceRef};
 use crate::config::Policy;
 use crate::model::workload::PodView;
 
+pub mod automount_service_account_token;
 pub mod default_probes;
 pub mod drop_capabilities;
 pub mod evidence;
@@ -226,6 +227,7 @@ static RULES: &[&dyn Rule] = &[
     &default_probes::DefaultProbes,
     &pin_image_digests::PinImageDigests,
     &pod_disruption_budget::PodDisruptionBudget,
+    &automount_service_account_token::AutomountServiceAccountToken,
 ];
 
 /// Every rule, in the order they run.
