@@ -255,6 +255,7 @@ pub(super) fn harden_items(
     };
     let mut changed = false;
     let mut planned = Vec::new();
+    let mut notes: Vec<Box<Note>> = Vec::new();
     let first_note = sink.observed.len();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
@@ -273,13 +274,17 @@ pub(super) fn harden_items(
                 &resource.name,
             ));
             for (rule, p) in plan_objects(item, policy, index, file.as_deref(), sink, repeated) {
-                planned.push((rule, p, resource.clone(), file.clone()));
+                notes.push(p);
+                planned.push((rule, resource.clone(), file.clone()));
             }
         }
     }
     // Once every item is known: settle, create (name) and append the objects, in item order.
-    let refs: Vec<(&'static dyn Rule, &Note)> =
-        planned.iter().map(|(r, p, _, _)| (*r, &**p)).collect();
+    let refs: Vec<(&'static dyn Rule, &Note)> = planned
+        .iter()
+        .zip(&notes)
+        .map(|((r, _, _), p)| (*r, &**p))
+        .collect();
     let dropped = settle(&refs, &sink.observed[first_note..], index);
     let kept: Vec<_> = refs
         .iter()
@@ -287,9 +292,8 @@ pub(super) fn harden_items(
         .filter(|(_, why)| why.is_none())
         .map(|(p, _)| *p)
         .collect();
-    let mut made = create(&kept, index).into_iter();
-    drop(refs);
-    for ((rule, _, resource, file), why) in planned.into_iter().zip(dropped) {
+    let mut made = create(&kept, index);
+    for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
         if let Some(message) = why {
             sink.push(KrmResult::new(
                 rule.id(),
@@ -300,7 +304,9 @@ pub(super) fn harden_items(
             ));
             continue;
         }
-        let Some(change) = made.next() else { break };
+        let Some(Some(change)) = made.next() else {
+            continue;
+        };
         changed |= place_in_list(list, change, file, sink);
     }
     changed

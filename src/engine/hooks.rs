@@ -62,24 +62,50 @@ pub(super) fn settle(
 }
 
 /// The `Op::Create` changes for the planned objects kept, in order (each rule names its own
-/// against the stream index, in order).
-pub(super) fn create(kept: &[(&'static dyn Rule, &Note)], index: &StreamIndex) -> Vec<Change> {
-    let mut out: Vec<Option<Change>> = kept.iter().map(|_| None).collect();
-    for rule in rules::registry() {
-        let (at, mine): (Vec<usize>, Vec<&Note>) = kept
-            .iter()
-            .enumerate()
-            .filter(|(_, (r, _))| r.id() == rule.id())
-            .map(|(i, (_, p))| (i, *p))
-            .unzip();
-        if mine.is_empty() {
-            continue;
-        }
-        for (i, change) in at.into_iter().zip(rule.create(&mine, index)) {
-            out[i] = Some(change);
-        }
+/// against the stream index, in order): one item per kept object, `None` where its rule made
+/// none. Lazy: each object is built when it is asked for.
+pub(super) fn create<'a>(
+    kept: &[(&'static dyn Rule, &'a Note)],
+    index: &'a StreamIndex,
+) -> Creations<'a> {
+    let mut order = Vec::with_capacity(kept.len());
+    let mut made: Vec<Box<dyn Iterator<Item = Change> + 'a>> = Vec::new();
+    let mut slots: Vec<(&str, usize)> = Vec::new();
+    for &(rule, _) in kept {
+        let slot = match slots.iter().find(|(id, _)| *id == rule.id()) {
+            Some(&(_, slot)) => slot,
+            None => {
+                let mine: Vec<&'a Note> = kept
+                    .iter()
+                    .filter(|(r, _)| r.id() == rule.id())
+                    .map(|(_, p)| *p)
+                    .collect();
+                made.push(rule.create(mine, index));
+                slots.push((rule.id(), made.len() - 1));
+                made.len() - 1
+            }
+        };
+        order.push(slot);
     }
-    out.into_iter().flatten().collect()
+    Creations {
+        order: order.into_iter(),
+        made,
+    }
+}
+
+/// The created objects, in the order of the planned ones kept (see [`create`]).
+pub(super) struct Creations<'a> {
+    order: std::vec::IntoIter<usize>,
+    made: Vec<Box<dyn Iterator<Item = Change> + 'a>>,
+}
+
+impl Iterator for Creations<'_> {
+    type Item = Option<Change>;
+
+    fn next(&mut self) -> Option<Option<Change>> {
+        let slot = self.order.next()?;
+        Some(self.made[slot].next())
+    }
 }
 
 /// Reports a created object (the `generated: …` result, the counters) and returns it for
@@ -162,9 +188,13 @@ mod tests {
         let dropped = settle(&plans, &notes, &index);
         // a's and b's budgets would both select both workloads' pods.
         assert!(dropped[0].is_some() && dropped[1].is_some() && dropped[2].is_none());
-        let made = create(&plans[2..], &index);
+        let made: Vec<_> = create(&plans[2..], &index).collect();
         assert_eq!(made.len(), 1);
-        let Op::Create(object) = &made[0].op else {
+        let Some(Change {
+            op: Op::Create(object),
+            ..
+        }) = &made[0]
+        else {
             panic!("a created object");
         };
         assert_eq!(object.pointer("/metadata/name"), Some(&json!("c")));
@@ -173,7 +203,8 @@ mod tests {
     #[test]
     fn a_created_object_is_reported_and_placed_in_a_list() {
         let (rule, c, _) = planned("c", "own");
-        let change = create(&[(rule, &*c)], &StreamIndex::default()).remove(0);
+        let index = StreamIndex::default();
+        let change = create(&[(rule, &*c)], &index).next().flatten().unwrap();
         let mut list =
             json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Deployment"}]});
         let mut sink = Sink::new(Verbosity::Changes, false);

@@ -476,7 +476,8 @@ pub(super) fn process<'a>(
         }
     }
     let twice = repeated(&placed);
-    let mut planned: Vec<(&'static dyn Rule, Box<Note>, ResourceRef, Option<String>)> = Vec::new();
+    let mut planned: Vec<(&'static dyn Rule, ResourceRef, Option<String>)> = Vec::new();
+    let mut notes: Vec<Box<Note>> = Vec::new();
     for (part_outs, results) in outs.iter_mut().zip(&sinks) {
         for o in part_outs.iter_mut() {
             merged
@@ -500,15 +501,19 @@ pub(super) fn process<'a>(
                 &mut merged,
                 is_repeated,
             ) {
-                planned.push((rule, p, resource.clone(), file.clone()));
+                notes.push(p);
+                planned.push((rule, resource.clone(), file.clone()));
             }
         }
     }
     drop(sinks);
     let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
     // Created objects, in item order, once every item is known (settled as the tree path does).
-    let refs: Vec<(&'static dyn Rule, &Note)> =
-        planned.iter().map(|(r, p, _, _)| (*r, &**p)).collect();
+    let refs: Vec<(&'static dyn Rule, &Note)> = planned
+        .iter()
+        .zip(&notes)
+        .map(|((r, _, _), p)| (*r, &**p))
+        .collect();
     let dropped = settle(&refs, &merged.observed, index);
     let kept: Vec<_> = refs
         .iter()
@@ -516,10 +521,9 @@ pub(super) fn process<'a>(
         .filter(|(_, why)| why.is_none())
         .map(|(p, _)| *p)
         .collect();
-    let mut made = create(&kept, index).into_iter();
-    drop(refs);
+    let mut made = create(&kept, index);
     let mut budgets = Vec::new();
-    for ((rule, _, resource, file), why) in planned.into_iter().zip(dropped) {
+    for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
         if let Some(message) = why {
             merged.push(KrmResult::new(
                 rule.id(),
@@ -530,7 +534,9 @@ pub(super) fn process<'a>(
             ));
             continue;
         }
-        let Some(change) = made.next() else { break };
+        let Some(Some(change)) = made.next() else {
+            continue;
+        };
         budgets.extend(take_created(change, file, &mut merged));
     }
     let results = results_to_add(&merged.results, None);

@@ -93,16 +93,21 @@ pub(super) fn ends_in_block_scalar(text: &str) -> bool {
 /// the kept ones that can be placed are created (named) in stream order, each written as a
 /// document right after the one it was planned for.
 pub(super) fn place_in_stream<'a>(
-    parts: Vec<SegmentOut<'a>>,
+    mut parts: Vec<SegmentOut<'a>>,
     segments: &[(Segment<'a>, usize)],
     index: &StreamIndex,
     sink: &mut Sink,
     out: &mut Output<'a>,
 ) {
-    let planned: Vec<(&'static dyn Rule, &Note)> = parts
-        .iter()
-        .flat_map(|p| p.created.iter().map(|c| (c.rule, &*c.planned)))
-        .collect();
+    // The plans move out of the documents' outputs, which are written while objects are created.
+    let mut notes: Vec<(&'static dyn Rule, Box<Note>)> = Vec::new();
+    for part in &mut parts {
+        for c in &mut part.created {
+            notes.push((c.rule, std::mem::replace(&mut c.planned, Box::new(()))));
+        }
+    }
+    let planned: Vec<(&'static dyn Rule, &Note)> =
+        notes.iter().map(|(rule, p)| (*rule, &**p)).collect();
     let dropped = settle(&planned, &sink.observed, index);
     // The line break an object needs before it would become part of a block scalar that ends
     // the input (`|`/`>` keep the last line break): the value would change.
@@ -118,8 +123,7 @@ pub(super) fn place_in_stream<'a>(
         .filter(|(_, (why, block))| why.is_none() && !**block)
         .map(|(p, _)| *p)
         .collect();
-    let mut made = create(&kept, index).into_iter();
-    drop(planned);
+    let mut made = create(&kept, index);
     let mut dropped = dropped.into_iter().zip(blocked);
     out.chunks.reserve(parts.len());
     out.origins.reserve(parts.len());
@@ -159,6 +163,7 @@ pub(super) fn place_in_stream<'a>(
             }
             let Some(object) = made
                 .next()
+                .flatten()
                 .and_then(|c| take_created(c, pending.source.clone(), sink))
             else {
                 continue;

@@ -124,9 +124,14 @@ pub trait Rule: Sync {
         vec![None; planned.len()]
     }
     /// The objects to create for the planned ones kept, in order: one `Op::Create` change each
-    /// (its message is the result's: `generated: …`).
-    fn create(&self, _planned: &[&Note], _index: &StreamIndex) -> Vec<Change> {
-        Vec::new()
+    /// (its message is the result's: `generated: …`). An iterator: the engine writes each object
+    /// before it asks for the next, so a stream's created objects are never all in memory.
+    fn create<'a>(
+        &'a self,
+        _planned: Vec<&'a Note>,
+        _index: &'a StreamIndex,
+    ) -> Box<dyn Iterator<Item = Change> + 'a> {
+        Box::new(std::iter::empty())
     }
 }
 

@@ -108,24 +108,30 @@ impl Rule for PodDisruptionBudget {
             .collect()
     }
 
-    fn create(&self, planned: &[&Note], index: &StreamIndex) -> Vec<Change> {
-        // Named in order against every budget already there (and those named before).
+    fn create<'a>(
+        &'a self,
+        planned: Vec<&'a Note>,
+        index: &'a StreamIndex,
+    ) -> Box<dyn Iterator<Item = Change> + 'a> {
+        // Named in order against every budget already there (and those named before); each
+        // budget is built only when the engine asks for it.
         let mut taken = budget_index(index).budget_names();
-        planned
-            .iter()
+        let named: Vec<(&PlannedBudget, String)> = planned
+            .into_iter()
             .filter_map(|p| p.downcast_ref::<PlannedBudget>())
             .map(|p| {
                 let name = choose_name(&p.base_name, &p.namespace, &taken);
                 taken.insert((p.namespace.clone(), name.clone()));
-                Change {
-                    rule: ID,
-                    path: FieldPath::root(),
-                    op: Op::Create(p.finish(&name)),
-                    // The line names the generated budget, so kpt shows one line per new object.
-                    message: format!("generated: {}", p.reason),
-                }
+                (p, name)
             })
-            .collect()
+            .collect();
+        Box::new(named.into_iter().map(|(p, name)| Change {
+            rule: ID,
+            path: FieldPath::root(),
+            op: Op::Create(p.finish(&name)),
+            // The line names the generated budget, so kpt shows one line per new object.
+            message: format!("generated: {}", p.reason),
+        }))
     }
 }
 
