@@ -323,16 +323,16 @@ pub struct PlannedBudget {
     /// stream before they are named, and a `Value` of small maps costs about five times the
     /// text (17 MB for 10,000 budgets).
     selector: Box<str>,
-    /// The workload's `app.kubernetes.io/*` labels, in its order.
-    labels: Vec<(String, String)>,
+    /// The workload's `app.kubernetes.io/*` labels, in its order, as compact JSON (empty: none).
+    labels: Box<str>,
     /// `Kind/name` of the workload ([`GENERATED_FOR`]).
-    generated_for: String,
+    generated_for: Box<str>,
     /// Helm 4's template file of the workload ([`HELM4_FILENAME`]).
-    helm4_file: Option<String>,
+    helm4_file: Option<Box<str>>,
     /// `minAvailable` (true) or `maxUnavailable` (false), and its value.
     limit: (bool, IntOrString),
     /// `unhealthyPodEvictionPolicy`.
-    unhealthy: String,
+    unhealthy: Box<str>,
     /// The KRM path of the workload, if it has one.
     pub workload_path: Option<String>,
     /// `Deployment web (3 replicas)` for the result message.
@@ -525,20 +525,25 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
                 }
             }
         };
-    let labels: Vec<(String, String)> = object
+    let labels: Map<String, Value> = object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|l| {
             l.iter()
-                .filter(|(k, _)| k.starts_with("app.kubernetes.io/"))
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .filter(|(k, v)| k.starts_with("app.kubernetes.io/") && v.is_string())
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
         .unwrap_or_default();
+    let labels = if labels.is_empty() {
+        Box::default()
+    } else {
+        Value::Object(labels).to_string().into_boxed_str()
+    };
     let helm4_file = annotations
         .and_then(|a| a.get(HELM4_FILENAME))
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(Box::from);
     let workload_path = annotations.and_then(|a| {
         [KRM_PATH, LEGACY_PATH]
             .iter()
@@ -550,13 +555,14 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
         base_name: name.to_string(),
         selector: selector.to_string().into_boxed_str(),
         labels,
-        generated_for: own,
+        generated_for: own.into_boxed_str(),
         helm4_file,
         limit: (is_min, amount),
         unhealthy: budget
             .unhealthy_pod_eviction_policy
-            .clone()
-            .unwrap_or_else(|| "AlwaysAllow".into()),
+            .as_deref()
+            .unwrap_or("AlwaysAllow")
+            .into(),
         workload_path,
         reason: format!("{kind} {name} runs {reason}"),
     }))
@@ -643,10 +649,17 @@ impl PlannedBudget {
     /// workload's own, copied as it wrote it (a typed `LabelSelector` would sort `matchLabels`
     /// and reorder each expression's keys), so it is set on the `Value`.
     pub fn finish(&self, name: &str) -> Value {
-        let mut annotations = vec![(GENERATED_FOR.to_string(), self.generated_for.clone())];
+        let mut annotations = vec![(GENERATED_FOR.to_string(), self.generated_for.to_string())];
         if let Some(file) = &self.helm4_file {
-            annotations.push((HELM4_FILENAME.to_string(), file.clone()));
+            annotations.push((HELM4_FILENAME.to_string(), file.to_string()));
         }
+        let labels: Vec<(String, String)> = match serde_json::from_str(&self.labels) {
+            Ok(Value::Object(l)) => l
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        };
         if let Some(path) = &self.workload_path {
             let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
             let file = if dir.is_empty() {
@@ -666,8 +679,8 @@ impl PlannedBudget {
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
                 namespace: self.namespace.clone(),
-                labels: (!self.labels.is_empty())
-                    .then(|| self.labels.iter().cloned().collect::<BTreeMap<_, _>>()),
+                labels: (!labels.is_empty())
+                    .then(|| labels.iter().cloned().collect::<BTreeMap<_, _>>()),
                 annotations: Some(annotations.iter().cloned().collect()),
                 ..ObjectMeta::default()
             },
@@ -675,14 +688,14 @@ impl PlannedBudget {
                 min_available: is_min.then(|| amount.clone()),
                 max_unavailable: (!is_min).then(|| amount.clone()),
                 selector: None,
-                unhealthy_pod_eviction_policy: Some(self.unhealthy.clone()),
+                unhealthy_pod_eviction_policy: Some(self.unhealthy.to_string()),
             }),
             status: None,
         };
         let Ok(mut object) = serde_json::to_value(&budget) else {
             return Value::Null;
         };
-        canonical_order(&mut object, &self.labels, &annotations, self.selector());
+        canonical_order(&mut object, &labels, &annotations, self.selector());
         object
     }
 }
@@ -821,7 +834,7 @@ pub fn overlaps(
         .iter()
         .map(|b| {
             let selector = b.selector();
-            let workload = b.generated_for.clone();
+            let workload = b.generated_for.to_string();
             Plan {
                 pods: selected(b.namespace.as_deref(), &selector, true),
                 workload,
@@ -945,8 +958,8 @@ mod tests {
             namespace: ns.map(str::to_string),
             base_name: workload.to_string(),
             selector: selector.to_string().into_boxed_str(),
-            labels: Vec::new(),
-            generated_for: workload.to_string(),
+            labels: Box::default(),
+            generated_for: workload.into(),
             helm4_file: None,
             limit: (false, IntOrString::Int(1)),
             unhealthy: "AlwaysAllow".into(),
