@@ -191,7 +191,7 @@ pub(super) fn process_segment<'a>(
                     rule,
                     planned,
                     source: source.clone(),
-                    layout: layout.clone(),
+                    layout,
                     resource: ResourceRef::of(&value),
                 });
             }

@@ -66,7 +66,7 @@ pub(super) fn run<'a>(
     sink: &mut Sink,
 ) -> Result<Vec<SegmentOut<'a>>, Error> {
     if threads <= 1 || rest.len() < MIN_PARALLEL || cfg!(target_family = "wasm") {
-        return process_run(rest, policy, overrides, index, sink);
+        process_run(rest, policy, overrides, index, sink)
     } else {
         let per = rest.len().div_ceil(threads);
         let worker_parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {

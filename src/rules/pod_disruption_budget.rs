@@ -978,7 +978,7 @@ mod tests {
 
     #[test]
     fn no_pod_under_two_budgets() {
-        let set = vec![
+        let owned = [
             pods(
                 "Deployment/hello-v1",
                 json!({"app": "hello", "version": "v1"}),
@@ -989,6 +989,7 @@ mod tests {
             ),
             pods("Deployment/db", json!({"app": "db"})),
         ];
+        let set: Vec<&PodSet> = owned.iter().collect();
         let wide = budget(
             None,
             "Deployment/hello-v1",
@@ -1003,11 +1004,7 @@ mod tests {
         let index = BudgetIndex::default();
         // The wide one reaches into hello-v2's pods, which have their own budget: it goes, the
         // narrow one stays.
-        let r = overlaps(
-            &[&wide, &narrow, &db],
-            &set.iter().collect::<Vec<_>>(),
-            &index,
-        );
+        let r = overlaps(&[&wide, &narrow, &db], &set, &index);
         assert!(r[0].as_deref().unwrap().contains("hello-v2"), "{r:?}");
         assert_eq!(r[1], None);
         assert_eq!(r[2], None);
@@ -1017,14 +1014,14 @@ mod tests {
             "Deployment/hello-v2",
             json!({"matchLabels": {"app": "hello"}}),
         );
-        let r = overlaps(&[&wide, &wide2], &set.iter().collect::<Vec<_>>(), &index);
+        let r = overlaps(&[&wide, &wide2], &set, &index);
         assert!(r[0].is_some() && r[1].is_some(), "{r:?}");
         // An existing budget over db's pods: db's planned one is dropped (plan() normally sees
         // it first; a budget elsewhere in the stream counts too).
         let mut index = BudgetIndex::default();
         index.record(&json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": "all-db"}, "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}}}));
-        let r = overlaps(&[&db], &set.iter().collect::<Vec<_>>(), &index);
+        let r = overlaps(&[&db], &set, &index);
         assert!(r[0].as_deref().unwrap().contains("all-db"), "{r:?}");
         // Other namespaces do not count.
         let other = budget(
@@ -1033,11 +1030,7 @@ mod tests {
             json!({"matchLabels": {"app": "db"}}),
         );
         assert_eq!(
-            overlaps(
-                &[&other, &db],
-                &set.iter().collect::<Vec<_>>(),
-                &BudgetIndex::default()
-            ),
+            overlaps(&[&other, &db], &set, &BudgetIndex::default()),
             vec![None, None]
         );
     }
