@@ -38,7 +38,8 @@ pub(super) struct SegmentOut<'a> {
     pub(super) created: Vec<PendingCreate>,
 }
 
-/// Processes one document: its output text, the form (for a ResourceList) and new budgets.
+/// Processes one document: its output text, the form (for a ResourceList) and the objects rules
+/// plan to create after it.
 pub(super) fn process_segment<'a>(
     seg: &Segment<'a>,
     doc_no: usize,
@@ -228,7 +229,7 @@ pub(super) fn process_segment<'a>(
     })
 }
 
-/// Hardens every item of a `List`/`ResourceList` and appends the budgets they need; returns
+/// Hardens every item of a `List`/`ResourceList` and appends the objects rules create for them; returns
 /// true when something changed.
 pub(super) fn harden_items(
     list: &mut Value,

@@ -220,8 +220,8 @@ struct ItemOut {
     text: Option<String>,
     /// Where its results are in its worker's sink.
     results: std::ops::Range<usize>,
-    /// A workload: its value and file, for pod-disruption-budget, which decides once every
-    /// item is known (a workload in the list twice gets no budget).
+    /// A workload: its value and file, for the rules' `plan` hooks, asked once every item is
+    /// known (a workload in the list twice gets nothing created).
     workload: Option<(Value, Option<String>)>,
 }
 
@@ -446,7 +446,7 @@ pub(super) fn process<'a>(
     let mut outs = Vec::with_capacity(n);
     let mut merged = list_sink(policy_ref, sink.default_verbosity);
     // Each item's results in item order, then (once every item is known) what
-    // pod-disruption-budget decides for it, as the tree path does item by item.
+    // the rules' `plan` hooks decide for it, as the tree path does item by item.
     let mut sinks = Vec::with_capacity(parts.len());
     for part in parts {
         let (part_outs, mut part_sink) = part.ok()?;
@@ -522,7 +522,7 @@ pub(super) fn process<'a>(
         .map(|(p, _)| *p)
         .collect();
     let mut made = create(&kept, index);
-    let mut budgets = Vec::new();
+    let mut created = Vec::new();
     for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
         if let Some(message) = why {
             merged.push(KrmResult::new(
@@ -537,15 +537,15 @@ pub(super) fn process<'a>(
         let Some(Some(change)) = made.next() else {
             continue;
         };
-        budgets.extend(take_created(change, file, &mut merged));
+        created.extend(take_created(change, file, &mut merged));
     }
     let results = results_to_add(&merged.results, None);
-    // New lines go where the tree's patcher puts them: budgets after the last item's content,
+    // New lines go where the tree's patcher puts them: created objects after the last item's content,
     // results after the list's last entry (the same place when the items come last).
     let mut added = String::new();
-    if !budgets.is_empty() {
-        emit::sequence_items(&mut added, &budgets, items.dash, &layout);
-        if !reads_alone_as(&added, &Value::Array(budgets)) {
+    if !created.is_empty() {
+        emit::sequence_items(&mut added, &created, items.dash, &layout);
+        if !reads_alone_as(&added, &Value::Array(created)) {
             return None;
         }
     }

@@ -137,7 +137,7 @@ pub struct Stats {
     pub changes: usize,
     /// Documents rewritten in block style because an in-place edit was impossible.
     pub reemitted: usize,
-    /// Objects generated (PodDisruptionBudgets).
+    /// Objects generated (rules' `create` hooks: PodDisruptionBudgets).
     pub generated: usize,
 }
 
@@ -158,7 +158,7 @@ pub struct Output<'a> {
     /// place hold only their edits.
     pub chunks: Vec<Chunk<'a>>,
     /// For each chunk, the byte offset in the input of the document it comes from (for a new
-    /// budget, its workload's document): how `--diff` gives each input file its own output.
+    /// object, the document it was planned for): how `--diff` gives each input file its own output.
     pub origins: Vec<usize>,
     /// Every result (info, warning, error).
     pub results: Vec<KrmResult>,
@@ -216,7 +216,7 @@ impl Output<'_> {
     }
 }
 
-/// A piece of the output: a document or a budget.
+/// A piece of the output: a document or a created object.
 #[derive(Debug)]
 pub enum Chunk<'a> {
     /// Text borrowed from the input (untouched documents) or written anew.

@@ -58,7 +58,6 @@ pub(super) fn withdraw_repeated(parts: &mut [SegmentOut<'_>], sink: &mut Sink) {
     }
 }
 
-/// The result for a budget left out because of an overlap.
 /// True when the document's last node is a block scalar that runs to the end of its text.
 pub(super) fn ends_in_block_scalar(text: &str) -> bool {
     use crate::yaml::tree::{parse_document, Data};
