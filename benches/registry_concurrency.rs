@@ -21,9 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube_harden::digest::auth::CredentialStore;
-use kube_harden::digest::{
-    process_prefetched, DigestSource, ImageLock, ImageRef, RegistryConfig, RegistrySource,
-};
+use kube_harden::digest::{DigestSource, ImageLock, ImageRef, RegistryConfig, RegistrySource};
+use kube_harden::prefetch::process_prefetched;
 use kube_harden::Options;
 use sha2::{Digest as _, Sha256};
 

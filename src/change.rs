@@ -1,7 +1,7 @@
 //! What rules produce: changes (with the one applier that applies them) and findings, and how
 //! both become results for KRM output, stderr and `--results`.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::model::path::FieldPath;
 
@@ -36,6 +36,10 @@ pub enum Op {
     Replace { from: Value, to: Value },
     /// Append an item to a list, creating the list when absent.
     Append(Value),
+    /// A new object (a rule's `create` hook; the path is the root): the engine places it after
+    /// the object it was planned for, as a document of a stream or an item of a list
+    /// ([`apply`] appends it to the list at the path it is given).
+    Create(Value),
 }
 
 /// One change a rule wants, relative to the object root.
@@ -222,7 +226,7 @@ pub fn apply(object: &mut Value, change: &Change) -> Result<bool, String> {
             *slot = to.clone();
             Ok(true)
         }
-        Op::Append(item) => {
+        Op::Append(item) | Op::Create(item) => {
             let slot = change.path.get_or_create(object)?;
             if slot.is_null() {
                 *slot = Value::Array(Vec::new());
@@ -462,48 +466,29 @@ pub fn hardened_message(labels: &[String], fields: usize) -> String {
 impl KrmResult {
     /// The result as a KRM `Result` object.
     pub fn to_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("message".into(), Value::String(self.message.clone()));
-        m.insert(
-            "severity".into(),
-            Value::String(self.severity.as_str().into()),
-        );
-        if let Some(r) = &self.resource {
-            let mut rr = Map::new();
-            rr.insert("apiVersion".into(), json!(r.api_version));
-            rr.insert("kind".into(), json!(r.kind));
-            rr.insert("name".into(), json!(r.name));
-            if let Some(ns) = &r.namespace {
-                rr.insert("namespace".into(), json!(ns));
-            }
-            m.insert("resourceRef".into(), Value::Object(rr));
-        }
-        if let Some(p) = &self.path {
-            let mut f = Map::new();
-            f.insert("path".into(), json!(p));
-            if let Some(c) = &self.current {
-                f.insert("currentValue".into(), c.clone());
-            }
-            if let Some(pv) = &self.proposed {
-                f.insert("proposedValue".into(), pv.clone());
-            }
-            m.insert("field".into(), Value::Object(f));
-        }
-        if let Some(file) = &self.file {
-            m.insert("file".into(), json!({ "path": file }));
-        }
-        m.insert("tags".into(), json!({ "rule": self.rule }));
-        // Not in the KRM spec's Result (readers ignore unknown keys): the grouped fields.
-        if !self.fields.is_empty() {
-            let paths: Vec<Value> = self
-                .fields
-                .iter()
-                .filter_map(|f| f.path.as_deref().map(|p| json!(p)))
-                .collect();
-            if !paths.is_empty() {
-                m.insert("fieldPaths".into(), Value::Array(paths));
-            }
-        }
-        Value::Object(m)
+        let paths: Vec<&str> = self
+            .fields
+            .iter()
+            .filter_map(|f| f.path.as_deref())
+            .collect();
+        let result = crate::krm::Result {
+            message: &self.message,
+            severity: self.severity.as_str(),
+            resource_ref: self.resource.as_ref().map(|r| crate::krm::ResourceRef {
+                api_version: &r.api_version,
+                kind: &r.kind,
+                name: &r.name,
+                namespace: r.namespace.as_deref(),
+            }),
+            field: self.path.as_deref().map(|path| crate::krm::ResultField {
+                path,
+                current_value: self.current.as_ref(),
+                proposed_value: self.proposed.as_ref(),
+            }),
+            file: self.file.as_deref().map(|path| crate::krm::File { path }),
+            tags: crate::krm::Tags { rule: self.rule },
+            field_paths: (!paths.is_empty()).then_some(paths),
+        };
+        serde_json::to_value(result).unwrap_or(Value::Null)
     }
 }

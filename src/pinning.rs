@@ -1,6 +1,6 @@
 //! The CLI side of pin-image-digests: the lock file, the registry client and `kube-harden lock`.
 //! The two passes that keep the core free of I/O are
-//! [`process_prefetched`](kube_harden::digest::process_prefetched): the registry is asked only
+//! [`process_prefetched`](kube_harden::prefetch::process_prefetched): the registry is asked only
 //! what the lock could not answer, all at once.
 
 use std::io::{IsTerminal, Write};
@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use kube_harden::config::PolicySpec;
-use kube_harden::digest::{process_prefetched, survey, DigestSource, ImageLock, ResolveError};
+use kube_harden::digest::{DigestSource, ImageLock, ResolveError};
+use kube_harden::prefetch::{process_prefetched, survey};
 use kube_harden::{Options, Output};
 
 /// Environment variable naming the lock file when `--lock` is not given.

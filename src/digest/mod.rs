@@ -32,7 +32,6 @@
 //! [`ResolveError::hint`] on how to fix them (lock file, credentials, `--offline`).
 
 mod lock;
-mod prefetch;
 mod reference;
 mod session;
 
@@ -45,7 +44,6 @@ pub use lock::{
     ImageLock, LockEntry, LockError, LockSource, LOCK_API_VERSION, LOCK_API_VERSION_FACTS,
     LOCK_KIND,
 };
-pub use prefetch::{process_prefetched, survey, RemoteFactory};
 pub use reference::{
     is_sha256_digest, ImageRef, ReferenceError, DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST,
 };

@@ -21,17 +21,20 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::{
-    add_budget, function_config_spec, harden_object, identity, item_file, overlap_result,
-    plan_budget, record_workloads, repeated, results_to_add, sniff_document, Chunk, InputForm,
-    Root, SegmentOut, Sink, NOTED_OBJECTS,
-};
-use crate::change::ResourceRef;
+use super::document::SegmentOut;
+use super::form::InputForm;
+use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
+use super::hooks::{create, settle, take_created};
+use super::identity::{identity, record_workloads, repeated};
+use super::pipeline::{harden_in_stream, plan_objects};
+use super::results::Chunk;
+use super::results::{Sink, NOTED_OBJECTS};
+use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
+use crate::krm::{Field, ResourceList};
 use crate::model::workload::pod_location;
-use crate::rules::pin_image_digests as pin;
-use crate::rules::pod_disruption_budget::{self as pdb, PlannedBudget, StreamIndex};
+use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Written};
 use crate::yaml::split::Segment;
@@ -217,8 +220,8 @@ struct ItemOut {
     text: Option<String>,
     /// Where its results are in its worker's sink.
     results: std::ops::Range<usize>,
-    /// A workload: its value and file, for pod-disruption-budget, which decides once every
-    /// item is known (a workload in the list twice gets no budget).
+    /// A workload: its value and file, for the rules' `plan` hooks, asked once every item is
+    /// known (a workload in the list twice gets nothing created).
     workload: Option<(Value, Option<String>)>,
 }
 
@@ -231,6 +234,7 @@ fn process_item(
     i: usize,
     layout: &Layout,
     policy: &Policy,
+    index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<ItemOut, Fallback> {
     let from = sink.results.len();
@@ -254,7 +258,7 @@ fn process_item(
         return Err(Fallback);
     }
     if pod_location(api_version, kind, policy).is_none()
-        && !pin::has_fields(api_version, kind, policy)
+        && !object_rule_reads(api_version, kind, policy)
     {
         // Read by no rule, but Kubernetes must read it (a key set twice): an error is the tree
         // path's to report.
@@ -278,7 +282,7 @@ fn process_item(
     };
     let mut value = root.to_value();
     let file = item_file(&value);
-    let changed = harden_object(&mut value, policy, file.as_deref(), sink);
+    let changed = harden_in_stream(&mut value, policy, index, file.as_deref(), sink);
     let results = from..sink.results.len();
     if !changed {
         return Ok(ItemOut {
@@ -324,11 +328,12 @@ fn process_range(
     range: std::ops::Range<usize>,
     layout: &Layout,
     policy: &Policy,
+    index: &StreamIndex,
     default_verbosity: Verbosity,
 ) -> Result<(Vec<ItemOut>, Sink), Fallback> {
     let mut sink = list_sink(policy, default_verbosity);
     let outs = range
-        .map(|i| process_item(text, items, i, layout, policy, &mut sink))
+        .map(|i| process_item(text, items, i, layout, policy, index, &mut sink))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((outs, sink))
 }
@@ -376,19 +381,17 @@ pub(super) fn process<'a>(
     let rest_text = format!("{head}{tail}");
     let rest = parse_document(&rest_text).ok()?;
     let rest_value = rest.root.as_ref()?.to_value();
-    if rest_value.get("kind").and_then(Value::as_str) != Some("ResourceList")
-        || rest_value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_none()
-        || !rest_value.get("items").is_some_and(Value::is_null)
-        || rest_value.get("results").is_some()
+    // With its items cut out, `items` reads as null; earlier results send it the one-tree way.
+    let list = ResourceList::of(&rest_value)?;
+    if list.kind != "ResourceList"
+        || list.items != Field::Null
+        || list.results != Field::Absent
         || rest.uses_aliases
     {
         return None;
     }
     let mut new_policy = None;
-    if let Some(fc) = rest_value.get("functionConfig").filter(|v| !v.is_null()) {
+    if let Some(fc) = &list.function_config {
         new_policy = Some(
             function_config_spec(fc)
                 .and_then(|spec| Policy::with_overrides(spec, overrides))
@@ -412,6 +415,7 @@ pub(super) fn process<'a>(
             0..n,
             &layout,
             policy_ref,
+            index,
             default_verbosity,
         )]
     } else {
@@ -427,6 +431,7 @@ pub(super) fn process<'a>(
                             from..(from + per).min(n),
                             layout,
                             policy_ref,
+                            index,
                             default_verbosity,
                         )
                     })
@@ -441,14 +446,14 @@ pub(super) fn process<'a>(
     let mut outs = Vec::with_capacity(n);
     let mut merged = list_sink(policy_ref, sink.default_verbosity);
     // Each item's results in item order, then (once every item is known) what
-    // pod-disruption-budget decides for it, as the tree path does item by item.
+    // the rules' `plan` hooks decide for it, as the tree path does item by item.
     let mut sinks = Vec::with_capacity(parts.len());
     for part in parts {
         let (part_outs, mut part_sink) = part.ok()?;
         outs.push(part_outs);
         merged.stats.add(&part_sink.stats);
         merged.unresolved.append(&mut part_sink.unresolved);
-        merged.pods.append(&mut part_sink.pods);
+        merged.observed.append(&mut part_sink.observed);
         merged.notes.append(&mut part_sink.notes);
         for rule in part_sink.changed_rules {
             if !merged.changed_rules.contains(&rule) {
@@ -471,7 +476,8 @@ pub(super) fn process<'a>(
         }
     }
     let twice = repeated(&placed);
-    let mut planned: Vec<(PlannedBudget, ResourceRef, Option<String>)> = Vec::new();
+    let mut planned: Vec<(&'static dyn Rule, ResourceRef, Option<String>)> = Vec::new();
+    let mut notes: Vec<Box<Note>> = Vec::new();
     for (part_outs, results) in outs.iter_mut().zip(&sinks) {
         for o in part_outs.iter_mut() {
             merged
@@ -487,7 +493,7 @@ pub(super) fn process<'a>(
                 resource.namespace.as_deref(),
                 &resource.name,
             ));
-            if let Some(p) = plan_budget(
+            for (rule, p) in plan_objects(
                 &value,
                 policy_ref,
                 index,
@@ -495,35 +501,51 @@ pub(super) fn process<'a>(
                 &mut merged,
                 is_repeated,
             ) {
-                planned.push((p, resource, file));
+                notes.push(p);
+                planned.push((rule, resource.clone(), file.clone()));
             }
         }
     }
     drop(sinks);
     let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
-    // Budgets, in item order, once every item's pods are known (no pod under two budgets).
-    let dropped = if planned.is_empty() {
-        Vec::new()
-    } else {
-        let refs: Vec<&PlannedBudget> = planned.iter().map(|(p, _, _)| p).collect();
-        pdb::overlaps(&refs, &merged.pods, index)
-    };
-    let mut taken = index.budget_names();
-    let mut budgets = Vec::new();
-    for ((p, resource, file), why) in planned.into_iter().zip(dropped) {
-        if let Some(why) = why {
-            merged.push(overlap_result(why, resource, file));
+    // Created objects, in item order, once every item is known (settled as the tree path does).
+    let refs: Vec<(&'static dyn Rule, &Note)> = planned
+        .iter()
+        .zip(&notes)
+        .map(|((r, _, _), p)| (*r, &**p))
+        .collect();
+    let dropped = settle(&refs, &merged.observed, index);
+    let kept: Vec<_> = refs
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, why)| why.is_none())
+        .map(|(p, _)| *p)
+        .collect();
+    let mut made = create(&kept, index);
+    let mut created = Vec::new();
+    for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
+        if let Some(message) = why {
+            merged.push(KrmResult::new(
+                rule.id(),
+                Severity::Info,
+                message,
+                Some(resource),
+                file,
+            ));
             continue;
         }
-        budgets.push(add_budget(&p, file, &mut taken, &mut merged));
+        let Some(Some(change)) = made.next() else {
+            continue;
+        };
+        created.extend(take_created(change, file, &mut merged));
     }
     let results = results_to_add(&merged.results, None);
-    // New lines go where the tree's patcher puts them: budgets after the last item's content,
+    // New lines go where the tree's patcher puts them: created objects after the last item's content,
     // results after the list's last entry (the same place when the items come last).
     let mut added = String::new();
-    if !budgets.is_empty() {
-        emit::sequence_items(&mut added, &budgets, items.dash, &layout);
-        if !reads_alone_as(&added, &Value::Array(budgets)) {
+    if !created.is_empty() {
+        emit::sequence_items(&mut added, &created, items.dash, &layout);
+        if !reads_alone_as(&added, &Value::Array(created)) {
             return None;
         }
     }
@@ -614,7 +636,7 @@ pub(super) fn process<'a>(
     sink.results.extend(merged.results);
     sink.stats.add(&merged.stats);
     sink.unresolved.extend(merged.unresolved);
-    sink.pods.extend(merged.pods);
+    sink.observed.extend(merged.observed);
     sink.notes.extend(merged.notes);
     sink.notes.truncate(NOTED_OBJECTS);
     for rule in merged.changed_rules {
@@ -629,7 +651,7 @@ pub(super) fn process<'a>(
             Chunk::Text(Cow::Borrowed(text))
         },
         form: Some(InputForm::ResourceList),
-        budgets: Vec::new(),
+        created: Vec::new(),
     })
 }
 

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::Rule;
+use super::{Rule, StreamIndex};
 use crate::change::Findings;
 use crate::config::{FieldStep, OnUnresolved, Policy};
 use crate::digest::{DigestSource, ImageRef, Platform, ResolveError};
 use crate::model::path::FieldPath;
-use crate::model::workload::{api_version_matches, opted_out, PodView};
+use crate::model::workload::{api_version_matches, opted_out, pod_location, PodView};
 
 /// The rule id.
 pub const ID: &str = "pin-image-digests";
@@ -47,6 +47,27 @@ impl Rule for PinImageDigests {
                 pin(image, c.path.key("image"), platform.as_ref(), policy, out);
             }
         }
+    }
+
+    fn reads_object(&self, api_version: &str, kind: &str, policy: &Policy) -> bool {
+        has_fields(api_version, kind, policy)
+    }
+
+    /// The image fields the policy names for the kind (custom resources), except the pod's
+    /// container images, which [`Rule::check`] pinned already.
+    fn check_object(
+        &self,
+        object: &Value,
+        policy: &Policy,
+        _index: &StreamIndex,
+        out: &mut Findings,
+    ) {
+        let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
+        let done = pod_location(s("apiVersion"), s("kind"), policy)
+            .and_then(|location| PodView::new(object, location).ok().flatten())
+            .map(|view| container_paths(&view))
+            .unwrap_or_default();
+        check_fields(object, &done, policy, out);
     }
 }
 

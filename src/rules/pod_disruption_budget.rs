@@ -4,16 +4,23 @@
 //!
 //! Unlike the other rules this one looks at the whole stream: the replica count may come from a
 //! HorizontalPodAutoscaler or a KEDA ScaledObject elsewhere in it, and a budget someone already
-//! wrote (or an earlier run generated) must be found. The engine therefore builds a
-//! [`StreamIndex`] first, asks [`plan`] per workload, and names and places the budgets itself.
+//! wrote (or an earlier run generated) must be found. So it uses the stream hooks of
+//! [`Rule`]: `index` records autoscalers and budgets ([`BudgetIndex`]), `observe` notes each
+//! workload's pods, `plan` decides per workload ([`plan`]), `settle` drops budgets that would
+//! put a pod under two budgets ([`overlaps`]), and `create` names the kept ones and returns them
+//! as `Op::Create` changes, which the engine places after their workloads.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget as TypedBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Map, Value};
 
-use super::{Rule, SettingsDescriptor};
-use crate::change::Findings;
+use super::{Note, Plan, Rule, SettingsDescriptor, StreamIndex};
+use crate::change::{Change, Findings, Op, ResourceRef};
 use crate::config::Policy;
+use crate::model::path::FieldPath;
 use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
 
 mod settings;
@@ -58,6 +65,90 @@ impl Rule for PodDisruptionBudget {
     }
 
     fn check(&self, _pod: &PodView<'_>, _policy: &Policy, _out: &mut Findings) {}
+
+    fn indexes(&self, text: &str) -> bool {
+        BudgetIndex::may_matter(text)
+    }
+
+    fn index(&self, object: &Value, index: &mut StreamIndex) {
+        index.slot::<BudgetIndex>(ID).record(object);
+    }
+
+    fn observe(&self, object: &Value, policy: &Policy) -> Option<Box<Note>> {
+        PodSet::of(object, policy).map(|p| Box::new(p) as Box<Note>)
+    }
+
+    fn plan(&self, object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Plan {
+        match plan(object, policy, budget_index(index), repeated) {
+            Decision::Nothing => Plan::Nothing,
+            Decision::Skip { warning, message } => Plan::Skip { warning, message },
+            Decision::Add(planned) => Plan::Create(planned),
+        }
+    }
+
+    fn withdrawn(&self, anchor: &ResourceRef) -> String {
+        repeated_message(&anchor.kind, &anchor.name, anchor.namespace.as_deref())
+    }
+
+    fn not_placed(&self) -> String {
+        "no PodDisruptionBudget: the input ends inside a block scalar (`|` or `>`) without a final line break, and a budget after it would add one to that value; end the input with a line break".into()
+    }
+
+    fn settle(
+        &self,
+        planned: &[&Note],
+        notes: &[&Note],
+        index: &StreamIndex,
+    ) -> Vec<Option<String>> {
+        let planned: Vec<&PlannedBudget> =
+            planned.iter().filter_map(|p| p.downcast_ref()).collect();
+        if planned.is_empty() {
+            return Vec::new();
+        }
+        let pods: Vec<&PodSet> = notes
+            .iter()
+            .filter_map(|n| n.downcast_ref::<PodSet>())
+            .collect();
+        overlaps(&planned, &pods, budget_index(index))
+            .into_iter()
+            .map(|why| why.map(|why| format!("no PodDisruptionBudget: {why}")))
+            .collect()
+    }
+
+    fn create<'a>(
+        &'a self,
+        planned: Vec<&'a Note>,
+        index: &'a StreamIndex,
+    ) -> Box<dyn Iterator<Item = Change> + 'a> {
+        // Named in order against every budget already there (and those named before); each
+        // budget is built only when the engine asks for it.
+        let mut taken = budget_index(index).budget_names();
+        let named: Vec<(&PlannedBudget, String)> = planned
+            .into_iter()
+            .filter_map(|p| p.downcast_ref::<PlannedBudget>())
+            .map(|p| {
+                let name = choose_name(&p.base_name, &p.namespace, &taken);
+                taken.insert((p.namespace.clone(), name.clone()));
+                (p, name)
+            })
+            .collect();
+        Box::new(named.into_iter().map(|(p, name)| Change {
+            rule: ID,
+            path: FieldPath::root(),
+            op: Op::Create(p.finish(&name)),
+            // The line names the generated budget, so kpt shows one line per new object.
+            message: format!("generated: {}", p.reason),
+        }))
+    }
+}
+
+/// The rule's slot of the stream index (empty when nothing was recorded).
+fn budget_index(index: &StreamIndex) -> &BudgetIndex {
+    static EMPTY: BudgetIndex = BudgetIndex {
+        autoscalers: Vec::new(),
+        budgets: Vec::new(),
+    };
+    index.get::<BudgetIndex>(ID).unwrap_or(&EMPTY)
 }
 
 /// An autoscaler's lower bound for one workload.
@@ -90,9 +181,10 @@ struct Budget {
     generated_for: Option<String>,
 }
 
-/// What the stream holds that decides budgets: autoscalers and the budgets already there.
+/// What the stream holds that decides budgets: autoscalers and the budgets already there (this
+/// rule's slot of the [`StreamIndex`]).
 #[derive(Debug, Clone, Default)]
-pub struct StreamIndex {
+pub struct BudgetIndex {
     autoscalers: Vec<Autoscaler>,
     budgets: Vec<Budget>,
 }
@@ -109,7 +201,7 @@ fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-impl StreamIndex {
+impl BudgetIndex {
     /// True when a document's text may hold something the index records; documents without
     /// these words are never parsed for it.
     pub fn may_matter(text: &str) -> bool {
@@ -118,17 +210,8 @@ impl StreamIndex {
             || text.contains("ScaledObject")
     }
 
-    /// Records an object, or every item of a `List`/`ResourceList`.
+    /// Records one object (the stream index hands a list's items one by one).
     pub fn record(&mut self, object: &Value) {
-        if let Some(Value::Array(items)) = object.get("items") {
-            let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-            if kind == "ResourceList" || kind.ends_with("List") {
-                for item in items {
-                    self.record(item);
-                }
-                return;
-            }
-        }
         let api_version = object
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -243,10 +326,20 @@ pub struct PlannedBudget {
     pub namespace: Option<String>,
     /// The workload's name: the budget's name unless taken.
     pub base_name: String,
-    /// The budget without `metadata.name` (set by [`PlannedBudget::finish`]), as compact JSON:
-    /// budgets wait for the whole stream before they are named, and a `Value` of small maps
-    /// costs about five times the text (17 MB for 10,000 budgets).
-    object: Box<str>,
+    /// The workload's selector as it wrote it, as compact JSON: budgets wait for the whole
+    /// stream before they are named, and a `Value` of small maps costs about five times the
+    /// text (17 MB for 10,000 budgets).
+    selector: Box<str>,
+    /// The workload's `app.kubernetes.io/*` labels, in its order, as compact JSON (empty: none).
+    labels: Box<str>,
+    /// `Kind/name` of the workload ([`GENERATED_FOR`]).
+    generated_for: Box<str>,
+    /// Helm 4's template file of the workload ([`HELM4_FILENAME`]).
+    helm4_file: Option<Box<str>>,
+    /// `minAvailable` (true) or `maxUnavailable` (false), and its value.
+    limit: (bool, IntOrString),
+    /// `unhealthyPodEvictionPolicy`.
+    unhealthy: Box<str>,
     /// The KRM path of the workload, if it has one.
     pub workload_path: Option<String>,
     /// `Deployment web (3 replicas)` for the result message.
@@ -289,7 +382,7 @@ pub fn repeated_message(kind: &str, name: &str, namespace: Option<&str>) -> Stri
 /// Decides whether `object` needs a budget. `repeated`: the input holds another object of the
 /// same identity (decided after the workload's own reasons, before budgets already there, which
 /// may be ones the first run generated).
-pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool) -> Decision {
+pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool) -> Decision {
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -415,26 +508,30 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool
         ));
     }
     let budget = &policy.settings::<Settings>().pod_disruption_budget;
-    let mut spec = Map::new();
-    match (&budget.min_available, &budget.max_unavailable) {
-        (Some(min), _) => spec.insert("minAvailable".into(), min.to_value()),
-        (None, Some(max)) => spec.insert("maxUnavailable".into(), max.to_value()),
-        (None, None) => spec.insert("maxUnavailable".into(), Value::from(1)),
+    let (is_min, amount) = match (&budget.min_available, &budget.max_unavailable) {
+        (Some(min), _) => (true, min),
+        (None, Some(max)) => (false, max),
+        (None, None) => (false, &IntOrPercent::Int(1)),
     };
-    spec.insert("selector".into(), selector);
-    spec.insert(
-        "unhealthyPodEvictionPolicy".into(),
-        Value::String(
-            budget
-                .unhealthy_pod_eviction_policy
-                .clone()
-                .unwrap_or_else(|| "AlwaysAllow".into()),
-        ),
-    );
-    let mut metadata = Map::new();
-    if let Some(ns) = &namespace {
-        metadata.insert("namespace".into(), Value::String(ns.clone()));
-    }
+    let amount =
+        match amount {
+            IntOrPercent::Percent(p) => IntOrString::String(p.clone()),
+            IntOrPercent::Int(n) => {
+                match i32::try_from(*n) {
+                    Ok(n) => IntOrString::Int(n),
+                    Err(_) => {
+                        return Decision::Skip {
+                            warning: true,
+                            message: format!(
+                        "no PodDisruptionBudget: spec.podDisruptionBudget.{} {n} does not fit \
+                         an int32 (the API server refuses it)",
+                        if is_min { "minAvailable" } else { "maxUnavailable" }
+                    ),
+                        }
+                    }
+                }
+            }
+        };
     let labels: Map<String, Value> = object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
@@ -445,23 +542,15 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool
                 .collect()
         })
         .unwrap_or_default();
-    if !labels.is_empty() {
-        metadata.insert("labels".into(), Value::Object(labels));
-    }
-    let mut notes = Map::new();
-    notes.insert(GENERATED_FOR.into(), Value::String(own));
-    if let Some(file) = annotations
+    let labels = if labels.is_empty() {
+        Box::default()
+    } else {
+        Value::Object(labels).to_string().into_boxed_str()
+    };
+    let helm4_file = annotations
         .and_then(|a| a.get(HELM4_FILENAME))
-        .filter(|f| f.is_string())
-    {
-        notes.insert(HELM4_FILENAME.into(), file.clone());
-    }
-    metadata.insert("annotations".into(), Value::Object(notes));
-    let mut pdb = Map::new();
-    pdb.insert("apiVersion".into(), Value::String("policy/v1".into()));
-    pdb.insert("kind".into(), Value::String("PodDisruptionBudget".into()));
-    pdb.insert("metadata".into(), Value::Object(metadata));
-    pdb.insert("spec".into(), Value::Object(spec));
+        .and_then(Value::as_str)
+        .map(Box::from);
     let workload_path = annotations.and_then(|a| {
         [KRM_PATH, LEGACY_PATH]
             .iter()
@@ -471,7 +560,16 @@ pub fn plan(object: &Value, policy: &Policy, index: &StreamIndex, repeated: bool
     Decision::Add(Box::new(PlannedBudget {
         namespace,
         base_name: name.to_string(),
-        object: Value::Object(pdb).to_string().into_boxed_str(),
+        selector: selector.to_string().into_boxed_str(),
+        labels,
+        generated_for: own.into_boxed_str(),
+        helm4_file,
+        limit: (is_min, amount),
+        unhealthy: budget
+            .unhealthy_pod_eviction_policy
+            .as_deref()
+            .unwrap_or("AlwaysAllow")
+            .into(),
         workload_path,
         reason: format!("{kind} {name} runs {reason}"),
     }))
@@ -541,38 +639,120 @@ pub fn choose_name(
 }
 
 impl PlannedBudget {
-    /// The budget without `metadata.name`.
-    pub fn object(&self) -> Value {
-        serde_json::from_str(&self.object).expect("a budget's own JSON reads back")
+    /// The budget's selector.
+    pub fn selector(&self) -> Value {
+        serde_json::from_str(&self.selector).unwrap_or(Value::Null)
     }
 
     /// The budget named `name`, with KRM path annotations (its own file next to the workload's)
     /// when the workload has a path.
+    ///
+    /// Built as a `k8s-openapi` `PodDisruptionBudget`, then written as a `Value` in the order
+    /// budgets have always been written in (output stays byte for byte what it was):
+    /// k8s-openapi serializes `ObjectMeta` fields and every `BTreeMap` alphabetically, so
+    /// [`canonical_order`] puts `metadata` back as name, namespace, labels (in the workload's
+    /// order), annotations (generated-for, Helm 4's file, the KRM path and index annotations),
+    /// and `spec` as the limit, selector, unhealthyPodEvictionPolicy. The selector is the
+    /// workload's own, copied as it wrote it (a typed `LabelSelector` would sort `matchLabels`
+    /// and reorder each expression's keys), so it is set on the `Value`.
     pub fn finish(&self, name: &str) -> Value {
-        let mut object = self.object();
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            let mut with_name = Map::new();
-            with_name.insert("name".into(), Value::String(name.to_string()));
-            with_name.extend(std::mem::take(meta));
-            *meta = with_name;
-            if let (Some(path), Some(Value::Object(notes))) =
-                (&self.workload_path, meta.get_mut("annotations"))
-            {
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let file = if dir.is_empty() {
-                    format!("poddisruptionbudget_{name}.yaml")
-                } else {
-                    format!("{dir}/poddisruptionbudget_{name}.yaml")
-                };
-                for key in [KRM_PATH, LEGACY_PATH] {
-                    notes.insert(key.into(), Value::String(file.clone()));
-                }
-                for key in [KRM_INDEX, LEGACY_INDEX] {
-                    notes.insert(key.into(), Value::String("0".into()));
-                }
+        let mut annotations = vec![(GENERATED_FOR.to_string(), self.generated_for.to_string())];
+        if let Some(file) = &self.helm4_file {
+            annotations.push((HELM4_FILENAME.to_string(), file.to_string()));
+        }
+        let labels: Vec<(String, String)> = match serde_json::from_str(&self.labels) {
+            Ok(Value::Object(l)) => l
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let Some(path) = &self.workload_path {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let file = if dir.is_empty() {
+                format!("poddisruptionbudget_{name}.yaml")
+            } else {
+                format!("{dir}/poddisruptionbudget_{name}.yaml")
+            };
+            for key in [KRM_PATH, LEGACY_PATH] {
+                annotations.push((key.to_string(), file.clone()));
+            }
+            for key in [KRM_INDEX, LEGACY_INDEX] {
+                annotations.push((key.to_string(), "0".to_string()));
             }
         }
+        let (is_min, amount) = &self.limit;
+        let budget = TypedBudget {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: self.namespace.clone(),
+                labels: (!labels.is_empty())
+                    .then(|| labels.iter().cloned().collect::<BTreeMap<_, _>>()),
+                annotations: Some(annotations.iter().cloned().collect()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodDisruptionBudgetSpec {
+                min_available: is_min.then(|| amount.clone()),
+                max_unavailable: (!is_min).then(|| amount.clone()),
+                selector: None,
+                unhealthy_pod_eviction_policy: Some(self.unhealthy.to_string()),
+            }),
+            status: None,
+        };
+        let Ok(mut object) = serde_json::to_value(&budget) else {
+            return Value::Null;
+        };
+        canonical_order(&mut object, &labels, &annotations, self.selector());
         object
+    }
+}
+
+/// Puts a serialized budget's `metadata` and `spec` keys in the order budgets are written in
+/// (see [`PlannedBudget::finish`]) and sets the selector.
+fn canonical_order(
+    object: &mut Value,
+    labels: &[(String, String)],
+    annotations: &[(String, String)],
+    selector: Value,
+) {
+    fn reorder(map: &mut Map<String, Value>, keys: &[&str]) {
+        let mut old = std::mem::take(map);
+        for key in keys {
+            if let Some(v) = old.remove(*key) {
+                map.insert((*key).to_string(), v);
+            }
+        }
+        map.extend(old);
+    }
+    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+        reorder(meta, &["name", "namespace", "labels", "annotations"]);
+        if let Some(Value::Object(l)) = meta.get_mut("labels") {
+            reorder(
+                l,
+                &labels.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            );
+        }
+        if let Some(Value::Object(a)) = meta.get_mut("annotations") {
+            reorder(
+                a,
+                &annotations
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    if let Some(Value::Object(spec)) = object.get_mut("spec") {
+        spec.insert("selector".into(), selector);
+        reorder(
+            spec,
+            &[
+                "minAvailable",
+                "maxUnavailable",
+                "selector",
+                "unhealthyPodEvictionPolicy",
+            ],
+        );
     }
 }
 
@@ -621,8 +801,8 @@ impl PodSet {
 /// `matchLabels` pair.
 pub fn overlaps(
     planned: &[&PlannedBudget],
-    pods: &[PodSet],
-    index: &StreamIndex,
+    pods: &[&PodSet],
+    index: &BudgetIndex,
 ) -> Vec<Option<String>> {
     use std::collections::HashMap;
     // (namespace, key, value) → pods carrying that label; namespace → all its pods.
@@ -660,17 +840,8 @@ pub fn overlaps(
     let plans: Vec<Plan> = planned
         .iter()
         .map(|b| {
-            let object = b.object();
-            let selector = object
-                .pointer("/spec/selector")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let workload = object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(GENERATED_FOR))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let selector = b.selector();
+            let workload = b.generated_for.to_string();
             Plan {
                 pods: selected(b.namespace.as_deref(), &selector, true),
                 workload,
@@ -790,13 +961,15 @@ mod tests {
     }
 
     fn budget(ns: Option<&str>, workload: &str, selector: Value) -> PlannedBudget {
-        let object = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"annotations": {GENERATED_FOR: workload}},
-            "spec": {"maxUnavailable": 1, "selector": selector}});
         PlannedBudget {
             namespace: ns.map(str::to_string),
             base_name: workload.to_string(),
-            object: object.to_string().into_boxed_str(),
+            selector: selector.to_string().into_boxed_str(),
+            labels: Box::default(),
+            generated_for: workload.into(),
+            helm4_file: None,
+            limit: (false, IntOrString::Int(1)),
+            unhealthy: "AlwaysAllow".into(),
             workload_path: None,
             reason: String::new(),
         }
@@ -812,7 +985,7 @@ mod tests {
 
     #[test]
     fn no_pod_under_two_budgets() {
-        let set = vec![
+        let owned = [
             pods(
                 "Deployment/hello-v1",
                 json!({"app": "hello", "version": "v1"}),
@@ -823,6 +996,7 @@ mod tests {
             ),
             pods("Deployment/db", json!({"app": "db"})),
         ];
+        let set: Vec<&PodSet> = owned.iter().collect();
         let wide = budget(
             None,
             "Deployment/hello-v1",
@@ -834,7 +1008,7 @@ mod tests {
             json!({"matchLabels": {"app": "hello", "version": "v2"}}),
         );
         let db = budget(None, "Deployment/db", json!({"matchLabels": {"app": "db"}}));
-        let index = StreamIndex::default();
+        let index = BudgetIndex::default();
         // The wide one reaches into hello-v2's pods, which have their own budget: it goes, the
         // narrow one stays.
         let r = overlaps(&[&wide, &narrow, &db], &set, &index);
@@ -851,7 +1025,7 @@ mod tests {
         assert!(r[0].is_some() && r[1].is_some(), "{r:?}");
         // An existing budget over db's pods: db's planned one is dropped (plan() normally sees
         // it first; a budget elsewhere in the stream counts too).
-        let mut index = StreamIndex::default();
+        let mut index = BudgetIndex::default();
         index.record(&json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": "all-db"}, "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}}}));
         let r = overlaps(&[&db], &set, &index);
@@ -863,8 +1037,28 @@ mod tests {
             json!({"matchLabels": {"app": "db"}}),
         );
         assert_eq!(
-            overlaps(&[&other, &db], &set, &StreamIndex::default()),
+            overlaps(&[&other, &db], &set, &BudgetIndex::default()),
             vec![None, None]
+        );
+    }
+
+    #[test]
+    fn a_typed_budget_is_written_in_the_canonical_order() {
+        let workload = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop",
+                "labels": {"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "a", "team": "x"},
+                "annotations": {HELM4_FILENAME: "chart/templates/web.yaml", KRM_PATH: "pkg/web.yaml"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"z": "1", "app": "web"}},
+                "template": {"metadata": {"labels": {"z": "1", "app": "web"}}, "spec": {"containers": []}}}});
+        let policy = Policy::with_overrides(Default::default(), &Default::default()).unwrap();
+        let Decision::Add(planned) = plan(&workload, &policy, &BudgetIndex::default(), false)
+        else {
+            panic!("a budget is planned");
+        };
+        let text = planned.finish("web").to_string();
+        assert_eq!(
+            text,
+            r#"{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web","namespace":"shop","labels":{"app.kubernetes.io/name":"web","app.kubernetes.io/instance":"a"},"annotations":{"kube-harden.dev/generated-for":"Deployment/web","postrenderer.helm.sh/postrender-filename":"chart/templates/web.yaml","internal.config.kubernetes.io/path":"pkg/poddisruptionbudget_web.yaml","config.kubernetes.io/path":"pkg/poddisruptionbudget_web.yaml","internal.config.kubernetes.io/index":"0","config.kubernetes.io/index":"0"}},"spec":{"maxUnavailable":1,"selector":{"matchLabels":{"z":"1","app":"web"}},"unhealthyPodEvictionPolicy":"AlwaysAllow"}}"#
         );
     }
 

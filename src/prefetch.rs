@@ -2,11 +2,14 @@
 //! at once: a first pass asks only the lock (through a [`Recorder`]), the questions it could not
 //! answer go to the remote source in one batch (its `resolve_all` brings the concurrency), and a
 //! second pass runs with the answers. With everything in the lock there is one pass only.
+//!
+//! It sits above both `engine` and `digest` (it runs the one and asks the other), so neither
+//! depends on the other both ways.
 
 use std::sync::Arc;
 
-use super::{Answers, ChainSource, DigestSource, ImageLock, LockSource, Recorder};
 use crate::config::{DigestHandle, PolicySpec};
+use crate::digest::{Answers, ChainSource, DigestSource, ImageLock, LockSource, Recorder};
 use crate::engine::{process_bytes, Options, Output};
 use crate::error::Error;
 
