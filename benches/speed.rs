@@ -285,6 +285,9 @@ fn results_row(exe: &str) {
     }
 }
 
+/// `--write-stream DIR N` (for profiling): the stream row's input as `DIR/stream.yaml` and its
+/// image lock as `DIR/images.lock`.
+///
 /// `--write-package DIR N` (for `benches/kpt.sh`): the objects of `generate(N)` as a kpt package,
 /// one file per object in `DIR/package/`, and their image lock as `DIR/images.lock`.
 fn write_package(dir: &Path, n: usize) {
@@ -308,6 +311,14 @@ fn main() {
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).unwrap();
         let out = serde_saphyr_round_trip(&input);
         std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).unwrap();
+        return;
+    }
+    if let Some(i) = argv.iter().position(|a| a == "--write-stream") {
+        let dir = Path::new(&argv[i + 1]);
+        let n: usize = argv[i + 2].parse().expect("--write-stream DIR N");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("stream.yaml"), stream::generate(n)).unwrap();
+        std::fs::write(dir.join("images.lock"), stream::lock(n)).unwrap();
         return;
     }
     if let Some(i) = argv.iter().position(|a| a == "--write-package") {

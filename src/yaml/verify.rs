@@ -24,8 +24,17 @@ type Verdict = Result<bool, Undecided>;
 /// when it does not, `None` when only a tree comparison can tell (also when the parser fails:
 /// the tree's reader reads some of what it refuses, as Kubernetes' reader does).
 pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
+    // The plain block style most edited documents are in is read by the fast reader.
+    let source = match super::fast::read(text) {
+        Some(events) => {
+            #[cfg(debug_assertions)]
+            same_as_parser(text, &events);
+            Source::Fast(events.into_iter())
+        }
+        None => Source::Parser(Parser::new_from_str(text)),
+    };
     let mut events = Events {
-        parser: Parser::new_from_str(text),
+        source,
         eof: EndOfInput::new(text),
         failed: false,
     };
@@ -65,15 +74,45 @@ pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
     Some(verdict)
 }
 
+/// Checks (debug builds: every test that edits a document) that the fast reader's events are
+/// the parser's.
+#[cfg(debug_assertions)]
+fn same_as_parser(text: &str, fast: &[Event<'_>]) {
+    let mut eof = EndOfInput::new(text);
+    let parsed: Result<Vec<Event<'_>>, _> = Parser::new_from_str(text)
+        .map(|item| {
+            item.map(|(mut event, span)| {
+                eof.fix_block_scalar(&mut event, &span);
+                event
+            })
+        })
+        .collect();
+    assert_eq!(
+        parsed.as_deref().ok(),
+        Some(fast),
+        "fast reader and parser disagree on {text:?}"
+    );
+}
+
+/// Where the events come from: the fast reader's list, or the parser.
+enum Source<'a> {
+    Fast(std::vec::IntoIter<Event<'a>>),
+    Parser(Parser<'a, saphyr_parser::StrInput<'a>>),
+}
+
 struct Events<'a> {
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    source: Source<'a>,
     eof: EndOfInput<'a>,
     failed: bool,
 }
 
 impl<'a> Events<'a> {
     fn next(&mut self) -> Option<Event<'a>> {
-        match self.parser.next_event()? {
+        let parser = match &mut self.source {
+            Source::Fast(events) => return events.next(),
+            Source::Parser(parser) => parser,
+        };
+        match parser.next_event()? {
             Ok((mut event, span)) => {
                 self.eof.fix_block_scalar(&mut event, &span);
                 Some(event)
