@@ -752,7 +752,7 @@ fn scalar_key(node: &Node<'_>) -> Result<String, String> {
 
 /// A scalar (its text, style and resolved tag name) as a JSON object key the way
 /// sigs.k8s.io/yaml makes it, or why it cannot be one. Borrows the text when it is the key.
-fn key_of<'t>(
+pub(crate) fn key_of<'t>(
     text: &'t str,
     style: ScalarStyle,
     tag: Option<&str>,
