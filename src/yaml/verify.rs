@@ -32,7 +32,7 @@ pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
             same_as_parser(text, &events);
             Source::Fast(events.into_iter())
         }
-        None => Source::Parser(Parser::new_from_str(text)),
+        None => Source::Parser(Box::new(Parser::new_from_str(text))),
     };
     let mut events = Events {
         source,
@@ -98,7 +98,7 @@ fn same_as_parser(text: &str, fast: &[Event<'_>]) {
 /// Where the events come from: the fast reader's list, or the parser.
 enum Source<'a> {
     Fast(std::vec::IntoIter<Event<'a>>),
-    Parser(Parser<'a, saphyr_parser::StrInput<'a>>),
+    Parser(Box<Parser<'a, saphyr_parser::StrInput<'a>>>),
 }
 
 struct Events<'a> {
