@@ -1,29 +1,32 @@
 //! A reader for the plain block style most Kubernetes manifests are written in, giving the same
-//! events as `saphyr-parser` (without positions) in a fraction of its time: scalars are slices of
-//! the text, not a `String` each. [`super::verify`] reads every edited document back with it.
+//! events and spans as `saphyr-parser` in a fraction of its time: scalars are slices of the text,
+//! not a `String` each. [`super::tree::collect_events`] reads every document with it first and
+//! [`super::verify`] every edited document.
 //!
 //! It accepts only a narrow subset and declines (`None`) everything else, which the caller then
 //! hands to `saphyr-parser`: ASCII text without tabs or carriage returns ending in a line break;
 //! at most one `---` line before a root block mapping; block mappings and sequences (compact or
 //! indented, `- key: value` items); plain, single- and double-quoted (no escapes) scalars on one
 //! line; `[...]` flow sequences of such scalars on one line, `[]` and `{}`; literal block scalars
-//! `|` and `|-`; comments. Anything with a second meaning (anchors, aliases, tags, `?` keys,
-//! multi-line plain or quoted scalars, folded scalars, indentation indicators, a more indented
-//! comment right after a value, directives, `...`) is declined. In debug builds every accepted
-//! text is also read by `saphyr-parser` and the two event lists must be equal, so every test
-//! that edits a document checks this reader.
+//! `|` and `|-` without blank lines holding spaces; comments. Anything with a second meaning
+//! (anchors, aliases, tags, `?` keys, multi-line plain or quoted scalars, folded scalars,
+//! indentation indicators, a more indented comment right after a value, directives, `...`) is
+//! declined. In debug builds every accepted text is also read by `saphyr-parser` and the two
+//! event lists (spans included) must be equal, so every test that reads a document checks this
+//! reader; a unit test does the same over the pinned corpus and the golden cases.
 
 use std::borrow::Cow;
 
-use saphyr_parser::{Event, ScalarStyle};
+use saphyr_parser::{Event, Marker, ScalarStyle, Span};
 
 /// Declined: the text is outside the subset this reader vouches for.
 struct Declined;
 
 type Read<T> = Result<T, Declined>;
 
-/// The events of `text` (one document), or `None` when `text` is outside the subset.
-pub fn read(text: &str) -> Option<Vec<Event<'_>>> {
+/// The events of `text` (one document) with the parser's spans, or `None` when `text` is
+/// outside the subset.
+pub fn read(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
     let bytes = text.as_bytes();
     if !text.ends_with('\n') || bytes.iter().any(|&b| b >= 0x80 || b == b'\t' || b == b'\r') {
         return None;
@@ -32,6 +35,7 @@ pub fn read(text: &str) -> Option<Vec<Event<'_>>> {
         text,
         b: bytes,
         pos: 0,
+        line: 1,
         out: Vec::with_capacity(text.len() / 10 + 8),
     };
     r.document().ok()?;
@@ -43,7 +47,9 @@ struct Reader<'a> {
     b: &'a [u8],
     /// The start of the current line.
     pos: usize,
-    out: Vec<Event<'a>>,
+    /// The current line's number (1-based).
+    line: usize,
+    out: Vec<(Event<'a>, Span)>,
 }
 
 fn plain(s: &str) -> Event<'_> {
@@ -77,6 +83,23 @@ fn bad_start(c: u8) -> bool {
 }
 
 impl<'a> Reader<'a> {
+    /// The parser's marker for byte `p` of the current line (or the end of the text).
+    fn mark(&self, p: usize) -> Marker {
+        Marker::new(p, self.line, p - self.pos)
+    }
+
+    fn push(&mut self, event: Event<'a>, from: usize, to: usize) {
+        let span = Span::new(self.mark(from), self.mark(to));
+        self.out.push((event, span));
+    }
+
+    /// An event at the next token, which [`Reader::content`] has moved to (`indent` of its line,
+    /// `None` at the end of the text).
+    fn push_at_next(&mut self, event: Event<'a>, indent: Option<usize>) {
+        let p = self.pos + indent.unwrap_or(0);
+        self.push(event, p, p);
+    }
+
     /// The end of the line starting at `at` (the index of its `\n`).
     fn line_end(&self, at: usize) -> usize {
         self.text[at..].find('\n').map_or(self.b.len(), |i| at + i)
@@ -86,9 +109,21 @@ impl<'a> Reader<'a> {
         self.b[at..].iter().take_while(|&&c| c == b' ').count()
     }
 
+    /// Past the blanks from `at` and a comment after them, to the line's end: where the parser's
+    /// span of a quoted scalar or a flow indicator ends.
+    fn blanks_end(&self, at: usize) -> usize {
+        let i = at + self.indent(at);
+        if self.b[i] == b'#' && i > at {
+            self.line_end(i)
+        } else {
+            i
+        }
+    }
+
     /// Moves to the start of the next line after the one holding `at`.
     fn next_line(&mut self, at: usize) {
         self.pos = (self.line_end(at) + 1).min(self.b.len());
+        self.line += 1;
     }
 
     /// Skips blank and comment-only lines from `pos`: the indentation of the next content line
@@ -97,20 +132,22 @@ impl<'a> Reader<'a> {
         let mut comments = None;
         while self.pos < self.b.len() {
             let indent = self.indent(self.pos);
-            match self.b.get(self.pos + indent) {
-                Some(b'\n') => self.pos += indent + 1,
-                Some(b'#') => {
+            match self.b[self.pos + indent] {
+                b'\n' => {
+                    self.pos += indent + 1;
+                    self.line += 1;
+                }
+                b'#' => {
                     comments = comments.max(Some(indent));
                     self.next_line(self.pos);
                 }
-                Some(_) => {
+                _ => {
                     let rest = &self.b[self.pos..];
                     if indent == 0 && (rest.starts_with(b"---") || rest.starts_with(b"...")) {
                         return Err(Declined);
                     }
                     return Ok((Some(indent), comments));
                 }
-                None => self.pos = self.b.len(),
             }
         }
         Ok((None, comments))
@@ -129,9 +166,9 @@ impl<'a> Reader<'a> {
     /// Only blanks and a comment from `at` to the end of the line.
     fn rest_is_empty(&self, at: usize) -> Read<()> {
         let i = at + self.indent(at);
-        match self.b.get(i) {
-            Some(b'\n') => Ok(()),
-            Some(b'#') if i > at => Ok(()),
+        match self.b[i] {
+            b'\n' => Ok(()),
+            b'#' if i > at => Ok(()),
             _ => Err(Declined),
         }
     }
@@ -141,47 +178,53 @@ impl<'a> Reader<'a> {
     }
 
     fn document(&mut self) -> Read<()> {
-        self.out.push(Event::StreamStart);
-        let (first, _) = self.content_or_marker()?;
-        let explicit = first;
-        self.out.push(Event::DocumentStart(explicit));
-        match self.content()? {
-            (Some(0), _) => {}
-            _ => return Err(Declined),
-        }
-        if self.is_dash(self.pos) {
+        self.push(Event::StreamStart, 0, 0);
+        let marker = self.content_or_marker();
+        let (indent, _) = self.content()?;
+        if indent != Some(0) || self.is_dash(self.pos) {
             return Err(Declined);
+        }
+        match marker {
+            Some(span) => self.out.push((Event::DocumentStart(true), span)),
+            None => self.push(Event::DocumentStart(false), self.pos, self.pos),
         }
         self.mapping(0, None)?;
-        if self.content()?.0.is_some() {
+        if self.pos != self.b.len() {
             return Err(Declined);
         }
-        self.out.push(Event::DocumentEnd);
-        self.out.push(Event::StreamEnd);
+        self.push(Event::DocumentEnd, self.pos, self.pos);
+        self.push(Event::StreamEnd, self.pos, self.pos);
         Ok(())
     }
 
-    /// Skips the lines before the content, taking a `---` line among them: whether there was one.
-    fn content_or_marker(&mut self) -> Read<(bool, ())> {
-        let mut marker = false;
+    /// Skips the lines before the content, taking a `---` line among them: its span.
+    fn content_or_marker(&mut self) -> Option<Span> {
+        let mut marker = None;
         while self.pos < self.b.len() {
             let indent = self.indent(self.pos);
-            match self.b.get(self.pos + indent) {
-                Some(b'\n') => self.pos += indent + 1,
-                Some(b'#') => self.next_line(self.pos),
-                _ if indent == 0 && !marker && self.text[self.pos..].starts_with("---\n") => {
-                    marker = true;
-                    self.pos += 4;
+            match self.b[self.pos + indent] {
+                b'\n' => {
+                    self.pos += indent + 1;
+                    self.line += 1;
+                }
+                b'#' => self.next_line(self.pos),
+                _ if indent == 0
+                    && marker.is_none()
+                    && self.text[self.pos..].starts_with("---\n") =>
+                {
+                    marker = Some(Span::new(self.mark(self.pos), self.mark(self.pos + 3)));
+                    self.next_line(self.pos);
                 }
                 _ => break,
             }
         }
-        Ok((marker, ()))
+        marker
     }
 
     /// A key at `at` (plain or quoted) followed by `:` and a blank or the line's end: the key's
-    /// event and the index after the `:`. `None` when the text there is not such a key.
-    fn key(&self, at: usize) -> Read<Option<(Event<'a>, usize)>> {
+    /// event, where its span ends and the index after the `:`. `None` when the text there is not
+    /// such a key.
+    fn key(&self, at: usize) -> Read<Option<(Event<'a>, usize, usize)>> {
         let end = self.line_end(at);
         match self.b[at] {
             b'\'' | b'"' => {
@@ -190,10 +233,8 @@ impl<'a> Reader<'a> {
                 if colon - at > 1000 {
                     return Err(Declined);
                 }
-                if self.b.get(colon) == Some(&b':')
-                    && matches!(self.b.get(colon + 1), Some(b' ' | b'\n'))
-                {
-                    return Ok(Some((event, colon + 1)));
+                if self.b[colon] == b':' && matches!(self.b[colon + 1], b' ' | b'\n') {
+                    return Ok(Some((event, colon, colon + 1)));
                 }
                 Ok(None)
             }
@@ -207,7 +248,7 @@ impl<'a> Reader<'a> {
                 if key.len() > 1000 || key.contains(" #") {
                     return Err(Declined);
                 }
-                Ok(Some((plain(key), at + colon + 1)))
+                Ok(Some((plain(key), at + key.len(), at + colon + 1)))
             }
         }
     }
@@ -215,13 +256,14 @@ impl<'a> Reader<'a> {
     /// A block mapping whose keys are at column `m`; `first` is where its first key is when it
     /// starts after a `- ` on the same line (otherwise at `pos` + `m`).
     fn mapping(&mut self, m: usize, mut first: Option<usize>) -> Read<()> {
-        self.out.push(Event::MappingStart(0, None));
-        loop {
+        let at = first.unwrap_or(self.pos + m);
+        self.push(Event::MappingStart(0, None), at, at);
+        let next = loop {
             let at = first.take().unwrap_or(self.pos + m);
-            let Some((key, after)) = self.key(at)? else {
+            let Some((key, key_end, after)) = self.key(at)? else {
                 return Err(Declined);
             };
-            self.out.push(key);
+            self.push(key, at, key_end);
             self.value(m, after, true)?;
             match self.content()? {
                 (Some(i), _) if i == m => {
@@ -230,17 +272,24 @@ impl<'a> Reader<'a> {
                     }
                 }
                 (Some(i), _) if i > m => return Err(Declined),
-                _ => break,
+                (next, _) => break next,
             }
-        }
-        self.out.push(Event::MappingEnd);
+        };
+        self.push_at_next(Event::MappingEnd, next);
         Ok(())
     }
 
-    /// A block sequence whose dashes are at column `n`, starting at `pos`.
-    fn sequence(&mut self, n: usize) -> Read<()> {
-        self.out.push(Event::SequenceStart(0, None));
-        loop {
+    /// A block sequence whose dashes are at column `n`, starting at `pos`; `compact` when its
+    /// dashes are at its mapping's column (the parser's indentless sequence).
+    fn sequence(&mut self, n: usize, compact: bool) -> Read<()> {
+        let dash = self.pos + n;
+        if compact {
+            let entry = self.blanks_end(dash + 1);
+            self.push(Event::SequenceStart(0, None), entry, entry);
+        } else {
+            self.push(Event::SequenceStart(0, None), dash, dash);
+        }
+        let next = loop {
             let dash = self.pos + n;
             if !self.is_dash(dash) {
                 return Err(Declined);
@@ -261,10 +310,10 @@ impl<'a> Reader<'a> {
             match self.content()? {
                 (Some(i), _) if i == n && self.is_dash(self.pos + n) => {}
                 (Some(i), _) if i > n => return Err(Declined),
-                _ => break,
+                (next, _) => break next,
             }
-        }
-        self.out.push(Event::SequenceEnd);
+        };
+        self.push_at_next(Event::SequenceEnd, next);
         Ok(())
     }
 
@@ -278,6 +327,10 @@ impl<'a> Reader<'a> {
                 if self.b[start] == b'#' && start == at {
                     return Err(Declined);
                 }
+                // An empty value's span: the `:` of a mapping, or past the `-` and what follows
+                // it on its line.
+                let empty = if in_map { at - 1 } else { end };
+                let empty = Span::new(self.mark(empty), self.mark(empty));
                 self.next_line(at);
                 match self.content()? {
                     (Some(i), c) if i > n => {
@@ -285,7 +338,7 @@ impl<'a> Reader<'a> {
                             return Err(Declined);
                         }
                         if self.is_dash(self.pos + i) {
-                            self.sequence(i)
+                            self.sequence(i, false)
                         } else {
                             self.mapping(i, None)
                         }
@@ -294,13 +347,13 @@ impl<'a> Reader<'a> {
                         if c.is_some_and(|c| c > i) {
                             return Err(Declined);
                         }
-                        self.sequence(i)
+                        self.sequence(i, true)
                     }
                     (_, c) => {
                         if c.is_some_and(|c| c > n) {
                             return Err(Declined);
                         }
-                        self.out.push(plain(""));
+                        self.out.push((plain(""), empty));
                         Ok(())
                     }
                 }
@@ -309,7 +362,7 @@ impl<'a> Reader<'a> {
             b'\'' | b'"' => {
                 let (event, after) = self.quoted(start, end)?;
                 self.rest_is_empty(after)?;
-                self.out.push(event);
+                self.push(event, start, end);
                 self.next_line(start);
                 self.ends_at(n)
             }
@@ -323,8 +376,8 @@ impl<'a> Reader<'a> {
                     return Err(Declined);
                 }
                 self.rest_is_empty(start + 2)?;
-                self.out.push(Event::MappingStart(0, None));
-                self.out.push(Event::MappingEnd);
+                self.push(Event::MappingStart(0, None), start, start + 1);
+                self.push(Event::MappingEnd, start + 1, end);
                 self.next_line(start);
                 self.ends_at(n)
             }
@@ -339,7 +392,7 @@ impl<'a> Reader<'a> {
                 if content.contains(": ") || content.ends_with(':') {
                     return Err(Declined);
                 }
-                self.out.push(plain(content));
+                self.push(plain(content), start, start + content.len());
                 self.next_line(start);
                 self.ends_at(n)
             }
@@ -388,18 +441,20 @@ impl<'a> Reader<'a> {
 
     /// `[a, "b", c]` on one line, from `at` (its `[`).
     fn flow_sequence(&mut self, at: usize, end: usize) -> Read<()> {
-        self.out.push(Event::SequenceStart(0, None));
         let mut i = at + 1;
         i += self.indent(i);
+        self.push(Event::SequenceStart(0, None), at, i);
         if self.b[i] == b']' {
-            self.out.push(Event::SequenceEnd);
-            return self.rest_is_empty(i + 1);
+            self.rest_is_empty(i + 1)?;
+            self.push(Event::SequenceEnd, i, end);
+            return Ok(());
         }
         loop {
             match self.b[i] {
                 b'\'' | b'"' => {
                     let (event, after) = self.quoted(i, end)?;
-                    self.out.push(event);
+                    let to = self.blanks_end(after);
+                    self.push(event, i, to);
                     i = after;
                 }
                 c if bad_start(c) || c == b'-' => return Err(Declined),
@@ -411,8 +466,8 @@ impl<'a> Reader<'a> {
                     if !matches!(self.b[stop], b',' | b']') {
                         return Err(Declined);
                     }
-                    self.out
-                        .push(plain(self.text[i..stop].trim_end_matches(' ')));
+                    let item = self.text[i..stop].trim_end_matches(' ');
+                    self.push(plain(item), i, i + item.len());
                     i = stop;
                 }
             }
@@ -421,13 +476,14 @@ impl<'a> Reader<'a> {
                 b',' => {
                     i += 1;
                     i += self.indent(i);
-                    if matches!(self.b[i], b']' | b',' | b'\n') {
+                    if matches!(self.b[i], b']' | b',' | b'\n' | b'#') {
                         return Err(Declined);
                     }
                 }
                 b']' => {
-                    self.out.push(Event::SequenceEnd);
-                    return self.rest_is_empty(i + 1);
+                    self.rest_is_empty(i + 1)?;
+                    self.push(Event::SequenceEnd, i, end);
+                    return Ok(());
                 }
                 _ => return Err(Declined),
             }
@@ -443,7 +499,7 @@ impl<'a> Reader<'a> {
             "|-" => true,
             _ => return Err(Declined),
         };
-        self.pos = end + 1;
+        self.next_line(at);
         if self.pos >= self.b.len() {
             return Err(Declined);
         }
@@ -451,13 +507,16 @@ impl<'a> Reader<'a> {
         if ci <= n || self.b[self.pos + ci] == b'\n' {
             return Err(Declined);
         }
+        let from = self.mark(self.pos + ci);
         let mut value = String::new();
         let mut blank = 0usize;
+        let mut stop = 0;
         while self.pos < self.b.len() {
             let indent = self.indent(self.pos);
             let line_end = self.line_end(self.pos);
             if self.b[self.pos + indent] == b'\n' {
-                if indent > ci {
+                // A blank line with more spaces than the content's indentation holds spaces.
+                if indent > 0 {
                     return Err(Declined);
                 }
                 blank += 1;
@@ -471,18 +530,18 @@ impl<'a> Reader<'a> {
                 blank = 0;
                 value.push_str(&self.text[self.pos + ci..line_end]);
             } else {
+                stop = indent;
                 break;
             }
-            self.pos = line_end + 1;
+            self.next_line(self.pos);
         }
         if !strip {
             value.push('\n');
         }
-        self.out.push(Event::Scalar(
-            Cow::Owned(value),
-            ScalarStyle::Literal,
-            0,
-            None,
+        let to = self.mark(self.pos + stop);
+        self.out.push((
+            Event::Scalar(Cow::Owned(value), ScalarStyle::Literal, 0, None),
+            Span::new(from, to),
         ));
         self.ends_at(n)
     }
@@ -507,9 +566,8 @@ mod tests {
     use super::*;
     use saphyr_parser::Parser;
 
-    fn parsed(text: &str) -> Option<Vec<Event<'_>>> {
+    fn parsed(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
         Parser::new_from_str(text)
-            .map(|item| item.map(|(event, _)| event))
             .collect::<Result<Vec<_>, _>>()
             .ok()
     }
@@ -523,6 +581,12 @@ mod tests {
             "list:\n- a\n- b: 1\n  c: 2\n-\n  d: 3\n- \"q\": x\nind:\n  - p\n  -\n  - q:\n  - r: \n    s: t\nempty:\nlast: v # c\n",
             "a:\n  b:\n    c: 1\n  # comment\nd: x:y\ne: -1\nf: a#b\ng: a [b] {c}\n",
             "# head\n\n---\n\na: 'x' # c\nb: \"\" \n",
+            "---\na: \"b\"   # c\nc: 'd'  \n\"k\" : v  \nl  : x   # y\nm: [a]  \nn: {}  # c\no: [ ]\n",
+            "a: |\n  x\n\n  y\n\n\nb: |-\n    z\n# c\nc:\n- p: 1\n  q: 2\n- r: 3\n",
+            "# x\n---\n# y\na:\n  - b: \n    c: 1\n  - d\n  -\n  - e\n",
+            "a:\n  b: |\n    x\n",
+            "a:\n  b:\n  - x\nc: 1\n",
+            "a:\n- x\n-   y\n-\n-   \nb: 1\n",
         ];
         for text in read_cases {
             let fast = read(text);
@@ -562,5 +626,52 @@ mod tests {
         for text in declined {
             assert_eq!(read(text), None, "{text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+    use crate::yaml::split::split_documents;
+    use saphyr_parser::Parser;
+
+    fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                yaml_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every document of the pinned corpus and the golden cases that the reader takes gives the
+    /// parser's events and spans, and it takes most of them (it is no use if it declines all).
+    #[test]
+    fn agrees_with_the_parser_on_every_document_it_reads() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        yaml_files(&root.join("tests/corpus"), &mut files);
+        yaml_files(&root.join("testdata"), &mut files);
+        let (mut read_docs, mut all) = (0, 0);
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for seg in split_documents(&text) {
+                all += 1;
+                let Some(fast) = read(seg.text) else {
+                    continue;
+                };
+                read_docs += 1;
+                let parsed: Option<Vec<_>> = Parser::new_from_str(seg.text)
+                    .collect::<Result<_, _>>()
+                    .ok();
+                assert_eq!(Some(fast), parsed, "{}: {:?}", file.display(), seg.text);
+            }
+        }
+        assert!(read_docs * 2 > all, "read {read_docs} of {all} documents");
+        eprintln!("fast reader: read {read_docs} of {all} documents");
     }
 }

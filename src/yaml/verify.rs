@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::Value;
 
 use super::resolve::{plain_non_string, resolve_tagged};
@@ -78,13 +78,13 @@ pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
 /// Checks (debug builds: every test that edits a document) that the fast reader's events are
 /// the parser's.
 #[cfg(debug_assertions)]
-fn same_as_parser(text: &str, fast: &[Event<'_>]) {
+pub(crate) fn same_as_parser(text: &str, fast: &[(Event<'_>, Span)]) {
     let mut eof = EndOfInput::new(text);
-    let parsed: Result<Vec<Event<'_>>, _> = Parser::new_from_str(text)
+    let parsed: Result<Vec<(Event<'_>, Span)>, _> = Parser::new_from_str(text)
         .map(|item| {
             item.map(|(mut event, span)| {
                 eof.fix_block_scalar(&mut event, &span);
-                event
+                (event, span)
             })
         })
         .collect();
@@ -97,7 +97,7 @@ fn same_as_parser(text: &str, fast: &[Event<'_>]) {
 
 /// Where the events come from: the fast reader's list, or the parser.
 enum Source<'a> {
-    Fast(std::vec::IntoIter<Event<'a>>),
+    Fast(std::vec::IntoIter<(Event<'a>, Span)>),
     Parser(Box<Parser<'a, saphyr_parser::StrInput<'a>>>),
 }
 
@@ -110,7 +110,7 @@ struct Events<'a> {
 impl<'a> Events<'a> {
     fn next(&mut self) -> Option<Event<'a>> {
         let parser = match &mut self.source {
-            Source::Fast(events) => return events.next(),
+            Source::Fast(events) => return events.next().map(|(event, _)| event),
             Source::Parser(parser) => parser,
         };
         match parser.next_event()? {
