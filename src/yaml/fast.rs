@@ -28,7 +28,12 @@ type Read<T> = Result<T, Declined>;
 /// outside the subset.
 pub fn read(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
     let bytes = text.as_bytes();
-    if !text.ends_with('\n') || bytes.iter().any(|&b| b >= 0x80 || b == b'\t' || b == b'\r') {
+    // Printable ASCII and line breaks only: no tabs, carriage returns or control characters.
+    if !text.ends_with('\n')
+        || bytes
+            .iter()
+            .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\n')
+    {
         return None;
     }
     let mut r = Reader {
@@ -245,7 +250,8 @@ impl<'a> Reader<'a> {
                     return Ok(None);
                 };
                 let key = line[..colon].trim_end_matches(' ');
-                if key.len() > 1000 || key.contains(" #") {
+                // The parser's limit for an implicit key runs to its `:`.
+                if colon > 1000 || key.contains(" #") {
                     return Err(Declined);
                 }
                 Ok(Some((plain(key), at + key.len(), at + colon + 1)))
@@ -614,6 +620,8 @@ mod tests {
             "a: b\n...\n",
             "a:\tb\n",
             "a: b\r\n",
+            "a: b\u{1}c\n",
+            "a: b\u{7f}\n",
             "a: é\n",
             "a: b: c\n",
             "a:\n- - b\n",
@@ -673,5 +681,23 @@ mod corpus {
         }
         assert!(read_docs * 2 > all, "read {read_docs} of {all} documents");
         eprintln!("fast reader: read {read_docs} of {all} documents");
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn an_implicit_key_is_at_most_a_thousand_characters_to_its_colon() {
+        let short = format!("{}: v\n", "k".repeat(1000));
+        assert!(read(&short).is_some());
+        for long in [
+            format!("{}: v\n", "k".repeat(1001)),
+            format!("k{}: v\n", " ".repeat(1100)),
+            format!("'k'{}: v\n", " ".repeat(1100)),
+        ] {
+            assert!(read(&long).is_none());
+        }
     }
 }
