@@ -230,10 +230,9 @@ impl<'a> Reader<'a> {
     /// event, where its span ends and the index after the `:`. `None` when the text there is not
     /// such a key.
     fn key(&self, at: usize) -> Read<Option<(Event<'a>, usize, usize)>> {
-        let end = self.line_end(at);
         match self.b[at] {
             b'\'' | b'"' => {
-                let (event, after) = self.quoted(at, end)?;
+                let (event, after) = self.quoted(at, self.line_end(at))?;
                 let colon = after + self.indent(after);
                 if colon - at > 1000 {
                     return Err(Declined);
@@ -245,16 +244,23 @@ impl<'a> Reader<'a> {
             }
             c if bad_start(c) || self.is_dash(at) => Ok(None),
             _ => {
-                let line = &self.text[at..end];
-                let Some(colon) = colon_at(line) else {
-                    return Ok(None);
+                // The first `:` followed by a blank or the line's end; a comment before it is
+                // declined.
+                let mut i = at + 1;
+                let colon = loop {
+                    match self.b[i] {
+                        b'\n' => return Ok(None),
+                        b':' if matches!(self.b[i + 1], b' ' | b'\n') => break i,
+                        b'#' if self.b[i - 1] == b' ' => return Err(Declined),
+                        _ => i += 1,
+                    }
                 };
-                let key = line[..colon].trim_end_matches(' ');
                 // The parser's limit for an implicit key runs to its `:`.
-                if colon > 1000 || key.contains(" #") {
+                if colon - at > 1000 {
                     return Err(Declined);
                 }
-                Ok(Some((plain(key), at + key.len(), at + colon + 1)))
+                let key = self.text[at..colon].trim_end_matches(' ');
+                Ok(Some((plain(key), at + key.len(), colon + 1)))
             }
         }
     }
@@ -389,15 +395,17 @@ impl<'a> Reader<'a> {
             }
             c if bad_start(c) || self.is_dash(start) => Err(Declined),
             _ => {
-                let line = &self.text[start..end];
-                let content = match line.find(" #") {
-                    Some(i) => &line[..i],
-                    None => line,
-                };
-                let content = content.trim_end_matches(' ');
-                if content.contains(": ") || content.ends_with(':') {
-                    return Err(Declined);
+                // Up to a comment or the line's end; a `:` followed by a blank or the line's
+                // end would make it a key (an error in a value).
+                let mut i = start + 1;
+                while i < end {
+                    match self.b[i] {
+                        b':' if matches!(self.b[i + 1], b' ' | b'\n') => return Err(Declined),
+                        b'#' if self.b[i - 1] == b' ' => break,
+                        _ => i += 1,
+                    }
                 }
+                let content = self.text[start..i].trim_end_matches(' ');
                 self.push(plain(content), start, start + content.len());
                 self.next_line(start);
                 self.ends_at(n)
@@ -551,20 +559,6 @@ impl<'a> Reader<'a> {
         ));
         self.ends_at(n)
     }
-}
-
-/// Where a plain key on `line` ends: the first `:` followed by a blank or the line's end.
-fn colon_at(line: &str) -> Option<usize> {
-    let b = line.as_bytes();
-    let mut from = 0;
-    while let Some(i) = line[from..].find(':') {
-        let i = from + i;
-        if matches!(b.get(i + 1), None | Some(b' ')) {
-            return (i > 0).then_some(i);
-        }
-        from = i + 1;
-    }
-    None
 }
 
 #[cfg(test)]
