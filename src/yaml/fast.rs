@@ -4,14 +4,14 @@
 //! [`super::verify`] every edited document.
 //!
 //! It accepts only a narrow subset and declines (`None`) everything else, which the caller then
-//! hands to `saphyr-parser`: ASCII text without tabs or carriage returns ending in a line break;
-//! at most one `---` line before a root block mapping; block mappings and sequences (compact or
-//! indented, `- key: value` items); plain, single- and double-quoted (no escapes) scalars on one
-//! line; `[...]` flow sequences of such scalars on one line, `[]` and `{}`; literal block scalars
-//! `|` and `|-` without blank lines holding spaces; comments. Anything with a second meaning
-//! (anchors, aliases, tags, `?` keys, multi-line plain or quoted scalars, folded scalars,
-//! indentation indicators, a more indented comment right after a value, directives, `...`) is
-//! declined. In debug builds every accepted text is also read by `saphyr-parser` and the two
+//! hands to `saphyr-parser`: ASCII text without tabs, carriage returns or control characters,
+//! ending in a line break; at most one `---` line before a root block mapping (at any column);
+//! block mappings and sequences (compact or indented, `- key: value` items); plain, single- and
+//! double-quoted (no escapes) scalars on one line; `[...]` flow sequences of such scalars on one
+//! line, `[]` and `{}`; literal block scalars `|` and `|-` without blank lines holding spaces;
+//! comments. Anything with a second meaning (anchors, aliases, tags, `?` keys, multi-line plain
+//! or quoted scalars, folded scalars, indentation indicators, a more indented comment right after
+//! a value, directives, `...`) is declined. In debug builds every accepted text is also read by `saphyr-parser` and the two
 //! event lists (spans included) must be equal, so every test that reads a document checks this
 //! reader; a unit test does the same over the pinned corpus and the golden cases.
 
@@ -185,15 +185,19 @@ impl<'a> Reader<'a> {
     fn document(&mut self) -> Read<()> {
         self.push(Event::StreamStart, 0, 0);
         let marker = self.content_or_marker();
-        let (indent, _) = self.content()?;
-        if indent != Some(0) || self.is_dash(self.pos) {
+        // The root mapping may be indented (a ResourceList's item read with its columns kept).
+        let (Some(root), _) = self.content()? else {
+            return Err(Declined);
+        };
+        let first = self.pos + root;
+        if self.is_dash(first) {
             return Err(Declined);
         }
         match marker {
             Some(span) => self.out.push((Event::DocumentStart(true), span)),
-            None => self.push(Event::DocumentStart(false), self.pos, self.pos),
+            None => self.push(Event::DocumentStart(false), first, first),
         }
-        self.mapping(0, None)?;
+        self.mapping(root, None)?;
         if self.pos != self.b.len() {
             return Err(Declined);
         }
@@ -587,6 +591,7 @@ mod tests {
             "a:\n  b: |\n    x\n",
             "a:\n  b:\n  - x\nc: 1\n",
             "a:\n- x\n-   y\n-\n-   \nb: 1\n",
+            "# c\n   a: b\n   c:\n   - x\n   d:\n     e: f\n",
         ];
         for text in read_cases {
             let fast = read(text);
@@ -610,6 +615,7 @@ mod tests {
             "a: [b, ]\n",
             "a: {b: c}\n",
             "- a\n",
+            "  a: b\nc: d\n",
             "a: b\n---\nc: d\n",
             "a: b\n...\n",
             "a:\tb\n",
