@@ -14,6 +14,7 @@ use std::time::Instant;
 pub struct Run {
     pub seconds: f64,
     /// User + system CPU seconds of the program (all its threads).
+    #[allow(dead_code)] // the speed bench reads it; the throughput bench shares this file
     pub cpu_seconds: f64,
     pub peak_rss_kb: i64,
 }
