@@ -293,8 +293,9 @@ fn results_row(exe: &str) {
     }
 }
 
-/// `--write-stream DIR N` (for profiling): the stream row's input as `DIR/stream.yaml` and its
-/// image lock as `DIR/images.lock`.
+/// `--write-stream DIR N` (for profiling): the stream row's input as `DIR/stream.yaml`, the same
+/// objects as the KRM row's `ResourceList` as `DIR/list.yaml`, and their image lock as
+/// `DIR/images.lock`.
 ///
 /// `--write-package DIR N` (for `benches/kpt.sh`): the objects of `generate(N)` as a kpt package,
 /// one file per object in `DIR/package/`, and their image lock as `DIR/images.lock`.
@@ -326,6 +327,7 @@ fn main() {
         let n: usize = argv[i + 2].parse().expect("--write-stream DIR N");
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("stream.yaml"), stream::generate(n)).unwrap();
+        std::fs::write(dir.join("list.yaml"), stream::resource_list(n)).unwrap();
         std::fs::write(dir.join("images.lock"), stream::lock(n)).unwrap();
         return;
     }
