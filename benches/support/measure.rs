@@ -1,4 +1,5 @@
-//! Runs one child process with the input on stdin and measures its wall time and peak RSS.
+//! Runs one child process with the input on stdin and measures its wall time, CPU time (user +
+//! system, which other load on a shared machine disturbs less than wall time) and peak RSS.
 //!
 //! The program runs under a launcher (this bench binary again, `--measure-child`): Linux keeps
 //! the peak RSS of the memory a process had before `execve` (`ru_maxrss` of a child spawned
@@ -12,6 +13,9 @@ use std::time::Instant;
 
 pub struct Run {
     pub seconds: f64,
+    /// User + system CPU seconds of the program (all its threads).
+    #[allow(dead_code)] // the speed bench reads it; the throughput bench shares this file
+    pub cpu_seconds: f64,
     pub peak_rss_kb: i64,
 }
 
@@ -25,7 +29,7 @@ const LAUNCHER: &str = "--measure-child";
 
 /// Call first in a bench's `main`: when this process is the launcher, runs the program named by
 /// the remaining arguments (stdin/stdout/stderr inherited), waits for it with `wait4` and writes
-/// `<seconds> <peak RSS KiB> <exit status>` to stderr's last line; returns true (the bench's
+/// `<seconds> <peak RSS KiB> <exit status> <CPU seconds>` to the report file; returns true (the bench's
 /// `main` then returns).
 pub fn launcher() -> bool {
     let args: Vec<String> = std::env::args().collect();
@@ -50,7 +54,13 @@ pub fn launcher() -> bool {
     } else {
         -1
     };
-    std::fs::write(report, format!("{seconds} {} {code}", usage.ru_maxrss)).unwrap();
+    let time = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = time(usage.ru_utime) + time(usage.ru_stime);
+    std::fs::write(
+        report,
+        format!("{seconds} {} {code} {cpu}", usage.ru_maxrss),
+    )
+    .unwrap();
     true
 }
 
@@ -87,6 +97,7 @@ pub fn measure(program: &Path, args: &[&std::ffi::OsStr], input: &[u8], out: Opt
     let seconds: f64 = f.next().unwrap().parse().unwrap();
     let peak_rss_kb: i64 = f.next().unwrap().parse().unwrap();
     let code: i32 = f.next().unwrap().parse().unwrap();
+    let cpu_seconds: f64 = f.next().unwrap().parse().unwrap();
     assert_eq!(
         code,
         0,
@@ -96,6 +107,7 @@ pub fn measure(program: &Path, args: &[&std::ffi::OsStr], input: &[u8], out: Opt
     );
     Run {
         seconds,
+        cpu_seconds,
         peak_rss_kb,
     }
 }

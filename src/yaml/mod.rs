@@ -2,6 +2,7 @@
 //! an emitter that quotes what must be quoted, and a patcher that edits documents in place.
 
 pub mod emit;
+pub mod fast;
 pub mod patch;
 pub mod resolve;
 pub mod split;

@@ -8,31 +8,35 @@ use serde_json::{Number, Value};
 
 /// Resolves a plain (unquoted, untagged) scalar the way go-yaml v2 does.
 pub fn resolve_plain(text: &str) -> Value {
+    plain_non_string(text).unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+/// What a plain scalar means when that is not the string `text` itself (`None`: it is), without
+/// allocating for the common case of a string.
+pub fn plain_non_string(text: &str) -> Option<Value> {
     match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return Value::Bool(true)
+            return Some(Value::Bool(true))
         }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return Value::Bool(false)
+            return Some(Value::Bool(false))
         }
+        // JSON has no infinities or NaN; sigs.k8s.io/yaml fails on them. Keep the text.
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
-        | ".nan" | ".NaN" | ".NAN" => {
-            // JSON has no infinities or NaN; sigs.k8s.io/yaml fails on them. Keep the text.
-            return Value::String(text.to_string());
-        }
+        | ".nan" | ".NaN" | ".NAN" => return None,
         _ => {}
     }
     let first = text.as_bytes()[0];
     if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.') {
         if let Some(n) = resolve_int(text) {
-            return n;
+            return Some(n);
         }
         if let Some(f) = resolve_float(text) {
-            return f;
+            return Some(f);
         }
     }
-    Value::String(text.to_string())
+    None
 }
 
 /// Integers in go-yaml v2: decimal, `0x`, `0b`, leading-zero octal, underscores allowed.

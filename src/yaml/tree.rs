@@ -321,6 +321,14 @@ fn owned(event: Event<'_>) -> Event<'static> {
 }
 
 fn parse_events(text: &str) -> Result<Vec<SpannedEvent<'_>>, SyntaxError> {
+    // The plain block style most manifests are in: the fast reader's events, which are the
+    // parser's (checked in debug builds), with no `String` per scalar. It takes no text with
+    // tags, anchors, aliases or a second document, so nothing below applies to it.
+    if let Some(events) = super::fast::read(text) {
+        #[cfg(debug_assertions)]
+        super::verify::same_as_parser(text, &events);
+        return Ok(events);
+    }
     let mut parser = Parser::new_from_str(text);
     // About one event per 8 bytes of Kubernetes YAML: one allocation instead of a doubling series.
     // Fallible: a huge document whose events do not fit in memory is an error, never an abort.
@@ -752,7 +760,7 @@ fn scalar_key(node: &Node<'_>) -> Result<String, String> {
 
 /// A scalar (its text, style and resolved tag name) as a JSON object key the way
 /// sigs.k8s.io/yaml makes it, or why it cannot be one. Borrows the text when it is the key.
-fn key_of<'t>(
+pub(crate) fn key_of<'t>(
     text: &'t str,
     style: ScalarStyle,
     tag: Option<&str>,

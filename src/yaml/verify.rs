@@ -5,13 +5,14 @@
 //! seen; for a document with duplicate keys that may be wrong in the safe direction (the caller
 //! re-emits the document instead of keeping the edit).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::Value;
 
-use super::resolve::{key_string, resolve_plain, resolve_tagged};
-use super::tree::{tag_name, EndOfInput};
+use super::resolve::{plain_non_string, resolve_tagged};
+use super::tree::{key_of, tag_name, EndOfInput};
 
 const MAX_DEPTH: usize = 256;
 
@@ -24,8 +25,17 @@ type Verdict = Result<bool, Undecided>;
 /// when it does not, `None` when only a tree comparison can tell (also when the parser fails:
 /// the tree's reader reads some of what it refuses, as Kubernetes' reader does).
 pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
+    // The plain block style most edited documents are in is read by the fast reader.
+    let source = match super::fast::read(text) {
+        Some(events) => {
+            #[cfg(debug_assertions)]
+            same_as_parser(text, &events);
+            Source::Fast(events.into_iter())
+        }
+        None => Source::Parser(Box::new(Parser::new_from_str(text))),
+    };
     let mut events = Events {
-        parser: Parser::new_from_str(text),
+        source,
         eof: EndOfInput::new(text),
         failed: false,
     };
@@ -65,15 +75,45 @@ pub fn reads_back_as(text: &str, expected: &Value) -> Option<bool> {
     Some(verdict)
 }
 
+/// Checks (debug builds: every test that edits a document) that the fast reader's events are
+/// the parser's.
+#[cfg(debug_assertions)]
+pub(crate) fn same_as_parser(text: &str, fast: &[(Event<'_>, Span)]) {
+    let mut eof = EndOfInput::new(text);
+    let parsed: Result<Vec<(Event<'_>, Span)>, _> = Parser::new_from_str(text)
+        .map(|item| {
+            item.map(|(mut event, span)| {
+                eof.fix_block_scalar(&mut event, &span);
+                (event, span)
+            })
+        })
+        .collect();
+    assert_eq!(
+        parsed.as_deref().ok(),
+        Some(fast),
+        "fast reader and parser disagree on {text:?}"
+    );
+}
+
+/// Where the events come from: the fast reader's list, or the parser.
+enum Source<'a> {
+    Fast(std::vec::IntoIter<(Event<'a>, Span)>),
+    Parser(Box<Parser<'a, saphyr_parser::StrInput<'a>>>),
+}
+
 struct Events<'a> {
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    source: Source<'a>,
     eof: EndOfInput<'a>,
     failed: bool,
 }
 
 impl<'a> Events<'a> {
     fn next(&mut self) -> Option<Event<'a>> {
-        match self.parser.next_event()? {
+        let parser = match &mut self.source {
+            Source::Fast(events) => return events.next().map(|(event, _)| event),
+            Source::Parser(parser) => parser,
+        };
+        match parser.next_event()? {
             Ok((mut event, span)) => {
                 self.eof.fix_block_scalar(&mut event, &span);
                 Some(event)
@@ -86,15 +126,57 @@ impl<'a> Events<'a> {
     }
 }
 
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
+/// Whether a scalar means `expected`, without building a value for a string.
+fn scalar_is(text: &str, style: ScalarStyle, tag: Option<&Tag>, expected: &Value) -> bool {
     match (tag, style) {
-        (Some(t), _) => resolve_tagged(text, &tag_name(t)),
-        (None, ScalarStyle::Plain) => resolve_plain(text),
-        (None, _) => Value::String(text.to_string()),
+        (Some(t), _) => resolve_tagged(text, &tag_name(t)) == *expected,
+        (None, ScalarStyle::Plain) => match plain_non_string(text) {
+            Some(v) => v == *expected,
+            None => expected.as_str() == Some(text),
+        },
+        (None, _) => expected.as_str() == Some(text),
     }
 }
 
-fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usize) -> Verdict {
+/// The keys of a mapping seen so far: searched in order while there are few, then a set.
+enum Seen<'k> {
+    Few(Vec<Cow<'k, str>>),
+    Many(HashSet<Cow<'k, str>>),
+}
+
+impl<'k> Seen<'k> {
+    const FEW: usize = 16;
+
+    fn len(&self) -> usize {
+        match self {
+            Seen::Few(v) => v.len(),
+            Seen::Many(s) => s.len(),
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            Seen::Few(v) => v.iter().any(|k| k == key),
+            Seen::Many(s) => s.contains(key),
+        }
+    }
+
+    fn insert(&mut self, key: Cow<'k, str>) {
+        match self {
+            Seen::Few(v) if v.len() < Self::FEW => v.push(key),
+            Seen::Few(v) => {
+                let mut set: HashSet<Cow<'k, str>> = std::mem::take(v).into_iter().collect();
+                set.insert(key);
+                *self = Seen::Many(set);
+            }
+            Seen::Many(s) => {
+                s.insert(key);
+            }
+        }
+    }
+}
+
+fn node<'a>(events: &mut Events<'a>, event: Event<'a>, expected: &Value, depth: usize) -> Verdict {
     if depth > MAX_DEPTH {
         return Err(Undecided);
     }
@@ -103,7 +185,7 @@ fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usiz
             if anchor != 0 {
                 return Err(Undecided);
             }
-            Ok(scalar(&text, style, tag.as_deref()) == *expected)
+            Ok(scalar_is(&text, style, tag.as_deref(), expected))
         }
         Event::SequenceStart(anchor, _) => {
             if anchor != 0 {
@@ -136,8 +218,8 @@ fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usiz
             let Value::Object(map) = expected else {
                 return Ok(false);
             };
-            // A set, not a list: a mapping with 100k keys (annotations) must stay linear.
-            let mut seen: HashSet<String> = HashSet::with_capacity(map.len());
+            // A set past a few keys: a mapping with 100k keys (annotations) must stay linear.
+            let mut seen = Seen::Few(Vec::new());
             loop {
                 let Some(event) = events.next() else {
                     return Ok(false);
@@ -148,7 +230,15 @@ fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usiz
                         if style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
                             return Err(Undecided);
                         }
-                        key_string(&scalar(&text, style, tag.as_deref()))
+                        let tag = tag.as_deref().map(tag_name);
+                        let made = match key_of(&text, style, tag.as_deref()) {
+                            // A key Kubernetes' reader refuses (null): never the intended value.
+                            Err(_) => return Ok(false),
+                            Ok(Cow::Owned(k)) => Some(k),
+                            // The key is the scalar's whole text.
+                            Ok(Cow::Borrowed(_)) => None,
+                        };
+                        made.map_or(text, Cow::Owned)
                     }
                     _ => return Err(Undecided),
                 };
@@ -158,7 +248,7 @@ fn node(events: &mut Events<'_>, event: Event<'_>, expected: &Value, depth: usiz
                 let Some(value_event) = events.next() else {
                     return Ok(false);
                 };
-                let Some(want) = map.get(&key) else {
+                let Some(want) = map.get(key.as_ref()) else {
                     return Ok(false);
                 };
                 if !node(events, value_event, want, depth + 1)? {
