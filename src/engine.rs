@@ -45,6 +45,12 @@ pub struct Options {
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.
     pub threads: usize,
+    /// The caller reads the results only for a summary like the CLI's stderr one (the first
+    /// [`NOTED_OBJECTS`] objects' problems and the totals): a stream's or a `List`'s warnings of
+    /// other objects are then counted ([`Stats::warnings_not_kept`]) rather than held, so
+    /// memory does not grow with them. A ResourceList keeps every result (they are part of its
+    /// output); errors are always kept.
+    pub summary_only: bool,
 }
 
 impl Default for Options {
@@ -55,6 +61,7 @@ impl Default for Options {
             verbosity: Verbosity::Problems,
             render_results: false,
             threads: 0,
+            summary_only: false,
         }
     }
 }
@@ -127,6 +134,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
             });
         }
     }
+    sink.summary_only = options.summary_only && out.form != InputForm::ResourceList;
     parts.extend(run(
         rest,
         threads,
@@ -139,6 +147,9 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     check_repeated(&sink.workloads)?;
     withdraw_repeated(&mut parts, &mut sink);
     place_in_stream(parts, &segments, index, &mut sink, &mut out);
+    if sink.summary_only {
+        sink.trim();
+    }
     sink.finish(&mut out);
     out.policy = policy.spec.clone();
     Ok(out)

@@ -375,6 +375,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                 verbosity: Verbosity::All,
                 render_results: false,
                 threads: 0,
+                summary_only: false,
             };
             let output = pinning::process(&input.bytes, options, &args.digests)
                 .map_err(|e| input.locate(e))?;
@@ -458,6 +459,9 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         // Results go to the file as YAML text, built as they are made (not held as values).
         render_results: args.results.is_some(),
         threads: 0,
+        // Without a results file the results only feed the stderr summary and the exit status:
+        // a stream's warnings past the objects it lists are counted, not held.
+        summary_only: args.results.is_none(),
     };
     let input = read_input(&args.policy.files)?;
     if argocd.is_some() && !has_content(&input.bytes) {
@@ -491,10 +495,11 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         summarize(&output, failed, log);
     }
     let warned = args.fail_on == FailOn::Warning
-        && output
-            .results
-            .iter()
-            .any(|r| r.severity == kube_harden::change::Severity::Warning);
+        && (output.stats.warnings_not_kept > 0
+            || output
+                .results
+                .iter()
+                .any(|r| r.severity == kube_harden::change::Severity::Warning));
     Ok(if failed || warned || (args.exit_code && changed) {
         ExitCode::from(1)
     } else {
@@ -845,14 +850,15 @@ fn summarize(output: &kube_harden::Output<'_>, failed: bool, log: &Log) {
     let warnings = problems
         .iter()
         .filter(|r| r.severity == Severity::Warning)
-        .count();
+        .count()
+        + s.warnings_not_kept;
     log.line(&format!(
         "kube-harden: {} of {} workloads changed ({} changes), {} warnings, {} errors",
         s.changed,
         s.workloads,
         s.changes,
         warnings,
-        problems.len() - warnings
+        problems.len() + s.warnings_not_kept - warnings
     ));
     // A ResourceList carries its results, which kpt and kustomize show: the totals suffice (kpt
     // truncates a function's stderr after a few lines).
@@ -938,7 +944,7 @@ fn list_objects(
         }
     }
     let more_changed = (s.changed + s.generated).saturating_sub(output.notes.len());
-    let more_problems = problems.len() - shown_problems;
+    let more_problems = problems.len() + s.warnings_not_kept - shown_problems;
     if more_changed > 0 || more_problems > 0 {
         let mut parts = Vec::new();
         if more_changed > 0 {

@@ -242,3 +242,41 @@ fn a_resource_list_shows_info_only_with_a_verbosity() {
         .iter()
         .all(|r| r["message"].as_str().unwrap().starts_with("hardened ")));
 }
+
+/// Without `--results` a stream's warnings past the objects the summary lists are counted, not
+/// held: the summary and `--fail-on warning` are the same as when every result is held (a
+/// results file holds them all), also past the point where the sink starts trimming (1,024
+/// results) and across worker threads.
+#[test]
+fn the_summary_is_the_same_whether_results_are_held_or_counted() {
+    let mut input = String::new();
+    for i in 0..700 {
+        // Unchanged objects with warnings first, then changed ones, then an error-free tail.
+        let extra = if i < 30 { PRIVILEGED } else { "" };
+        input.push_str(&deployment(&format!("web-{i}"), extra));
+    }
+    let dir = std::env::temp_dir().join(format!("kh-summary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("results.yaml");
+    let args = [
+        "--disable",
+        "pin-image-digests",
+        "--offline",
+        "--fail-on",
+        "warning",
+    ];
+    let (counted_code, counted_out, counted_err) = run(&args, &input);
+    let mut with_file: Vec<&str> = args.to_vec();
+    let file_arg = file.to_str().unwrap();
+    with_file.extend(["--results", file_arg]);
+    let (held_code, held_out, held_err) = run(&with_file, &input);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(counted_code, 1, "warnings fail the run: {counted_err}");
+    assert_eq!(counted_code, held_code);
+    assert_eq!(counted_out, held_out);
+    assert_eq!(counted_err, held_err);
+    assert!(
+        counted_err.contains("more warnings and errors"),
+        "{counted_err}"
+    );
+}

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use super::form::InputForm;
 use super::identity::Placed;
-use crate::change::{KrmResult, Severity};
+use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::{PolicySpec, Verbosity};
 use crate::digest::ResolveError;
 use crate::rules::Note;
@@ -16,6 +16,10 @@ use crate::yaml::patch::Patched;
 
 /// Objects whose hardened line a sink keeps for the stderr summary when results leave it out.
 pub const NOTED_OBJECTS: usize = 20;
+
+/// A `summary_only` sink trims its results once it holds this many (and then twice what it
+/// kept), so trimming costs a constant per result.
+const TRIM_AT: usize = 1024;
 
 /// Where one run (or one worker) collects results and counters.
 #[derive(Debug, Default)]
@@ -49,6 +53,13 @@ pub struct Sink {
     /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
     /// block is ever copied into a larger one: memory stays at the text's size).
     pub rendered: Vec<String>,
+    /// Keep only the results the CLI's stderr summary shows ([`Options::summary_only`]): a
+    /// stream's warnings and info results of other objects are counted, not held.
+    ///
+    /// [`Options::summary_only`]: super::Options::summary_only
+    pub summary_only: bool,
+    /// With `summary_only`: trim the kept results when there are this many (0: the default).
+    pub trim_at: usize,
 }
 
 impl Sink {
@@ -60,10 +71,21 @@ impl Sink {
         }
     }
 
+    /// A worker's sink, keeping what this one keeps.
+    pub(super) fn worker(&self) -> Self {
+        Sink {
+            summary_only: self.summary_only,
+            ..Sink::new(self.verbosity, self.render)
+        }
+    }
+
     /// Keeps a result: as a value, or as YAML text (a warning or an error as both).
     pub(super) fn keep(&mut self, result: KrmResult) {
         if !self.render {
             self.results.push(result);
+            if self.summary_only && self.results.len() >= self.trim_at.max(TRIM_AT) {
+                self.trim();
+            }
             return;
         }
         const BLOCK: usize = 1 << 20;
@@ -109,6 +131,41 @@ impl Sink {
         self.workloads.extend(part.workloads);
         self.notes.extend(part.notes);
         self.notes.truncate(NOTED_OBJECTS);
+        if self.summary_only {
+            self.trim();
+        }
+    }
+
+    /// With `summary_only`: drops the warnings and info results the summary will not show, and
+    /// counts the warnings. It shows the problems of the first [`NOTED_OBJECTS`] objects that
+    /// have any and of the objects noted as changed; the most recent object's are kept too,
+    /// since its "hardened" note comes after its results. Each part of a stream keeps at least
+    /// what the whole shows of it (its first objects and its first notes), so trimming parts
+    /// and then their join keeps all the summary needs. Errors and results about no object are
+    /// always kept.
+    pub(super) fn trim(&mut self) {
+        let last = self.results.last().and_then(|r| r.resource.clone());
+        let mut shown: Vec<Option<ResourceRef>> = Vec::new();
+        let mut not_kept = 0;
+        self.results.retain(|r| {
+            // Errors, results about the input as a whole, and the most recent object's.
+            if r.severity == Severity::Error || r.resource.is_none() || r.resource == last {
+                return true;
+            }
+            let is_problem = r.severity == Severity::Warning;
+            let keep = shown.contains(&r.resource)
+                || self.notes.iter().any(|n| n.resource == r.resource)
+                || (is_problem && shown.len() < NOTED_OBJECTS && {
+                    shown.push(r.resource.clone());
+                    true
+                });
+            if !keep && is_problem {
+                not_kept += 1;
+            }
+            keep
+        });
+        self.stats.warnings_not_kept += not_kept;
+        self.trim_at = self.results.len() * 2;
     }
 
     /// Moves the results, notes, counters and unresolved images (each once) into `out`.
@@ -139,6 +196,9 @@ pub struct Stats {
     pub reemitted: usize,
     /// Objects generated (rules' `create` hooks: PodDisruptionBudgets).
     pub generated: usize,
+    /// Warnings counted but not kept (`Options::summary_only`: objects the summary does not
+    /// list).
+    pub warnings_not_kept: usize,
 }
 
 impl Stats {
@@ -148,6 +208,7 @@ impl Stats {
         self.changes += other.changes;
         self.reemitted += other.reemitted;
         self.generated += other.generated;
+        self.warnings_not_kept += other.warnings_not_kept;
     }
 }
 
@@ -309,5 +370,60 @@ mod tests {
         assert_eq!(sink.notes.len(), NOTED_OBJECTS);
         assert!(sink.notes.iter().all(|r| r.message == "0"));
         assert_eq!(sink.stats.changes, 6);
+    }
+
+    fn about(severity: Severity, object: usize) -> KrmResult {
+        let resource = ResourceRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: format!("p{object}"),
+            ..ResourceRef::default()
+        };
+        KrmResult::new("r", severity, format!("{object}"), Some(resource), None)
+    }
+
+    #[test]
+    fn a_summary_only_sink_keeps_what_the_summary_shows_and_counts_the_rest() {
+        let mut sink = Sink::new(Verbosity::Problems, false);
+        sink.summary_only = true;
+        // 3000 objects with two warnings each; every 100th is changed (noted); object 2500 has
+        // an error.
+        for object in 0..3000 {
+            sink.push(about(Severity::Warning, object));
+            sink.push(about(Severity::Warning, object));
+            if object == 2500 {
+                sink.push(about(Severity::Error, object));
+            }
+            if object % 100 == 0 {
+                sink.push_change(about(Severity::Info, object));
+            }
+        }
+        sink.trim();
+        let kept = |object: usize| {
+            sink.results
+                .iter()
+                .filter(|r| r.message == object.to_string())
+                .count()
+        };
+        for object in 0..NOTED_OBJECTS {
+            assert_eq!(kept(object), 2, "first objects' warnings, object {object}");
+        }
+        for note in &sink.notes {
+            let object: usize = note.message.parse().unwrap();
+            assert_eq!(
+                kept(object),
+                2,
+                "a noted object's warnings, object {object}"
+            );
+        }
+        assert_eq!(kept(2500), 1, "the error is kept, not its warnings");
+        assert_eq!(kept(2999), 2, "the last object's, whose note may follow");
+        let kept_warnings = sink
+            .results
+            .iter()
+            .filter(|r| r.severity == Severity::Warning)
+            .count();
+        assert_eq!(kept_warnings + sink.stats.warnings_not_kept, 6000);
+        assert!(sink.results.len() < 100, "{}", sink.results.len());
     }
 }

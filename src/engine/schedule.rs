@@ -74,9 +74,8 @@ pub(super) fn run<'a>(
                 .chunks(per)
                 .map(|part| {
                     let mut policy = policy.clone();
-                    let (verbosity, render) = (sink.verbosity, sink.render);
+                    let mut sink = sink.worker();
                     scope.spawn(move || {
-                        let mut sink = Sink::new(verbosity, render);
                         let chunks = process_run(part, &mut policy, overrides, index, &mut sink)?;
                         Ok((chunks, sink))
                     })
@@ -100,6 +99,9 @@ pub(super) fn run<'a>(
 #[cfg(test)]
 mod tests {
     use super::super::{process, Options};
+
+    /// Results of the first objects (a few per object, well inside the first NOTED_OBJECTS).
+    const NOTED_FIRST: usize = 20;
 
     #[test]
     fn documents_are_numbered_past_blank_ones() {
@@ -136,5 +138,46 @@ mod tests {
         let four = run(4);
         assert_eq!(one, four);
         assert_eq!(one.2.generated, 100);
+        // Results for a summary only: the same warnings the first objects have, on any number
+        // of threads, the others counted.
+        for threads in [1, 4] {
+            let options = Options {
+                threads,
+                summary_only: true,
+                spec: Some(
+                    crate::config::spec_from_object(&serde_json::json!({
+                        "apiVersion": "kube-harden.dev/v1alpha1", "kind": "HardeningPolicy",
+                        "spec": {"disable": ["pod-disruption-budget"]}}))
+                    .unwrap(),
+                ),
+                ..Options::default()
+            };
+            let out = process(&input, &options).unwrap();
+            let all = process(
+                &input,
+                &Options {
+                    summary_only: false,
+                    ..options.clone()
+                },
+            )
+            .unwrap();
+            assert_eq!(out.text(), all.text());
+            let warnings = |r: &[crate::change::KrmResult]| {
+                r.iter()
+                    .filter(|r| r.severity == crate::change::Severity::Warning)
+                    .count()
+            };
+            assert!(warnings(&all.results) > 100, "{}", warnings(&all.results));
+            assert_eq!(
+                warnings(&out.results) + out.stats.warnings_not_kept,
+                warnings(&all.results)
+            );
+            assert!(out.stats.warnings_not_kept > 0);
+            let first: Vec<_> = all.results.iter().take(NOTED_FIRST).collect();
+            assert_eq!(
+                first,
+                out.results.iter().take(NOTED_FIRST).collect::<Vec<_>>()
+            );
+        }
     }
 }
