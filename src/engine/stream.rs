@@ -124,8 +124,10 @@ pub(super) fn place_in_stream<'a>(
         .collect();
     let mut made = create(&kept, index);
     let mut dropped = dropped.into_iter().zip(blocked);
-    out.chunks.reserve(parts.len());
-    out.origins.reserve(parts.len());
+    // Room for every document and every object that may be created, so the vectors never grow
+    // by doubling (a copy of the whole list at the peak).
+    out.chunks.reserve(parts.len() + kept.len());
+    out.origins.reserve(parts.len() + kept.len());
     // `parts` holds one output per segment, in segment order: each created object goes right
     // after the document it was planned for.
     for (part, (seg, _)) in parts.into_iter().zip(segments) {
@@ -168,7 +170,9 @@ pub(super) fn place_in_stream<'a>(
                 continue;
             };
             let nl = pending.layout.newline;
-            let mut text = String::new();
+            let document = emit::document(&object, &pending.layout);
+            let source_len = pending.source.as_ref().map_or(0, |s| s.len() + 16);
+            let mut text = String::with_capacity(document.len() + source_len + 8);
             if !out
                 .chunks
                 .last()
@@ -183,7 +187,7 @@ pub(super) fn place_in_stream<'a>(
                 text.push_str(source);
                 text.push_str(nl);
             }
-            text.push_str(&emit::document(&object, &pending.layout));
+            text.push_str(&document);
             out.chunks.push(Chunk::Text(Cow::Owned(text)));
             out.origins.push(seg.start);
         }
