@@ -178,8 +178,8 @@ fn group_heads(group: &str) -> Vec<String> {
     heads
 }
 
-/// The top-level modules `code` names, for a file whose module path is `module` (`["rules",
-/// "settings"]` for `src/rules/settings.rs`).
+/// The top-level modules `code` names, for a file whose module path is `module` (`["config",
+/// "settings"]` for `src/config/settings.rs`).
 fn named_modules(code: &str, module: &[String]) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let bytes = code.as_bytes();
