@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
-use kube_harden::config::{self, PolicySpec};
+use kube_harden::config::PolicySpec;
+use kube_harden::policy;
 
 /// The parameter that names a policy file (not a spec key).
 const CONFIG: &str = "config";
@@ -19,7 +20,7 @@ const CONFIG: &str = "config";
 fn keys() -> Vec<String> {
     std::iter::once(CONFIG.to_string())
         .chain(
-            config::spec_keys()
+            policy::spec_keys()
                 .into_iter()
                 .filter(|k| k.form.is_plain())
                 .map(|k| k.name),
@@ -133,7 +134,7 @@ impl Settings {
             .collect();
         // The parameters are strings, exactly like a ConfigMap's data: the policy's own
         // ConfigMap reading gives them their types and names a bad value.
-        let spec = config::spec_from_object(&serde_json::json!({
+        let spec = policy::spec_from_object(&serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "data": given,
@@ -206,7 +207,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.config, Some(PathBuf::from("policy.yaml")));
         assert_eq!(s.disable, ["writable-tmp", "read-only-root-filesystem"]);
-        let base = config::spec_from_value(serde_json::json!({"runAsGroup": 7})).unwrap();
+        let base = policy::spec_from_value(serde_json::json!({"runAsGroup": 7})).unwrap();
         let spec = s.settings.unwrap().overlay(base).unwrap();
         let user = spec.settings::<run_as_non_root::Settings>();
         assert_eq!(user.run_as_user, Some(2000));
@@ -267,7 +268,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.enable, ["seccomp"]);
-        let base = config::spec_from_value(serde_json::json!({
+        let base = policy::spec_from_value(serde_json::json!({
             "enable": ["default-probes"], "writablePaths": ["/run"], "tmpSizeLimit": "8Mi"}))
         .unwrap();
         let spec = s.settings.unwrap().overlay(base).unwrap();
@@ -288,7 +289,10 @@ mod tests {
         ]))
         .unwrap();
         let spec = s.settings.unwrap().overlay(PolicySpec::default()).unwrap();
-        assert_eq!(spec.verbosity, Some(config::Verbosity::Changes));
+        assert_eq!(
+            spec.verbosity,
+            Some(kube_harden::config::Verbosity::Changes)
+        );
         let err =
             Settings::from_vars(vars(&[("ARGOCD_ENV_KUBE_HARDEN_VERBOSITY", "loud")])).unwrap_err();
         assert!(format!("{err:#}").contains("verbosity"), "{err:#}");

@@ -12,6 +12,7 @@ pub mod facts;
 pub mod krm;
 pub mod model;
 pub mod openapi;
+pub mod policy;
 pub mod prefetch;
 pub mod pss;
 pub mod rules;

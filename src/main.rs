@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
 use kube_harden::config::{self, Overrides, PolicySpec, Verbosity};
+use kube_harden::policy;
 use kube_harden::{openapi, pss, rules, InputForm, Options};
 
 mod argocd;
@@ -325,7 +326,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             let schema = if openapi {
                 openapi::policy_schema()
             } else {
-                config::json_schema()
+                policy::json_schema()
             };
             writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
             return Ok(ExitCode::SUCCESS);
@@ -592,7 +593,7 @@ fn read_policy(path: &Path) -> Result<PolicySpec> {
     let doc = kube_harden::yaml::tree::parse_document(&text)
         .map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line, e.message))?;
     let value = doc.root.map(|r| r.to_value()).unwrap_or_default();
-    config::spec_from_object(&value).with_context(|| format!("in {}", path.display()))
+    policy::spec_from_object(&value).with_context(|| format!("in {}", path.display()))
 }
 
 /// True when the input holds something besides blank lines, comments and `---` separators.

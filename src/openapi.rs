@@ -5,11 +5,12 @@
 use serde_json::{Map, Value};
 
 use crate::config;
+use crate::policy;
 
 /// The policy's schema as an OpenAPI v3 structural schema: `$ref`s inlined, `nullable` instead
 /// of `null` types, no JSON-Schema-only keywords, `apiVersion` and `kind` pinned.
 pub fn policy_schema() -> Value {
-    let mut schema = to_openapi_v3(&config::json_schema());
+    let mut schema = to_openapi_v3(&policy::json_schema());
     for (field, value) in [("apiVersion", config::API_VERSION), ("kind", config::KIND)] {
         if let Some(Value::Object(property)) = schema.pointer_mut(&format!("/properties/{field}")) {
             property.insert("enum".into(), Value::Array(vec![value.into()]));

@@ -5,14 +5,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::config;
+use crate::policy;
 
 /// The name of the spec's interface.
 pub const SPEC_INTERFACE: &str = "HardeningPolicySpec";
 
 /// The declarations: the spec interface, then every named type it uses, in schema order.
 pub fn policy_spec_declarations() -> String {
-    let schema = config::json_schema();
+    let schema = policy::json_schema();
     let empty = Map::new();
     let defs = schema
         .get("$defs")

@@ -145,7 +145,7 @@ fn policy(dir: &Path) -> Result<Option<PolicySpec>, String> {
         .root
         .ok_or_else(|| "config.yaml is empty".to_string())?
         .to_value();
-    kube_harden::config::spec_from_object(&value)
+    kube_harden::policy::spec_from_object(&value)
         .map(Some)
         .map_err(|e| format!("config.yaml: {e}"))
 }

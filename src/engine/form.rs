@@ -5,9 +5,10 @@ use saphyr_parser::Event;
 use serde_json::Value;
 
 use crate::change::{KrmResult, ResourceRef, Severity};
-use crate::config::{self, PolicySpec};
+use crate::config::PolicySpec;
 use crate::error::Error;
 use crate::model::workload::LOCAL_CONFIG;
+use crate::policy;
 use crate::yaml::split::Segment;
 use crate::yaml::tree::{build_document, SpannedEvent};
 
@@ -48,7 +49,7 @@ pub(super) fn function_config_spec(fc: &Value) -> Result<PolicySpec, Error> {
     if fc.as_object().is_some_and(|m| m.is_empty()) {
         return Ok(PolicySpec::default());
     }
-    config::spec_from_object(fc).map_err(|e| match e {
+    policy::spec_from_object(fc).map_err(|e| match e {
         Error::Config(m) => Error::Config(format!("functionConfig: {m}")),
         other => other,
     })

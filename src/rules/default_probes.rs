@@ -414,7 +414,8 @@ impl Rule for DefaultProbes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{spec_from_object, API_VERSION, KIND};
+    use crate::config::{API_VERSION, KIND};
+    use crate::policy::spec_from_object;
     use serde_json::json;
 
     fn policy(spec: Value) -> Result<Policy, Error> {

@@ -31,12 +31,11 @@ pub mod pod_disruption_budget;
 pub mod read_only_root_fs;
 pub mod run_as_non_root;
 pub mod seccomp;
-pub mod settings;
 #[cfg(test)]
 mod testing;
 pub mod writable_tmp;
 
-pub use settings::{RuleSettings, SettingsDescriptor};
+pub use crate::config::settings::{RuleSettings, SettingsDescriptor};
 
 /// A hardening rule.
 pub trait Rule: Sync {

@@ -379,7 +379,8 @@ impl Rule for RunAsNonRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{spec_from_object, Policy};
+    use crate::config::Policy;
+    use crate::policy::spec_from_object;
     use serde_json::json;
 
     #[test]

@@ -5,8 +5,9 @@ use serde_json::Value;
 
 use super::Rule;
 use crate::change::{Findings, Op};
-use crate::config::{spec_from_value, Policy};
+use crate::config::Policy;
 use crate::model::workload::{pod_location, PodView};
+use crate::policy::spec_from_value;
 
 /// A policy from a spec's JSON.
 pub fn policy(spec: Value) -> Policy {

@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn settings_are_validated_and_defaulted() {
-        use crate::config::spec_from_value;
+        use crate::policy::spec_from_value;
         use serde_json::json;
         let read = |spec: Value| spec_from_value(spec).and_then(crate::config::Policy::from_spec);
         for (spec, needle) in [

@@ -6,6 +6,7 @@
 //! convert between JS values and JSON.
 
 use kube_harden::config::{self, Overrides, PolicySpec};
+use kube_harden::policy;
 use kube_harden::{rules, InputForm, Options};
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
@@ -119,7 +120,7 @@ pub fn docs(rule: Option<String>) -> Result<String, JsError> {
 /// The HardeningPolicy JSON schema (`kube-harden schema`), as pretty-printed JSON text.
 #[wasm_bindgen]
 pub fn schema() -> String {
-    serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default()
+    serde_json::to_string_pretty(&policy::json_schema()).unwrap_or_default()
 }
 
 /// Reads one YAML (or JSON) document the way kube-harden reads a `--config` file (Kubernetes'
@@ -213,7 +214,7 @@ fn policy_spec(config: &Config) -> Result<Option<PolicySpec>, String> {
             m.insert("kind".into(), config::KIND.into());
         }
     }
-    config::spec_from_object(&value)
+    policy::spec_from_object(&value)
         .map(Some)
         .map_err(|e| e.to_string())
 }

@@ -116,7 +116,8 @@ impl RuleSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{spec_from_object, Policy, API_VERSION, KIND};
+    use crate::config::{Policy, API_VERSION, KIND};
+    use crate::policy::spec_from_object;
     use serde_json::json;
 
     fn policy(spec: Value) -> Result<Policy, Error> {

@@ -1,9 +1,13 @@
 //! A rule's settings: a serde + schemars type in the rule's own module whose fields are keys of the
 //! HardeningPolicy `spec` (wire format `spec.runAsUser`, not `spec.runAsNonRoot.runAsUser`), with
 //! its own validation. The rule hands a [`SettingsDescriptor`] to the registry
-//! ([`Rule::settings`](super::Rule::settings)); the policy schema, the spec reader, the ConfigMap
-//! string coercion, the Argo CD parameter names, function.yaml's OpenAPI and the npm TypeScript
-//! types are all generated from the registry's descriptors.
+//! (`rules::Rule::settings`); the policy schema, the spec reader, the ConfigMap string coercion,
+//! the Argo CD parameter names, function.yaml's OpenAPI and the npm TypeScript types are all
+//! generated from the registry's descriptors (in `policy`).
+//!
+//! These types live in `config`, below `rules`: a rule's `Settings` implements [`RuleSettings`]
+//! and a [`PolicySpec`](super::PolicySpec) stores them type-erased ([`SettingsSet`]), so neither
+//! needs the registry.
 
 use std::any::{Any, TypeId};
 use std::fmt::Debug;
@@ -97,7 +101,7 @@ impl<S: RuleSettings> AnySettings for S {
 
 /// Every rule's settings of one policy, one value per registered settings type.
 #[derive(Debug)]
-pub struct SettingsSet(Vec<Box<dyn AnySettings>>);
+pub struct SettingsSet(pub(crate) Vec<Box<dyn AnySettings>>);
 
 impl Clone for SettingsSet {
     fn clone(&self) -> Self {
@@ -106,19 +110,29 @@ impl Clone for SettingsSet {
 }
 
 impl Default for SettingsSet {
-    /// Every registered rule's default settings.
+    /// No value: every type reads as its default.
     fn default() -> Self {
-        SettingsSet(
-            super::registry()
-                .iter()
-                .filter_map(|r| r.settings())
-                .map(|d| (d.default)())
-                .collect(),
-        )
+        SettingsSet(Vec::new())
     }
 }
 
 impl SettingsSet {
+    /// One value per descriptor, in their order: the value this set holds for its type, else
+    /// the type's default; then the values of types no descriptor names.
+    pub fn completed(&self, descriptors: impl IntoIterator<Item = SettingsDescriptor>) -> Self {
+        let mut rest: Vec<Box<dyn AnySettings>> = self.0.iter().map(|s| s.clone_box()).collect();
+        let mut all = Vec::new();
+        for d in descriptors {
+            let id = (d.type_id)();
+            match rest.iter().position(|s| s.as_any().type_id() == id) {
+                Some(i) => all.push(rest.remove(i)),
+                None => all.push((d.default)()),
+            }
+        }
+        all.extend(rest);
+        SettingsSet(all)
+    }
+
     /// The settings of type `S` (its default when no rule registers `S`).
     pub fn get<S: RuleSettings>(&self) -> &S {
         self.0
@@ -166,65 +180,55 @@ fn fallback<S: RuleSettings>() -> &'static S {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PolicySpec;
 
-    /// Every key has exactly one owner, every settings type refuses unknown keys, needs none of
-    /// its keys, and its defaults are valid.
-    #[test]
-    fn registered_settings_are_well_formed() {
-        let mut generator = SchemaGenerator::default();
-        let global = PolicySpec::json_schema(&mut generator);
-        let mut keys: Vec<String> = global
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut owners = 0;
-        for rule in super::super::registry() {
-            let Some(d) = rule.settings() else { continue };
-            owners += 1;
-            let schema = (d.schema)(&mut generator);
-            assert_eq!(
-                schema.get("additionalProperties"),
-                Some(&Value::Bool(false)),
-                "{}: settings need #[serde(deny_unknown_fields)]",
-                rule.id()
-            );
-            assert!(
-                schema.get("required").is_none(),
-                "{}: every settings key needs #[serde(default)]",
-                rule.id()
-            );
-            assert!(!d.keys().is_empty(), "{}", rule.id());
-            keys.extend(d.keys());
-            assert!((d.default)().validated().is_ok(), "{}", rule.id());
+    #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct One {
+        #[serde(default)]
+        x: u8,
+    }
+    impl RuleSettings for One {}
+
+    #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+    struct Two {
+        #[serde(default)]
+        y: u8,
+    }
+    impl RuleSettings for Two {
+        fn validate(&self) -> Result<Self, Error> {
+            Ok(Two { y: self.y.max(1) })
         }
-        assert!(owners >= 4);
-        let count = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(keys.len(), count, "a spec key with two owners");
     }
 
     #[test]
     fn typed_access_and_replacement() {
-        use crate::rules::run_as_non_root::Settings;
         let mut set = SettingsSet::default();
-        assert_eq!(set.get::<Settings>(), &Settings::default());
-        let value = Settings {
-            run_as_user: Some(7),
-            ..Settings::default()
-        };
-        set.set(Box::new(value.clone()));
-        assert_eq!(set.get::<Settings>(), &value);
-        assert_eq!(set.clone().get::<Settings>(), &value);
-        // A type no rule registers reads as its default.
-        #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
-        struct Unregistered {
-            #[serde(default)]
-            x: u8,
-        }
-        impl RuleSettings for Unregistered {}
-        assert_eq!(set.get::<Unregistered>(), &Unregistered::default());
+        assert_eq!(set.get::<One>(), &One::default());
+        set.set(Box::new(One { x: 7 }));
+        assert_eq!(set.get::<One>(), &One { x: 7 });
+        assert_eq!(set.clone().get::<One>(), &One { x: 7 });
+        set.set(Box::new(One { x: 8 }));
+        assert_eq!(set.get::<One>(), &One { x: 8 });
+        // A type the set holds no value of reads as its default.
+        assert_eq!(set.get::<Two>(), &Two::default());
+    }
+
+    #[test]
+    fn completed_holds_one_value_per_descriptor_then_validates() {
+        let mut set = SettingsSet::default();
+        set.set(Box::new(One { x: 3 }));
+        let full = set.completed([
+            SettingsDescriptor::of::<Two>(),
+            SettingsDescriptor::of::<One>(),
+        ]);
+        assert_eq!(full.0.len(), 2);
+        assert_eq!(full.get::<One>(), &One { x: 3 });
+        assert_eq!(full.get::<Two>(), &Two { y: 0 });
+        assert_eq!(full.validated().unwrap().get::<Two>(), &Two { y: 1 });
+        let d = SettingsDescriptor::of::<One>();
+        assert_eq!(d.keys(), vec!["x".to_string()]);
+        let parsed = (d.parse)(serde_json::json!({"x": 4})).unwrap();
+        assert_eq!(parsed.as_any().downcast_ref::<One>(), Some(&One { x: 4 }));
+        assert!((d.parse)(serde_json::json!({"z": 4})).is_err());
     }
 }
