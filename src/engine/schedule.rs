@@ -145,7 +145,7 @@ mod tests {
                 threads,
                 summary_only: true,
                 spec: Some(
-                    crate::config::spec_from_object(&serde_json::json!({
+                    crate::policy::spec_from_object(&serde_json::json!({
                         "apiVersion": "kube-harden.dev/v1alpha1", "kind": "HardeningPolicy",
                         "spec": {"disable": ["pod-disruption-budget"]}}))
                     .unwrap(),
