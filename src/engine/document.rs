@@ -12,7 +12,7 @@ use super::form::{
     bad_items, content_line, function_config_spec, is_list, item_file, results_to_add,
     sniff_document, source_of, Root,
 };
-use super::hooks::{create, place_in_list, settle, PendingCreate};
+use super::hooks::{place_in_list, settle_and_create, ListPlans, PendingCreate};
 use super::identity::{identity, record_workloads, repeated, Identity};
 use super::pipeline::{harden_in_stream, plan_objects};
 use super::results::Chunk;
@@ -21,7 +21,7 @@ use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::{Overrides, Policy};
 use crate::error::Error;
 use crate::model::workload::pod_location;
-use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
+use crate::rules::{object_rule_reads, StreamIndex};
 use crate::yaml::patch::{layout_of, patch, Written};
 use crate::yaml::split::Segment;
 use crate::yaml::tree::{
@@ -255,8 +255,7 @@ pub(super) fn harden_items(
         }
     };
     let mut changed = false;
-    let mut planned = Vec::new();
-    let mut notes: Vec<Box<Note>> = Vec::new();
+    let mut plans: ListPlans = Vec::new();
     let first_note = sink.observed.len();
     if let Some(Value::Array(items)) = list.get_mut("items") {
         for item in items.iter_mut() {
@@ -275,41 +274,14 @@ pub(super) fn harden_items(
                 &resource.name,
             ));
             for (rule, p) in plan_objects(item, policy, index, file.as_deref(), sink, repeated) {
-                notes.push(p);
-                planned.push((rule, resource.clone(), file.clone()));
+                plans.push(((rule, resource.clone(), file.clone()), p));
             }
         }
     }
     // Once every item is known: settle, create (name) and append the objects, in item order.
-    let refs: Vec<(&'static dyn Rule, &Note)> = planned
-        .iter()
-        .zip(&notes)
-        .map(|((r, _, _), p)| (*r, &**p))
-        .collect();
-    let dropped = settle(&refs, &sink.observed[first_note..], index);
-    let kept: Vec<_> = refs
-        .iter()
-        .zip(&dropped)
-        .filter(|(_, why)| why.is_none())
-        .map(|(p, _)| *p)
-        .collect();
-    let mut made = create(&kept, index);
-    for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
-        if let Some(message) = why {
-            sink.push(KrmResult::new(
-                rule.id(),
-                Severity::Info,
-                message,
-                Some(resource),
-                file,
-            ));
-            continue;
-        }
-        let Some(Some(change)) = made.next() else {
-            continue;
-        };
+    settle_and_create(plans, first_note, index, sink, |change, file, sink| {
         changed |= place_in_list(list, change, file, sink);
-    }
+    });
     changed
 }
 

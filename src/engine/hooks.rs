@@ -93,6 +93,51 @@ pub(super) fn create<'a>(
     }
 }
 
+/// What a list's items planned, once every item is known: each planned object (its rule, the
+/// workload it was planned for and that workload's file) with the rule's note.
+pub(super) type ListPlans = Vec<((&'static dyn Rule, ResourceRef, Option<String>), Box<Note>)>;
+
+/// A list's planned objects settled against what the rules observed of its workloads (the
+/// sink's `observed` from `first_note` on), the dropped ones reported (an info result each) and
+/// the kept ones created, in item order: `place` gets each created change with its workload's
+/// file. Both the tree path and the ResourceList item path end a list with this.
+pub(super) fn settle_and_create(
+    plans: ListPlans,
+    first_note: usize,
+    index: &StreamIndex,
+    sink: &mut Sink,
+    mut place: impl FnMut(Change, Option<String>, &mut Sink),
+) {
+    let refs: Vec<(&'static dyn Rule, &Note)> = plans
+        .iter()
+        .map(|((rule, _, _), note)| (*rule, &**note))
+        .collect();
+    let dropped = settle(&refs, &sink.observed[first_note..], index);
+    let kept: Vec<_> = refs
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, why)| why.is_none())
+        .map(|(p, _)| *p)
+        .collect();
+    let mut made = create(&kept, index);
+    for (((rule, resource, file), _), why) in plans.iter().zip(dropped) {
+        if let Some(message) = why {
+            sink.push(KrmResult::new(
+                rule.id(),
+                Severity::Info,
+                message,
+                Some(resource.clone()),
+                file.clone(),
+            ));
+            continue;
+        }
+        let Some(Some(change)) = made.next() else {
+            continue;
+        };
+        place(change, file.clone(), sink);
+    }
+}
+
 /// The created objects, in the order of the planned ones kept (see [`create`]).
 pub(super) struct Creations<'a> {
     order: std::vec::IntoIter<usize>,

@@ -24,17 +24,17 @@ use serde_json::{Map, Value};
 use super::document::SegmentOut;
 use super::form::InputForm;
 use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
-use super::hooks::{create, settle, take_created};
+use super::hooks::{settle_and_create, take_created, ListPlans};
 use super::identity::{identity, record_workloads, repeated};
 use super::pipeline::{harden_in_stream, plan_objects};
 use super::results::Chunk;
 use super::results::{Sink, NOTED_OBJECTS};
-use crate::change::{KrmResult, ResourceRef, Severity};
+use crate::change::ResourceRef;
 use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
 use crate::krm::{Field, ResourceList};
 use crate::model::workload::pod_location;
-use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
+use crate::rules::{object_rule_reads, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Written};
 use crate::yaml::split::Segment;
@@ -476,8 +476,7 @@ pub(super) fn process<'a>(
         }
     }
     let twice = repeated(&placed);
-    let mut planned: Vec<(&'static dyn Rule, ResourceRef, Option<String>)> = Vec::new();
-    let mut notes: Vec<Box<Note>> = Vec::new();
+    let mut plans: ListPlans = Vec::new();
     for (part_outs, results) in outs.iter_mut().zip(&sinks) {
         for o in part_outs.iter_mut() {
             merged
@@ -501,44 +500,17 @@ pub(super) fn process<'a>(
                 &mut merged,
                 is_repeated,
             ) {
-                notes.push(p);
-                planned.push((rule, resource.clone(), file.clone()));
+                plans.push(((rule, resource.clone(), file.clone()), p));
             }
         }
     }
     drop(sinks);
     let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
     // Created objects, in item order, once every item is known (settled as the tree path does).
-    let refs: Vec<(&'static dyn Rule, &Note)> = planned
-        .iter()
-        .zip(&notes)
-        .map(|((r, _, _), p)| (*r, &**p))
-        .collect();
-    let dropped = settle(&refs, &merged.observed, index);
-    let kept: Vec<_> = refs
-        .iter()
-        .zip(&dropped)
-        .filter(|(_, why)| why.is_none())
-        .map(|(p, _)| *p)
-        .collect();
-    let mut made = create(&kept, index);
     let mut created = Vec::new();
-    for ((rule, resource, file), why) in planned.into_iter().zip(dropped) {
-        if let Some(message) = why {
-            merged.push(KrmResult::new(
-                rule.id(),
-                Severity::Info,
-                message,
-                Some(resource),
-                file,
-            ));
-            continue;
-        }
-        let Some(Some(change)) = made.next() else {
-            continue;
-        };
-        created.extend(take_created(change, file, &mut merged));
-    }
+    settle_and_create(plans, 0, index, &mut merged, |change, file, sink| {
+        created.extend(take_created(change, file, sink));
+    });
     let results = results_to_add(&merged.results, None);
     // New lines go where the tree's patcher puts them: created objects after the last item's content,
     // results after the list's last entry (the same place when the items come last).

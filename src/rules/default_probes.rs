@@ -414,14 +414,9 @@ impl Rule for DefaultProbes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{API_VERSION, KIND};
     use crate::policy::spec_from_object;
+    use crate::rules::testing::try_policy as policy;
     use serde_json::json;
-
-    fn policy(spec: Value) -> Result<Policy, Error> {
-        spec_from_object(&json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}))
-            .and_then(Policy::from_spec)
-    }
 
     #[test]
     fn probe_settings_are_validated() {

@@ -16,6 +16,16 @@ pub fn policy(spec: Value) -> Policy {
         .expect("a valid test policy")
 }
 
+/// A policy read from a whole `HardeningPolicy` object with this spec, as `--config` reads it,
+/// or the error that reading or validating it gives (for settings' validation tests).
+pub fn try_policy(spec: Value) -> Result<Policy, crate::error::Error> {
+    use crate::config::{API_VERSION, KIND};
+    crate::policy::spec_from_object(
+        &serde_json::json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}),
+    )
+    .and_then(Policy::from_spec)
+}
+
 /// Runs `rule` on the object's pod.
 pub fn run(rule: &dyn Rule, object: &Value, policy: &Policy) -> Findings {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();

@@ -116,14 +116,9 @@ impl RuleSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Policy, API_VERSION, KIND};
     use crate::policy::spec_from_object;
+    use crate::rules::testing::try_policy as policy;
     use serde_json::json;
-
-    fn policy(spec: Value) -> Result<Policy, Error> {
-        spec_from_object(&json!({"apiVersion": API_VERSION, "kind": KIND, "spec": spec}))
-            .and_then(Policy::from_spec)
-    }
 
     #[test]
     fn budgets_that_block_drains_or_are_malformed_are_refused() {
