@@ -147,18 +147,13 @@ pub(super) fn process_segment<'a>(
             // The KRM function spec: a function that cannot run still answers with the list,
             // its items untouched, and an error result (exit 1).
             Err(e) => {
-                sink.push(KrmResult {
-                    rule: "kube-harden",
-                    severity: Severity::Error,
-                    message: e.to_string(),
-                    resource: None,
-                    path: None,
-                    current: None,
-                    proposed: None,
-                    file: None,
-                    fields: Vec::new(),
-                    change: false,
-                });
+                sink.push(KrmResult::new(
+                    "kube-harden",
+                    Severity::Error,
+                    e.to_string(),
+                    None,
+                    None,
+                ));
                 false
             }
         };

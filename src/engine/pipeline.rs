@@ -30,22 +30,17 @@ pub(super) fn plan_objects(
         match rule.plan(object, policy, index, repeated) {
             Plan::Nothing => {}
             Plan::Create(p) => planned.push((rule, p)),
-            Plan::Skip { warning, message } => sink.push(KrmResult {
-                rule: rule.id(),
-                severity: if warning {
+            Plan::Skip { warning, message } => sink.push(KrmResult::new(
+                rule.id(),
+                if warning {
                     Severity::Warning
                 } else {
                     Severity::Info
                 },
                 message,
-                resource: Some(ResourceRef::of(object)),
-                path: None,
-                current: None,
-                proposed: None,
-                file: file.map(str::to_string).or_else(|| item_file(object)),
-                fields: Vec::new(),
-                change: false,
-            }),
+                Some(ResourceRef::of(object)),
+                file.map(str::to_string).or_else(|| item_file(object)),
+            )),
         }
     }
     planned

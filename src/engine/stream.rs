@@ -148,18 +148,13 @@ pub(super) fn place_in_stream<'a>(
                 continue;
             }
             if block {
-                sink.push(KrmResult {
-                    rule: pending.rule.id(),
-                    severity: Severity::Warning,
-                    message: pending.rule.not_placed(),
-                    resource: Some(pending.resource),
-                    path: None,
-                    current: None,
-                    proposed: None,
-                    file: pending.source,
-                    fields: Vec::new(),
-                    change: false,
-                });
+                sink.push(KrmResult::new(
+                    pending.rule.id(),
+                    Severity::Warning,
+                    pending.rule.not_placed(),
+                    Some(pending.resource),
+                    pending.source,
+                ));
                 continue;
             }
             let Some(object) = made
