@@ -14,6 +14,8 @@
 //! 3. `--results` on `--pods N` small Pods (default 40,000): peak RSS (goal ≤ 2 × input + 32 MB +
 //!    the results file's size).
 //!
+//! `--only krm`, `--only stream` or `--only results` runs one row.
+//!
 //! The kpt row (`kpt fn eval --exec`) is `benches/kpt.sh`; the WASI row is `wasm/bench.sh`.
 
 use std::ffi::OsStr;
@@ -340,7 +342,22 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_kube-harden");
     let me = std::env::current_exe().unwrap();
     let runs = args::arg("--runs", 3) as usize;
-    krm_row(exe, runs);
-    stream_row(exe, &me, runs);
-    results_row(exe);
+    let only = argv
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| argv.get(i + 1))
+        .map(String::as_str);
+    let row = |name: &str| only.is_none_or(|o| o == name);
+    if let Some(o) = only.filter(|o| !["krm", "stream", "results"].contains(o)) {
+        panic!("--only {o}: expected krm, stream or results");
+    }
+    if row("krm") {
+        krm_row(exe, runs);
+    }
+    if row("stream") {
+        stream_row(exe, &me, runs);
+    }
+    if row("results") {
+        results_row(exe);
+    }
 }
