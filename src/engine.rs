@@ -38,9 +38,10 @@ pub struct Options {
     /// functionConfig) nor `--verbosity` sets one. The CLI uses `all` for `--results FILE` and
     /// `explain`, `problems` otherwise, so a large stream does not hold a result per change.
     pub verbosity: Verbosity,
-    /// Keep a stream's results as YAML text ([`Output::results_yaml`], what `--results FILE`
-    /// writes) rather than as values: memory about the size of that text. Warnings and errors are
-    /// kept as values too. A ResourceList carries its results as values whatever this says.
+    /// Keep a stream's results as YAML text ([`Output::results_yaml`], the items of a results
+    /// file) rather than as values: memory about the size of that text ([`Options::results_to`]
+    /// writes them instead). Warnings and errors are kept as values too. A ResourceList carries
+    /// its results as values whatever this says.
     pub render_results: bool,
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.

@@ -133,7 +133,10 @@ fn a_stream_s_results_file_is_the_same_streamed_or_held_on_any_number_of_threads
         assert_eq!(held(&input, threads), (want.clone(), text.clone()));
         for summary_only in [false, true] {
             let (file, out_text, not_kept) = streamed(&input, threads, summary_only);
-            assert!(file == want, "{threads} threads, summary_only {summary_only}");
+            assert!(
+                file == want,
+                "{threads} threads, summary_only {summary_only}"
+            );
             assert_eq!(out_text, text);
             assert_eq!(not_kept > 0, summary_only, "{threads} threads");
         }

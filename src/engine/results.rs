@@ -145,7 +145,8 @@ pub struct Sink {
     /// The rules that changed something, each once.
     pub changed_rules: Vec<&'static str>,
     /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
-    /// block is ever copied into a larger one: memory stays at the text's size).
+    /// block is ever copied into a larger one: memory stays at the text's size). A sink that
+    /// writes a results file holds only the block being filled.
     pub rendered: Vec<String>,
     /// Keep only the results the CLI's stderr summary shows ([`Options::summary_only`]): a
     /// stream's warnings and info results of other objects are counted, not held.
@@ -408,7 +409,10 @@ pub struct Output<'a> {
     pub notes: Vec<KrmResult>,
     /// With [`Options::render_results`] (a stream): every result as YAML sequence items, in
     /// order, in blocks to be written one after the other; `results` then holds only the warnings
-    /// and errors.
+    /// and errors. `None` when [`Options::results_to`] wrote them.
+    ///
+    /// [`Options::render_results`]: super::Options::render_results
+    /// [`Options::results_to`]: super::Options::results_to
     pub results_yaml: Option<Vec<String>>,
 }
 
