@@ -23,7 +23,7 @@ use identity::check_repeated;
 pub use pipeline::harden_object;
 #[doc(hidden)]
 pub use resource_list::set_enabled as set_resource_list_fast_path;
-pub use results::{Chunk, Output, Sink, Stats, NOTED_OBJECTS};
+pub use results::{Chunk, Output, ResultsTo, ResultsWriter, Sink, Stats, NOTED_OBJECTS};
 use schedule::{number_segments, run, thread_count};
 use stream::{index_stream, place_in_stream, withdraw_repeated};
 
@@ -38,9 +38,10 @@ pub struct Options {
     /// functionConfig) nor `--verbosity` sets one. The CLI uses `all` for `--results FILE` and
     /// `explain`, `problems` otherwise, so a large stream does not hold a result per change.
     pub verbosity: Verbosity,
-    /// Keep a stream's results as YAML text ([`Output::results_yaml`], what `--results FILE`
-    /// writes) rather than as values: memory about the size of that text. Warnings and errors are
-    /// kept as values too. A ResourceList carries its results as values whatever this says.
+    /// Keep a stream's results as YAML text ([`Output::results_yaml`], the items of a results
+    /// file) rather than as values: memory about the size of that text ([`Options::results_to`]
+    /// writes them instead). Warnings and errors are kept as values too. A ResourceList carries
+    /// its results as values whatever this says.
     pub render_results: bool,
     /// Worker threads for a stream (0: one per core). Documents are independent, so a stream is
     /// cut into contiguous runs processed side by side and joined in order.
@@ -51,6 +52,11 @@ pub struct Options {
     /// memory does not grow with them. A ResourceList keeps every result (they are part of its
     /// output); errors are always kept.
     pub summary_only: bool,
+    /// Write the results file (`results:` and an item per result, what `--results FILE` holds)
+    /// as the run goes, instead of holding it: items are written as soon as the documents
+    /// before them are done. Implies `render_results` for a stream; a ResourceList's results
+    /// are written at the end. [`Output::results_yaml`] is then `None`.
+    pub results_to: Option<ResultsTo>,
 }
 
 impl Default for Options {
@@ -62,6 +68,7 @@ impl Default for Options {
             render_results: false,
             threads: 0,
             summary_only: false,
+            results_to: None,
         }
     }
 }
@@ -92,8 +99,14 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
         notes: Vec::new(),
         results_yaml: None,
     };
-    let mut sink = Sink::new(policy.verbosity(options.verbosity), options.render_results);
+    let mut sink = Sink::new(
+        policy.verbosity(options.verbosity),
+        options.render_results || options.results_to.is_some(),
+    );
     sink.default_verbosity = options.verbosity;
+    if let Some(to) = &options.results_to {
+        sink.write_results_to(to.clone()).map_err(Error::Results)?;
+    }
     // The first document decides the form; a ResourceList brings its own policy.
     let threads = thread_count(options.threads);
     for (seg, no) in &segments[..(first + 1).min(segments.len())] {
@@ -150,6 +163,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     if sink.summary_only {
         sink.trim();
     }
+    sink.end_results().map_err(Error::Results)?;
     sink.finish(&mut out);
     out.policy = policy.spec.clone();
     Ok(out)

@@ -38,4 +38,7 @@ pub enum Error {
     /// Input bytes that are not UTF-8.
     #[error("input is not UTF-8 text (invalid byte at offset {0})")]
     NotUtf8(usize),
+    /// Writing the results file ([`Options::results_to`](crate::Options::results_to)) failed.
+    #[error("writing the results: {0}")]
+    Results(std::io::Error),
 }

@@ -377,6 +377,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                 render_results: false,
                 threads: 0,
                 summary_only: false,
+                results_to: None,
             };
             let output = pinning::process(&input.bytes, options, &args.digests)
                 .map_err(|e| input.locate(e))?;
@@ -457,12 +458,14 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         } else {
             Verbosity::Problems
         },
-        // Results go to the file as YAML text, built as they are made (not held as values).
-        render_results: args.results.is_some(),
+        // The results file is written as the run goes (`results_to`, below).
+        render_results: false,
         threads: 0,
-        // Without a results file the results only feed the stderr summary and the exit status:
-        // a stream's warnings past the objects it lists are counted, not held.
-        summary_only: args.results.is_none(),
+        // The results held only feed the stderr summary and the exit status (the results file
+        // gets every one as it is made): a stream's warnings past the objects it lists are
+        // counted, not held.
+        summary_only: true,
+        results_to: None,
     };
     let input = read_input(&args.policy.files)?;
     if argocd.is_some() && !has_content(&input.bytes) {
@@ -470,11 +473,37 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             "no manifests to harden: an empty answer would make Argo CD prune every resource of the application"
         );
     }
-    let output =
-        pinning::process(&input.bytes, options, &args.digests).map_err(|e| input.locate(e))?;
-    if let Some(path) = &args.results {
-        write_results(path, &output).with_context(|| format!("writing {}", path.display()))?;
-    }
+    let results = args
+        .results
+        .as_deref()
+        .map(|path| {
+            ResultsFile::create(path)
+                .map(|file| (path, file))
+                .with_context(|| format!("writing {}", path.display()))
+        })
+        .transpose()?;
+    let options = Options {
+        results_to: results
+            .as_ref()
+            .map(|(_, file)| kube_harden::engine::ResultsTo::new(file.clone())),
+        ..options
+    };
+    let output = match pinning::process(&input.bytes, options, &args.digests) {
+        Ok(output) => output,
+        Err(e) => {
+            let Some((path, file)) = results else {
+                return Err(input.locate(e));
+            };
+            // Only a run that finished leaves a results file, never part of one.
+            file.discard(path);
+            return Err(match e.downcast_ref() {
+                Some(kube_harden::Error::Results(io)) => {
+                    anyhow::anyhow!("writing {}: {io}", path.display())
+                }
+                _ => input.locate(e),
+            });
+        }
+    };
     let failed = output.has_errors();
     let mut changed = false;
     if args.diff {
@@ -810,32 +839,79 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
     })
 }
 
-/// Writes `results:` and one item per result: the items the run rendered as it went (a
-/// stream), or each result built and written on its own (a ResourceList), so the results are
-/// never all held as JSON values.
-fn write_results(path: &std::path::Path, output: &kube_harden::Output<'_>) -> io::Result<()> {
-    let layout = kube_harden::yaml::emit::Layout::default();
-    let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(path)?);
-    match &output.results_yaml {
-        Some(blocks) if blocks.iter().all(String::is_empty) => out.write_all(b"results: []\n")?,
-        Some(blocks) => {
-            out.write_all(b"results:\n")?;
-            for block in blocks {
-                out.write_all(block.as_bytes())?;
-            }
+/// The `--results FILE` destination. A regular file is written as the run goes (and emptied
+/// again if the run starts over, a second pass with the registry's answers); anything else (a
+/// pipe, `/dev/stderr`), which cannot be emptied again, gets the bytes when the run is over.
+#[derive(Clone)]
+struct ResultsFile(std::sync::Arc<std::sync::Mutex<ResultsDestination>>);
+
+enum ResultsDestination {
+    Streamed(io::BufWriter<fs::File>),
+    Held(fs::File, Vec<u8>),
+}
+
+impl ResultsFile {
+    /// Creates (truncates) the file, as `File::create` does.
+    fn create(path: &Path) -> io::Result<Self> {
+        let file = fs::File::create(path)?;
+        let destination = if file.metadata()?.is_file() {
+            ResultsDestination::Streamed(io::BufWriter::with_capacity(1 << 16, file))
+        } else {
+            ResultsDestination::Held(file, Vec::new())
+        };
+        Ok(ResultsFile(std::sync::Arc::new(std::sync::Mutex::new(
+            destination,
+        ))))
+    }
+
+    fn destination(&self) -> std::sync::MutexGuard<'_, ResultsDestination> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A run that failed: a regular file written so far is removed.
+    fn discard(self, path: &Path) {
+        if matches!(*self.destination(), ResultsDestination::Streamed(_)) {
+            let _ = fs::remove_file(path);
         }
-        None if output.results.is_empty() => out.write_all(b"results: []\n")?,
-        None => {
-            out.write_all(b"results:\n")?;
-            let mut item = String::new();
-            for r in &output.results {
-                item.clear();
-                kube_harden::yaml::emit::sequence_items(&mut item, &[r.to_value()], 0, &layout);
-                out.write_all(item.as_bytes())?;
+    }
+}
+
+impl kube_harden::engine::ResultsWriter for ResultsFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut *self.destination() {
+            ResultsDestination::Streamed(file) => file.write_all(bytes),
+            ResultsDestination::Held(_, held) => {
+                held.extend_from_slice(bytes);
+                Ok(())
             }
         }
     }
-    out.flush()
+
+    fn restart(&mut self) -> io::Result<()> {
+        use std::io::Seek;
+        match &mut *self.destination() {
+            ResultsDestination::Streamed(file) => {
+                file.flush()?;
+                file.get_mut().set_len(0)?;
+                file.get_mut().rewind()
+            }
+            ResultsDestination::Held(_, held) => {
+                held.clear();
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match &mut *self.destination() {
+            ResultsDestination::Streamed(file) => file.flush(),
+            ResultsDestination::Held(file, held) => {
+                file.write_all(held)?;
+                *held = Vec::new();
+                file.flush()
+            }
+        }
+    }
 }
 
 /// Objects the stderr summary lists (changed ones first, then unchanged ones with warnings or

@@ -280,3 +280,58 @@ fn the_summary_is_the_same_whether_results_are_held_or_counted() {
         "{counted_err}"
     );
 }
+
+/// A results file that cannot be written: a clear error naming it, exit 1, nothing on stdout
+/// (the stream is not delivered), no summary; the same when the disk is full (`/dev/full`).
+/// A run that fails on its input leaves no results file, not part of one.
+#[test]
+fn a_results_file_that_cannot_be_written_fails_the_run() {
+    let input = deployment("web", "") + &deployment("api", "");
+    let dir = std::env::temp_dir().join(format!("kh-results-error-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("no-such-dir").join("results.yaml");
+    let mut targets = vec![(missing.to_str().unwrap().to_string(), "No such file")];
+    if std::path::Path::new("/dev/full").exists() {
+        targets.push(("/dev/full".into(), "No space left"));
+    }
+    for (target, why) in targets {
+        let (code, out, err) = run(
+            &[
+                "--disable",
+                "pin-image-digests",
+                "--offline",
+                "--results",
+                &target,
+            ],
+            &input,
+        );
+        assert_eq!(code, 1, "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("kube-harden: error: writing {target}: {why}")),
+            "{err}"
+        );
+    }
+    // Bad input after a hundred good documents: the error, and no results file.
+    let file = dir.join("results.yaml");
+    let mut bad = String::new();
+    for i in 0..100 {
+        bad.push_str(&deployment(&format!("web-{i}"), ""));
+    }
+    bad.push_str("---\na: [\n");
+    let (code, out, err) = run(
+        &[
+            "--disable",
+            "pin-image-digests",
+            "--offline",
+            "--results",
+            file.to_str().unwrap(),
+        ],
+        &bad,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty() && err.contains("document 101"), "{err}");
+    assert!(!file.exists(), "a partial results file was left");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -3,7 +3,9 @@
 //! run's [`Output`] (text in chunks, results, counters).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
 
 use super::form::InputForm;
 use super::identity::Placed;
@@ -20,6 +22,98 @@ pub const NOTED_OBJECTS: usize = 20;
 /// A `summary_only` sink trims its results once it holds this many (and then twice what it
 /// kept), so trimming costs a constant per result.
 const TRIM_AT: usize = 1024;
+
+/// Where a run writes its results file (`--results FILE`) as it goes: [`ResultsTo`] calls it.
+pub trait ResultsWriter: Send {
+    /// Appends bytes.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Discards everything written so far: a run starts (again, when a first pass asked only the
+    /// lock and a second pass brings the registry's answers).
+    fn restart(&mut self) -> io::Result<()>;
+    /// The run is over: everything is written (flush).
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+impl ResultsWriter for Vec<u8> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The results file a run writes as it goes ([`Options::results_to`]): `results:` and one YAML
+/// sequence item per result, in order, or `results: []`, the bytes the CLI's `--results FILE`
+/// holds. Items are written as soon as the documents before them are done, so a run holds only
+/// the results of the documents in flight. Cloning shares the writer.
+///
+/// [`Options::results_to`]: super::Options::results_to
+#[derive(Clone)]
+pub struct ResultsTo(Arc<Mutex<ResultsState>>);
+
+struct ResultsState {
+    writer: Box<dyn ResultsWriter>,
+    /// Whether an item (and so `results:`) was written.
+    items: bool,
+}
+
+impl fmt::Debug for ResultsTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResultsTo(..)")
+    }
+}
+
+impl ResultsTo {
+    /// Results written to `writer`.
+    pub fn new(writer: impl ResultsWriter + 'static) -> Self {
+        ResultsTo(Arc::new(Mutex::new(ResultsState {
+            writer: Box::new(writer),
+            items: false,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ResultsState> {
+        // A worker that panicked holds no lock on it (only the joining thread writes).
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A run starts: nothing written yet.
+    pub(super) fn start(&self) -> io::Result<()> {
+        let mut state = self.state();
+        state.items = false;
+        state.writer.restart()
+    }
+
+    /// Writes sequence items (after `results:` when they are the first).
+    pub(super) fn items(&self, text: &str) -> io::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state();
+        if !state.items {
+            state.items = true;
+            state.writer.write(b"results:\n")?;
+        }
+        state.writer.write(text.as_bytes())
+    }
+
+    /// The run is over: `results: []` when there was no item, and everything flushed.
+    pub(super) fn end(&self) -> io::Result<()> {
+        let mut state = self.state();
+        if !state.items {
+            state.writer.write(b"results: []\n")?;
+        }
+        state.writer.finish()
+    }
+}
 
 /// Where one run (or one worker) collects results and counters.
 #[derive(Debug, Default)]
@@ -51,7 +145,8 @@ pub struct Sink {
     /// The rules that changed something, each once.
     pub changed_rules: Vec<&'static str>,
     /// The results as YAML sequence items, when `render` is on, in blocks of about 1 MiB (no
-    /// block is ever copied into a larger one: memory stays at the text's size).
+    /// block is ever copied into a larger one: memory stays at the text's size). A sink that
+    /// writes a results file holds only the block being filled.
     pub rendered: Vec<String>,
     /// Keep only the results the CLI's stderr summary shows ([`Options::summary_only`]): a
     /// stream's warnings and info results of other objects are counted, not held.
@@ -60,6 +155,11 @@ pub struct Sink {
     pub summary_only: bool,
     /// With `summary_only`: trim the kept results when there are this many (0: the default).
     pub trim_at: usize,
+    /// The run's results file, on the sink that holds the results in order (not a worker's):
+    /// `rendered` blocks are written to it as they fill, and a worker's when it is joined.
+    pub(crate) results_to: Option<ResultsTo>,
+    /// The first error writing `results_to` (nothing more is written then; the run fails).
+    pub(crate) write_error: Option<io::Error>,
 }
 
 impl Sink {
@@ -94,13 +194,84 @@ impl Sink {
             .last()
             .is_none_or(|b| b.capacity() - b.len() < BLOCK / 64)
         {
-            self.rendered.push(String::with_capacity(BLOCK));
+            // Full blocks go to the results file, if this sink writes one; the memory of the
+            // last is used again.
+            let mut reuse = None;
+            if self.results_to.is_some() {
+                for mut block in std::mem::take(&mut self.rendered) {
+                    self.write_items(&block);
+                    block.clear();
+                    reuse = Some(block);
+                }
+            }
+            self.rendered
+                .push(reuse.unwrap_or_else(|| String::with_capacity(BLOCK)));
         }
         let block = self.rendered.last_mut().expect("a block was just added");
         emit::sequence_items(block, &[result.to_value()], 0, &Layout::default());
         if result.severity != Severity::Info {
             self.results.push(result);
+            if self.summary_only && self.results.len() >= self.trim_at.max(TRIM_AT) {
+                self.trim();
+            }
         }
+    }
+
+    /// Writes rendered items to the results file (after an error, nothing more).
+    fn write_items(&mut self, text: &str) {
+        if let (Some(to), None) = (&self.results_to, &self.write_error) {
+            if let Err(e) = to.items(text) {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    /// Writes the rendered blocks held to the results file, if this sink writes one.
+    fn flush_rendered(&mut self) {
+        if self.results_to.is_some() {
+            for block in std::mem::take(&mut self.rendered) {
+                self.write_items(&block);
+            }
+        }
+    }
+
+    /// Sets the results file this sink writes (the run's sink, whose results are in order) and
+    /// starts it.
+    pub(super) fn write_results_to(&mut self, to: ResultsTo) -> io::Result<()> {
+        to.start()?;
+        self.results_to = Some(to);
+        Ok(())
+    }
+
+    /// True once writing the results file failed (the run stops as soon as it can).
+    pub(super) fn write_failed(&self) -> bool {
+        self.write_error.is_some()
+    }
+
+    /// Ends the results file, if this sink writes one: what is still held (a ResourceList's
+    /// results, which it carries as values, rendered one by one), then `results: []` if there
+    /// was none, flushed. The first write error, if any.
+    pub(super) fn end_results(&mut self) -> io::Result<()> {
+        let Some(to) = self.results_to.clone() else {
+            return Ok(());
+        };
+        if self.render {
+            self.flush_rendered();
+        } else {
+            let mut item = String::new();
+            for r in &self.results {
+                item.clear();
+                emit::sequence_items(&mut item, &[r.to_value()], 0, &Layout::default());
+                if let Err(e) = to.items(&item) {
+                    self.write_error.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = self.write_error.take() {
+            return Err(e);
+        }
+        to.end()
     }
 
     /// Keeps a warning or an error, or an info decision under `verbosity: all`.
@@ -125,6 +296,7 @@ impl Sink {
     pub(super) fn absorb(&mut self, part: Sink) {
         self.results.extend(part.results);
         self.rendered.extend(part.rendered);
+        self.flush_rendered();
         self.stats.add(&part.stats);
         self.unresolved.extend(part.unresolved);
         self.observed.extend(part.observed);
@@ -171,7 +343,7 @@ impl Sink {
     /// Moves the results, notes, counters and unresolved images (each once) into `out`.
     pub(super) fn finish(self, out: &mut Output<'_>) {
         out.results = self.results;
-        out.results_yaml = self.render.then_some(self.rendered);
+        out.results_yaml = (self.render && self.results_to.is_none()).then_some(self.rendered);
         out.notes = self.notes;
         out.stats = self.stats;
         let mut seen = std::collections::HashSet::new();
@@ -237,7 +409,10 @@ pub struct Output<'a> {
     pub notes: Vec<KrmResult>,
     /// With [`Options::render_results`] (a stream): every result as YAML sequence items, in
     /// order, in blocks to be written one after the other; `results` then holds only the warnings
-    /// and errors.
+    /// and errors. `None` when [`Options::results_to`] wrote them.
+    ///
+    /// [`Options::render_results`]: super::Options::render_results
+    /// [`Options::results_to`]: super::Options::results_to
     pub results_yaml: Option<Vec<String>>,
 }
 

@@ -1,6 +1,10 @@
 //! The segment/thread scheduler: a stream's documents numbered, cut into contiguous runs and
 //! processed side by side, joined in order.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+
 use super::document::{process_segment, SegmentOut};
 use super::results::Sink;
 use crate::config::{Overrides, Policy};
@@ -55,8 +59,17 @@ pub(super) fn thread_count(threads: usize) -> usize {
 /// Below this many documents a stream is processed on one thread.
 const MIN_PARALLEL: usize = 64;
 
-/// Processes the documents after the first, in order: on one thread, or cut into `threads`
-/// contiguous runs processed side by side, whose outputs and sinks are joined in order.
+/// Documents a worker takes at a time (fewer when that would leave a worker idle).
+const PIECE: usize = 256;
+
+/// Pieces a worker may be ahead of the join: what waits there is held in memory.
+const AHEAD: usize = 2;
+
+/// Processes the documents after the first, in order: on one thread, or cut into contiguous
+/// pieces that `threads` workers take in turn, each piece's output and sink joined in order as
+/// soon as the pieces before it are (so results go to the results file as the run goes, and
+/// only the pieces in flight are held). A worker never runs more than [`AHEAD`] pieces per
+/// worker ahead of the join. The first error in document order is returned, as on one thread.
 pub(super) fn run<'a>(
     rest: &[(Segment<'a>, usize)],
     threads: usize,
@@ -66,33 +79,94 @@ pub(super) fn run<'a>(
     sink: &mut Sink,
 ) -> Result<Vec<SegmentOut<'a>>, Error> {
     if threads <= 1 || rest.len() < MIN_PARALLEL || cfg!(target_family = "wasm") {
-        process_run(rest, policy, overrides, index, sink)
-    } else {
-        let per = rest.len().div_ceil(threads);
-        let worker_parts: Vec<Result<WorkerOutput<'a>, Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = rest
-                .chunks(per)
-                .map(|part| {
-                    let mut policy = policy.clone();
-                    let mut sink = sink.worker();
-                    scope.spawn(move || {
-                        let chunks = process_run(part, &mut policy, overrides, index, &mut sink)?;
-                        Ok((chunks, sink))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("worker panicked"))
-                .collect()
-        });
-        let mut parts = Vec::with_capacity(rest.len());
-        for part in worker_parts {
-            let (chunks, part_sink) = part?;
-            parts.extend(chunks);
-            sink.absorb(part_sink);
+        return process_run(rest, policy, overrides, index, sink);
+    }
+    let per = rest.len().div_ceil(threads).min(PIECE);
+    let pieces: Vec<&[(Segment<'a>, usize)]> = rest.chunks(per).collect();
+    let window = threads * AHEAD;
+    // The next piece to take, and the number of pieces joined (or `usize::MAX` to stop).
+    let next = AtomicUsize::new(0);
+    let joined = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = mpsc::channel::<(usize, Result<WorkerOutput<'a>, Error>)>();
+    let template = sink.worker();
+    let mut parts = Vec::with_capacity(rest.len());
+    let mut failed: Option<Error> = None;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let mut policy = policy.clone();
+            let (pieces, next, joined, template) = (&pieces, &next, &joined, &template);
+            scope.spawn(move || {
+                // A worker that panics stops the others (the join would wait for its piece).
+                let _stop = StopOnPanic(joined);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(piece) = pieces.get(i) else {
+                        return;
+                    };
+                    {
+                        let (done, moved) = joined;
+                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                        while *done != usize::MAX && i >= *done + window {
+                            done = moved.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if *done == usize::MAX {
+                            return;
+                        }
+                    }
+                    let mut sink = template.worker();
+                    let out = process_run(piece, &mut policy, overrides, index, &mut sink)
+                        .map(|chunks| (chunks, sink));
+                    if tx.send((i, out)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        Ok(parts)
+        drop(tx);
+        // Join in order on this thread, as the pieces come.
+        let mut waiting: BTreeMap<usize, Result<WorkerOutput<'a>, Error>> = BTreeMap::new();
+        let mut want = 0;
+        for (i, out) in rx.iter() {
+            waiting.insert(i, out);
+            while let Some(out) = waiting.remove(&want) {
+                want += 1;
+                if failed.is_some() {
+                    continue;
+                }
+                match out {
+                    Ok((chunks, part_sink)) => {
+                        parts.extend(chunks);
+                        sink.absorb(part_sink);
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            }
+            let stop = failed.is_some() || sink.write_failed();
+            let (done, moved) = &joined;
+            *done.lock().unwrap_or_else(|e| e.into_inner()) = if stop { usize::MAX } else { want };
+            moved.notify_all();
+            if stop {
+                waiting.clear();
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(parts),
+    }
+}
+
+/// Stops the other workers when a worker panics (the scope then passes the panic on).
+struct StopOnPanic<'s>(&'s (Mutex<usize>, Condvar));
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let (done, moved) = self.0;
+            *done.lock().unwrap_or_else(|e| e.into_inner()) = usize::MAX;
+            moved.notify_all();
+        }
     }
 }
 

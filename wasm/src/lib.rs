@@ -177,6 +177,7 @@ pub fn run(input: &str, config: &Config, options: &Value) -> Result<Value, Strin
         render_results: false,
         threads: 1,
         summary_only: false,
+        results_to: None,
     };
     let out = kube_harden::process(input, &options).map_err(|e| e.to_string())?;
     let results: Vec<Value> = out.results.iter().map(|r| r.to_value()).collect();
