@@ -495,7 +495,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                 return Err(input.locate(e));
             };
             // Only a run that finished leaves a results file, never part of one.
-            file.discard(path);
+            file.discard();
             return Err(match e.downcast_ref() {
                 Some(kube_harden::Error::Results(io)) => {
                     anyhow::anyhow!("writing {}: {io}", path.display())
@@ -504,6 +504,10 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             });
         }
     };
+    if let Some((path, file)) = results {
+        file.commit()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let failed = output.has_errors();
     let mut changed = false;
     if args.diff {
@@ -839,25 +843,44 @@ fn read_input(files: &[PathBuf]) -> Result<Input> {
     })
 }
 
-/// The `--results FILE` destination. A regular file is written as the run goes (and emptied
-/// again if the run starts over, a second pass with the registry's answers); anything else (a
-/// pipe, `/dev/stderr`), which cannot be emptied again, gets the bytes when the run is over.
+/// The `--results FILE` destination. For a regular file (or a new one) the results are written
+/// as the run goes to a temporary file beside it (emptied again if the run starts over, a second
+/// pass with the registry's answers), which replaces the file only when the run succeeds: a run
+/// that fails leaves an existing results file as it was and no partial one. Anything else (a
+/// pipe, `/dev/stderr`), which cannot be emptied again nor replaced, gets the bytes when the run
+/// is over.
 #[derive(Clone)]
 struct ResultsFile(std::sync::Arc<std::sync::Mutex<ResultsDestination>>);
 
 enum ResultsDestination {
-    Streamed(io::BufWriter<fs::File>),
+    /// The temporary file, its path, and the path it replaces.
+    Streamed(io::BufWriter<fs::File>, PathBuf, PathBuf),
     Held(fs::File, Vec<u8>),
 }
 
 impl ResultsFile {
-    /// Creates (truncates) the file, as `File::create` does.
+    /// Opens the destination: a temporary file beside a regular (or new) one, or the path itself.
     fn create(path: &Path) -> io::Result<Self> {
-        let file = fs::File::create(path)?;
-        let destination = if file.metadata()?.is_file() {
-            ResultsDestination::Streamed(io::BufWriter::with_capacity(1 << 16, file))
-        } else {
-            ResultsDestination::Held(file, Vec::new())
+        let destination = match fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                ResultsDestination::Held(fs::File::create(path)?, Vec::new())
+            }
+            found => {
+                // Through a symbolic link to the file it names, which is what gets replaced.
+                let target = match found {
+                    Ok(_) => fs::canonicalize(path)?,
+                    Err(_) => path.to_path_buf(),
+                };
+                let name = target.file_name().unwrap_or_default().to_string_lossy();
+                let temp = target
+                    .with_file_name(format!(".{name}.kube-harden-{}.tmp", std::process::id()));
+                let file = fs::File::create(&temp)?;
+                ResultsDestination::Streamed(
+                    io::BufWriter::with_capacity(1 << 16, file),
+                    temp,
+                    target,
+                )
+            }
         };
         Ok(ResultsFile(std::sync::Arc::new(std::sync::Mutex::new(
             destination,
@@ -868,10 +891,21 @@ impl ResultsFile {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A run that failed: a regular file written so far is removed.
-    fn discard(self, path: &Path) {
-        if matches!(*self.destination(), ResultsDestination::Streamed(_)) {
-            let _ = fs::remove_file(path);
+    /// The run succeeded: the temporary file replaces the results file.
+    fn commit(self) -> io::Result<()> {
+        match &mut *self.destination() {
+            ResultsDestination::Streamed(file, temp, target) => {
+                file.flush()?;
+                fs::rename(&*temp, &*target)
+            }
+            ResultsDestination::Held(..) => Ok(()),
+        }
+    }
+
+    /// The run failed: the temporary file is removed (an existing results file stays as it was).
+    fn discard(self) {
+        if let ResultsDestination::Streamed(_, temp, _) = &*self.destination() {
+            let _ = fs::remove_file(temp);
         }
     }
 }
@@ -879,7 +913,7 @@ impl ResultsFile {
 impl kube_harden::engine::ResultsWriter for ResultsFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut *self.destination() {
-            ResultsDestination::Streamed(file) => file.write_all(bytes),
+            ResultsDestination::Streamed(file, ..) => file.write_all(bytes),
             ResultsDestination::Held(_, held) => {
                 held.extend_from_slice(bytes);
                 Ok(())
@@ -890,7 +924,7 @@ impl kube_harden::engine::ResultsWriter for ResultsFile {
     fn restart(&mut self) -> io::Result<()> {
         use std::io::Seek;
         match &mut *self.destination() {
-            ResultsDestination::Streamed(file) => {
+            ResultsDestination::Streamed(file, ..) => {
                 file.flush()?;
                 file.get_mut().set_len(0)?;
                 file.get_mut().rewind()
@@ -904,7 +938,7 @@ impl kube_harden::engine::ResultsWriter for ResultsFile {
 
     fn finish(&mut self) -> io::Result<()> {
         match &mut *self.destination() {
-            ResultsDestination::Streamed(file) => file.flush(),
+            ResultsDestination::Streamed(file, ..) => file.flush(),
             ResultsDestination::Held(file, held) => {
                 file.write_all(held)?;
                 *held = Vec::new();

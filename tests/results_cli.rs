@@ -333,5 +333,39 @@ fn a_results_file_that_cannot_be_written_fails_the_run() {
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty() && err.contains("document 101"), "{err}");
     assert!(!file.exists(), "a partial results file was left");
+    // An existing results file (here through a symbolic link) stays as it was when a run fails,
+    // and is replaced when one succeeds; no temporary file is left beside it either way.
+    std::fs::write(&file, "results: []\n").unwrap();
+    let link = dir.join("link.yaml");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let harden = |path: &std::path::Path, input: &str| {
+        let path = path.to_str().unwrap();
+        let args = [
+            "--disable",
+            "pin-image-digests",
+            "--offline",
+            "--results",
+            path,
+        ];
+        run(&args, input)
+    };
+    for path in [&file, &link] {
+        let (code, _, err) = harden(path, &bad);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "results: []\n");
+    }
+    let (code, _, err) = harden(&link, &input);
+    assert_eq!(code, 0, "{err}");
+    assert!(link.is_symlink(), "the link was replaced instead of the file it names");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.starts_with("results:\n- "), "{written}");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "a temporary file was left: {names:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
