@@ -276,19 +276,34 @@ fn results_dash(layout: &Layout) -> usize {
     }
 }
 
-/// Writes `value` as one `- ` item with its dash at `dash`. The lines must read back, alone,
-/// as that one item, and all but the first must be right of the dash: then items written one
-/// after the other read as the sequence of them (a check per item, with memory and time the
-/// item's, instead of reading back the whole sequence).
+/// Writes `value` as one `- ` item with its dash at `dash`, and checks that it reads back:
+/// each line after the first is right of the item's content column, and the lines, with the
+/// dash made a space (a mapping item's content read as a document of its own, columns kept, as
+/// items are read), mean `value`; any other item, alone, means `[value]`. Items written one
+/// after the other then read as the sequence of them: a check per item, its own size in memory
+/// and time, instead of reading back the whole sequence.
 fn push_item(out: &mut String, value: Value, dash: usize, layout: &Layout) -> Result<(), Fallback> {
     let from = out.len();
     let one = [value];
     emit::sequence_items(out, &one, dash, layout);
+    let [value] = one;
     let lines = &out[from..];
     let inside = lines.split_inclusive('\n').skip(1).all(|l| {
-        l.len() > dash + 1 && l.as_bytes()[..=dash].iter().all(|&b| b == b' ')
+        l.len() > dash + 2 && l.as_bytes()[..dash + 2].iter().all(|&b| b == b' ')
     });
-    if inside && lines.ends_with('\n') && reads_alone_as(lines, &Value::Array(one.into())) {
+    if !inside || !lines.ends_with('\n') || lines.as_bytes().get(dash) != Some(&b'-') {
+        return Err(Fallback);
+    }
+    let reads_back = if value.as_object().is_some_and(|m| !m.is_empty()) {
+        let mut content = String::with_capacity(lines.len());
+        content.push_str(&lines[..dash]);
+        content.push(' ');
+        content.push_str(&lines[dash + 1..]);
+        reads_alone_as(&content, &value)
+    } else {
+        reads_alone_as(lines, &Value::Array(vec![value]))
+    };
+    if reads_back {
         Ok(())
     } else {
         Err(Fallback)
