@@ -310,6 +310,44 @@ fn push_item(out: &mut String, value: Value, dash: usize, layout: &Layout) -> Re
     }
 }
 
+/// `values` as `- ` items (see [`push_item`]), in order, on up to `threads` threads.
+fn render_items(
+    values: Vec<Value>,
+    dash: usize,
+    layout: &Layout,
+    threads: usize,
+) -> Result<String, Fallback> {
+    let render = |values: Vec<Value>| {
+        let mut out = String::new();
+        values
+            .into_iter()
+            .try_for_each(|v| push_item(&mut out, v, dash, layout))
+            .map(|()| out)
+    };
+    let threads = threads.clamp(1, values.len().div_ceil(MIN_ITEMS_PER_THREAD).max(1));
+    if threads == 1 {
+        return render(values);
+    }
+    let per = values.len().div_ceil(threads);
+    let mut values = values.into_iter();
+    let chunks: Vec<Vec<Value>> = std::iter::from_fn(|| {
+        let chunk: Vec<Value> = values.by_ref().take(per).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+    .collect();
+    let texts = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || render(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect::<Result<Vec<String>, Fallback>>()
+    })?;
+    Ok(texts.concat())
+}
+
 /// Writes results `which` of `sink` as `- ` items into `out`.
 fn render_results(
     sink: &Sink,
@@ -661,10 +699,7 @@ pub(super) fn process<'a>(
     pieces.push((SERIAL, at..serial.len()));
     // New lines go where the tree's patcher puts them: created objects after the last item's content,
     // results after the list's last entry (the same place when the items come last).
-    let mut added = String::new();
-    for object in created {
-        push_item(&mut added, object, items.dash, &layout).ok()?;
-    }
+    let added = render_items(created, items.dash, &layout, threads).ok()?;
     let last = n - 1;
     let (last_start, last_end) = items.span(last);
     let items_at = {
