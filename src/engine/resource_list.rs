@@ -237,6 +237,13 @@ impl Edits {
     }
 }
 
+/// A workload's reference and file, and what the rules' `plan` hooks planned for it.
+type Planned = (
+    ResourceRef,
+    Option<String>,
+    Vec<(&'static dyn Rule, Box<Note>)>,
+);
+
 /// What became of one item (its edits, results and plans are in its worker's [`Part`]).
 struct ItemOut {
     /// Its edits in the list's text: indices into the part's `edits`.
@@ -252,7 +259,7 @@ struct ItemOut {
     placed: Vec<Placed>,
     /// A workload: its reference and file, with what the rules' `plan` hooks planned for it
     /// (kept unless the workload is in the list twice, known once every item is).
-    planned: Option<(ResourceRef, Option<String>, Vec<(&'static dyn Rule, Box<Note>)>)>,
+    planned: Option<Planned>,
 }
 
 /// One worker's items, in order, and what they share.
@@ -288,9 +295,10 @@ fn push_item(out: &mut String, value: Value, dash: usize, layout: &Layout) -> Re
     emit::sequence_items(out, &one, dash, layout);
     let [value] = one;
     let lines = &out[from..];
-    let inside = lines.split_inclusive('\n').skip(1).all(|l| {
-        l.len() > dash + 2 && l.as_bytes()[..dash + 2].iter().all(|&b| b == b' ')
-    });
+    let inside = lines
+        .split_inclusive('\n')
+        .skip(1)
+        .all(|l| l.len() > dash + 2 && l.as_bytes()[..dash + 2].iter().all(|&b| b == b' '));
     if !inside || !lines.ends_with('\n') || lines.as_bytes().get(dash) != Some(&b'-') {
         return Err(Fallback);
     }
@@ -492,9 +500,19 @@ fn process_range(
             &mut part.edits,
         )?;
         let from = part.rendered.len();
-        render_results(&part.sink, o.results.start..o.plan_from, &mut part.rendered, layout)?;
+        render_results(
+            &part.sink,
+            o.results.start..o.plan_from,
+            &mut part.rendered,
+            layout,
+        )?;
         o.rendered_plan_from = part.rendered.len();
-        render_results(&part.sink, o.plan_from..o.results.end, &mut part.rendered, layout)?;
+        render_results(
+            &part.sink,
+            o.plan_from..o.results.end,
+            &mut part.rendered,
+            layout,
+        )?;
         o.rendered = from..part.rendered.len();
         part.items.push(o);
     }
@@ -670,10 +688,17 @@ pub(super) fn process<'a>(
                     let now = item_text_now(text, &items, i, &part.edits, o.edits.clone());
                     let value = parse_document(&now).ok()?.root?.to_value();
                     let from = merged.results.len();
-                    let planned =
-                        plan_objects(&value, policy_ref, index, file.as_deref(), &mut merged, true);
+                    let planned = plan_objects(
+                        &value,
+                        policy_ref,
+                        index,
+                        file.as_deref(),
+                        &mut merged,
+                        true,
+                    );
                     let at = serial.len();
-                    render_results(&merged, from..merged.results.len(), &mut serial, &layout).ok()?;
+                    render_results(&merged, from..merged.results.len(), &mut serial, &layout)
+                        .ok()?;
                     pieces.push((SERIAL, at..serial.len()));
                     planned
                 } else {
@@ -736,11 +761,7 @@ pub(super) fn process<'a>(
     };
     // The list: every item's edits, then the new lines at their places.
     let split_last = !added.is_empty() || results_at == Some(items_at);
-    let results_len = pieces
-        .iter()
-        .map(|(_, r)| r.len())
-        .sum::<usize>()
-        + "results:\n".len();
+    let results_len = pieces.iter().map(|(_, r)| r.len()).sum::<usize>() + "results:\n".len();
     let mut out = Edits {
         added: String::with_capacity(
             parts.iter().map(|p| p.edits.added.len()).sum::<usize>()
@@ -780,7 +801,8 @@ pub(super) fn process<'a>(
             write_results(&mut out.added, &pieces, &mut parts, &serial);
         }
         out.added.push_str(&item[at..]);
-        out.list.push((last_start, last_end - last_start, out.added.len()));
+        out.list
+            .push((last_start, last_end - last_start, out.added.len()));
     }
     if let Some(at) = results_at.filter(|&at| at != items_at) {
         write_results(&mut out.added, &pieces, &mut parts, &serial);
@@ -984,6 +1006,77 @@ mod tests {
         // Indented items (`  - `) and a document marker.
         let indented: String = items.lines().map(|l| format!("  {l}\n")).collect();
         assert_same(&format!("---\n{HEAD}{indented}"));
+    }
+
+    /// A workload in the list twice gets nothing created: its plans are asked again, once
+    /// every item is known, as for a repeated workload (the info results say so at `all`).
+    #[test]
+    fn a_workload_in_the_list_twice_is_planned_again_as_such() {
+        let mut items = String::new();
+        for i in 0..20 {
+            items.push_str(&deployment(&format!("d{i}"), ""));
+        }
+        // d3 again, unchanged by the rules this time (its own securityContext), and d7 again.
+        items.push_str(&deployment(
+            "d3",
+            "          securityContext:\n            privileged: false\n",
+        ));
+        items.push_str(&deployment("d7", ""));
+        for verbosity in ["problems", "changes", "all"] {
+            let config = format!("functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n  data:\n    verbosity: {verbosity}\n");
+            let text = format!("{HEAD}{items}{config}");
+            assert_same(&text);
+            let (fast, _) = both(&text);
+            let out = fast.unwrap().0;
+            let budgets = out.matches("- apiVersion: policy/v1\n  kind: PodDisruptionBudget");
+            assert_eq!(budgets.count(), 18, "{verbosity}: {out}");
+            if verbosity == "all" {
+                assert_eq!(
+                    out.matches("in the input more than once").count(),
+                    4,
+                    "{out}"
+                );
+            }
+        }
+    }
+
+    /// Results and created objects written one item at a time are the text the whole
+    /// sequence would be, in every layout, and each is checked.
+    #[test]
+    fn items_written_one_by_one_are_the_whole_sequence() {
+        let values: Vec<Value> = vec![
+            serde_json::json!({"message": "container \"app\": x \\ y: z", "severity": "warning",
+                "field": {"path": "a.b[0]", "proposedValue": ["ALL"]}, "tags": {"rule": "r"}}),
+            serde_json::json!({"message": "on", "severity": "info", "x": {"y": {"z": [1, {"a": "b"}]}}}),
+            serde_json::json!({}),
+            serde_json::json!("a string item"),
+            serde_json::json!([1, 2]),
+        ];
+        for (step, compact) in [(2, true), (2, false), (4, true), (4, false)] {
+            let layout = Layout {
+                indent_step: step,
+                compact_sequences: compact,
+                newline: "\n",
+            };
+            let mut entry = serde_json::Map::new();
+            entry.insert("results".into(), Value::Array(values.clone()));
+            let mut whole = String::new();
+            emit::mapping_entries(&mut whole, &entry, 0, &layout);
+            let mut one_by_one = String::from("results:\n");
+            for v in &values {
+                assert!(
+                    push_item(&mut one_by_one, v.clone(), results_dash(&layout), &layout).is_ok()
+                );
+            }
+            assert_eq!(one_by_one, whole);
+            for threads in [1, 2, 3] {
+                let many: Vec<Value> = (0..40).map(|i| values[i % values.len()].clone()).collect();
+                let mut expected = String::new();
+                emit::sequence_items(&mut expected, &many, 2, &layout);
+                let text = render_items(many, 2, &layout, threads).ok().unwrap();
+                assert_eq!(text, expected);
+            }
+        }
     }
 
     #[test]

@@ -772,9 +772,14 @@ mod tests {
             vec![(0, 1, 1), (14, 0, 3)],
             vec![(0, 1, 1)],
         ] {
-            assert!(Patched::from_edits(base, "xyz".into(), edits.clone()).is_none(), "{edits:?}");
+            assert!(
+                Patched::from_edits(base, "xyz".into(), edits.clone()).is_none(),
+                "{edits:?}"
+            );
         }
-        assert!(Patched::from_edits(base, String::new(), Vec::new()).is_some_and(|p| p.text() == base));
+        assert!(
+            Patched::from_edits(base, String::new(), Vec::new()).is_some_and(|p| p.text() == base)
+        );
     }
 
     /// Issue 13, item 4: a re-emitted document keeps `!!binary`, `!!str` and custom tags where
