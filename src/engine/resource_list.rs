@@ -10,6 +10,12 @@
 //! list would get. The rest of the list (its `apiVersion`, `kind`, `functionConfig`) is read
 //! with the items cut out.
 //!
+//! The workers also write each item's results as `- ` items of the list's `results` (each one
+//! read back alone, see [`push_item`]) and ask the rules' `plan` hooks (again, once every item
+//! is known, for a workload that is in the list twice). The output is the list's text plus
+//! edits (a [`Patched`]): each item's edits, the created objects and the results, so neither the
+//! list nor its results are copied or read back as a whole (memory stays near the output's size).
+//!
 //! Whenever anything is outside what this path can vouch for — an item that does not parse on
 //! its own (an alias to another item, a multi-line scalar crossing the item column), a nested
 //! list, existing `results` (a second run of the same pipeline), a flow or JSON list, CRLF line

@@ -7,8 +7,8 @@
 //! hands to `saphyr-parser`: ASCII text without tabs, carriage returns or control characters,
 //! ending in a line break; at most one `---` line before a root block mapping (at any column);
 //! block mappings and sequences (compact or indented, `- key: value` items); plain, single- and
-//! double-quoted (no escapes but `\"` and `\\`) scalars on one line; `[...]` flow sequences of such scalars on one
-//! line, `[]` and `{}`; literal block scalars `|` and `|-` without blank lines holding spaces;
+//! double-quoted (no escape but `\"` and `\\`) scalars on one line; `[...]` flow sequences of
+//! such scalars on one line, `[]` and `{}`; literal block scalars `|` and `|-` without blank lines holding spaces;
 //! comments. Anything with a second meaning (anchors, aliases, tags, `?` keys, multi-line plain
 //! or quoted scalars, folded scalars, indentation indicators, a more indented comment right after
 //! a value, directives, `...`) is declined. In debug builds every accepted text is also read by `saphyr-parser` and the two
