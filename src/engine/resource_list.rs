@@ -10,6 +10,12 @@
 //! list would get. The rest of the list (its `apiVersion`, `kind`, `functionConfig`) is read
 //! with the items cut out.
 //!
+//! The workers also write each item's results as `- ` items of the list's `results` (each one
+//! read back alone, see [`push_item`]) and ask the rules' `plan` hooks (again, once every item
+//! is known, for a workload that is in the list twice). The output is the list's text plus
+//! edits (a [`Patched`]): each item's edits, the created objects and the results, so neither the
+//! list nor its results are copied or read back as a whole (memory stays near the output's size).
+//!
 //! Whenever anything is outside what this path can vouch for — an item that does not parse on
 //! its own (an alias to another item, a multi-line scalar crossing the item column), a nested
 //! list, existing `results` (a second run of the same pipeline), a flow or JSON list, CRLF line
@@ -19,13 +25,13 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::document::SegmentOut;
 use super::form::InputForm;
-use super::form::{function_config_spec, item_file, results_to_add, sniff_document, Root};
+use super::form::{function_config_spec, item_file, sniff_document, Root};
 use super::hooks::{settle_and_create, take_created, ListPlans};
-use super::identity::{identity, record_workloads, repeated};
+use super::identity::{identity, record_workloads, repeated, Placed};
 use super::pipeline::{harden_in_stream, plan_objects};
 use super::results::Chunk;
 use super::results::{Sink, NOTED_OBJECTS};
@@ -34,9 +40,9 @@ use crate::config::Verbosity;
 use crate::config::{Overrides, Policy};
 use crate::krm::{Field, ResourceList};
 use crate::model::workload::pod_location;
-use crate::rules::{object_rule_reads, StreamIndex};
+use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
-use crate::yaml::patch::{patch, Written};
+use crate::yaml::patch::{patch, Patched, Written};
 use crate::yaml::split::Segment;
 use crate::yaml::tree::{
     build_document, check_keys, collect_events, parse_document, Data, Document, Node,
@@ -214,20 +220,162 @@ pub(super) fn index_items(text: &str, index: &mut StreamIndex) -> bool {
     true
 }
 
-/// What became of one item.
+/// New text for parts of the list: each edit replaces `len` bytes of the list's text at `at`
+/// with its piece of `added` (the pieces one after the other), in text order.
+#[derive(Default)]
+struct Edits {
+    added: String,
+    /// `(at, len, end of its text in added)`.
+    list: Vec<(usize, usize, usize)>,
+}
+
+impl Edits {
+    fn push(&mut self, at: usize, len: usize, new: &str) {
+        self.added.push_str(new);
+        self.list.push((at, len, self.added.len()));
+    }
+
+    /// Edit `k`: where, how many bytes, its new text.
+    fn get(&self, k: usize) -> (usize, usize, &str) {
+        let from = k.checked_sub(1).map_or(0, |p| self.list[p].2);
+        let (at, len, to) = self.list[k];
+        (at, len, &self.added[from..to])
+    }
+}
+
+/// A workload's reference and file, and what the rules' `plan` hooks planned for it.
+type Planned = (
+    ResourceRef,
+    Option<String>,
+    Vec<(&'static dyn Rule, Box<Note>)>,
+);
+
+/// What became of one item (its edits, results and plans are in its worker's [`Part`]).
 struct ItemOut {
-    /// Its new text (without the virtual indentation), when a rule changed it.
-    text: Option<String>,
-    /// Where its results are in its worker's sink.
+    /// Its edits in the list's text: indices into the part's `edits`.
+    edits: std::ops::Range<usize>,
+    /// Its results in the part's sink: its own, then from `plan_from` on what the rules' `plan`
+    /// hooks said, asked as for a workload that is in the list once.
     results: std::ops::Range<usize>,
-    /// A workload: its value and file, for the rules' `plan` hooks, asked once every item is
-    /// known (a workload in the list twice gets nothing created).
-    workload: Option<(Value, Option<String>)>,
+    plan_from: usize,
+    /// The same results as YAML items in the part's `rendered`.
+    rendered: std::ops::Range<usize>,
+    rendered_plan_from: usize,
+    /// A named workload's identity.
+    placed: Vec<Placed>,
+    /// A workload: its reference and file, with what the rules' `plan` hooks planned for it
+    /// (kept unless the workload is in the list twice, known once every item is).
+    planned: Option<Planned>,
+}
+
+/// One worker's items, in order, and what they share.
+struct Part {
+    items: Vec<ItemOut>,
+    sink: Sink,
+    edits: Edits,
+    /// The results of `sink`, each as a `- ` item of the list's `results`.
+    rendered: String,
 }
 
 /// The list cannot be handled here; read it as one tree.
 struct Fallback;
 
+/// Where the `- ` of each result is: under `results:` at column 0, in the list's habit.
+fn results_dash(layout: &Layout) -> usize {
+    if layout.compact_sequences {
+        0
+    } else {
+        layout.indent_step
+    }
+}
+
+/// Writes `value` as one `- ` item with its dash at `dash`, and checks that it reads back:
+/// each line after the first is right of the item's content column, and the lines, with the
+/// dash made a space (a mapping item's content read as a document of its own, columns kept, as
+/// items are read), mean `value`; any other item, alone, means `[value]`. Items written one
+/// after the other then read as the sequence of them: a check per item, its own size in memory
+/// and time, instead of reading back the whole sequence.
+fn push_item(out: &mut String, value: Value, dash: usize, layout: &Layout) -> Result<(), Fallback> {
+    let from = out.len();
+    let one = [value];
+    emit::sequence_items(out, &one, dash, layout);
+    let [value] = one;
+    let lines = &out[from..];
+    let inside = lines
+        .split_inclusive('\n')
+        .skip(1)
+        .all(|l| l.len() > dash + 2 && l.as_bytes()[..dash + 2].iter().all(|&b| b == b' '));
+    if !inside || !lines.ends_with('\n') || lines.as_bytes().get(dash) != Some(&b'-') {
+        return Err(Fallback);
+    }
+    let reads_back = if value.as_object().is_some_and(|m| !m.is_empty()) {
+        let mut content = String::with_capacity(lines.len());
+        content.push_str(&lines[..dash]);
+        content.push(' ');
+        content.push_str(&lines[dash + 1..]);
+        reads_alone_as(&content, &value)
+    } else {
+        reads_alone_as(lines, &Value::Array(vec![value]))
+    };
+    if reads_back {
+        Ok(())
+    } else {
+        Err(Fallback)
+    }
+}
+
+/// `values` as `- ` items (see [`push_item`]), in order, on up to `threads` threads.
+fn render_items(
+    values: Vec<Value>,
+    dash: usize,
+    layout: &Layout,
+    threads: usize,
+) -> Result<String, Fallback> {
+    let render = |values: Vec<Value>| {
+        let mut out = String::new();
+        values
+            .into_iter()
+            .try_for_each(|v| push_item(&mut out, v, dash, layout))
+            .map(|()| out)
+    };
+    let threads = threads.clamp(1, values.len().div_ceil(MIN_ITEMS_PER_THREAD).max(1));
+    if threads == 1 {
+        return render(values);
+    }
+    let per = values.len().div_ceil(threads);
+    let mut values = values.into_iter();
+    let chunks: Vec<Vec<Value>> = std::iter::from_fn(|| {
+        let chunk: Vec<Value> = values.by_ref().take(per).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+    .collect();
+    let texts = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || render(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect::<Result<Vec<String>, Fallback>>()
+    })?;
+    Ok(texts.concat())
+}
+
+/// Writes results `which` of `sink` as `- ` items into `out`.
+fn render_results(
+    sink: &Sink,
+    which: std::ops::Range<usize>,
+    out: &mut String,
+    layout: &Layout,
+) -> Result<(), Fallback> {
+    let dash = results_dash(layout);
+    sink.results[which]
+        .iter()
+        .try_for_each(|r| push_item(out, r.to_value(), dash, layout))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn process_item(
     text: &str,
     items: &Items,
@@ -236,12 +384,17 @@ fn process_item(
     policy: &Policy,
     index: &StreamIndex,
     sink: &mut Sink,
+    edits: &mut Edits,
 ) -> Result<ItemOut, Fallback> {
     let from = sink.results.len();
-    let unchanged = ItemOut {
-        text: None,
+    let mut out = ItemOut {
+        edits: edits.list.len()..edits.list.len(),
         results: from..from,
-        workload: None,
+        plan_from: from,
+        rendered: 0..0,
+        rendered_plan_from: 0,
+        placed: Vec::new(),
+        planned: None,
     };
     let virtual_text = item_text(text, items, i);
     let events = collect_events(&virtual_text).map_err(|_| Fallback)?;
@@ -263,7 +416,7 @@ fn process_item(
         // Read by no rule, but Kubernetes must read it (a key set twice): an error is the tree
         // path's to report.
         check_keys(&events).map_err(|_| Fallback)?;
-        return Ok(unchanged);
+        return Ok(out);
     }
     let mut doc = build_document(&virtual_text, &events).map_err(|_| Fallback)?;
     drop(events);
@@ -283,32 +436,35 @@ fn process_item(
     let mut value = root.to_value();
     let file = item_file(&value);
     let changed = harden_in_stream(&mut value, policy, index, file.as_deref(), sink);
-    let results = from..sink.results.len();
-    if !changed {
-        return Ok(ItemOut {
-            text: None,
-            results,
-            workload: Some((value, file)),
-        });
-    }
-    // The whole list's habits, not the item's.
-    doc.indent_step = layout.indent_step;
-    doc.compact_sequences = layout.compact_sequences;
-    match patch(&virtual_text, &doc, &value) {
-        Written::Edited(patched) => {
-            let out = patched.text();
-            let prefix = items.dash + 1;
-            if !out.as_bytes()[..prefix].iter().all(|&b| b == b' ') {
+    if changed {
+        // The whole list's habits, not the item's.
+        doc.indent_step = layout.indent_step;
+        doc.compact_sequences = layout.compact_sequences;
+        let Written::Edited(patched) = patch(&virtual_text, &doc, &value) else {
+            return Err(Fallback);
+        };
+        // The edits, moved from the item's own text to the list's.
+        let prefix = items.dash + 1;
+        let (start, end) = items.span(i);
+        if patched.edits().all(|(at, _, _)| at >= prefix) {
+            for (at, len, new) in patched.edits() {
+                edits.push(start + at - prefix, len, new);
+            }
+        } else {
+            let new = patched.text();
+            if !new.as_bytes()[..prefix].iter().all(|&b| b == b' ') {
                 return Err(Fallback);
             }
-            Ok(ItemOut {
-                text: Some(out[prefix..].to_string()),
-                results,
-                workload: Some((value, file)),
-            })
+            edits.push(start, end - start, &new[prefix..]);
         }
-        Written::Reemitted(_) => Err(Fallback),
+        out.edits.end = edits.list.len();
     }
+    out.plan_from = sink.results.len();
+    record_workloads(&value, policy, (0, 0), None, &mut out.placed);
+    let planned = plan_objects(&value, policy, index, file.as_deref(), sink, false);
+    out.results.end = sink.results.len();
+    out.planned = Some((ResourceRef::of(&value), file, planned));
+    Ok(out)
 }
 
 /// A sink as the tree path sets one up for a list: results kept as values, the verbosity the
@@ -321,7 +477,8 @@ fn list_sink(policy: &Policy, default_verbosity: Verbosity) -> Sink {
     }
 }
 
-/// Runs `process_item` over `range`, in order, into its own sink.
+/// Runs `process_item` over `range`, in order, into one part, each item's results written as
+/// YAML items as soon as it is done.
 fn process_range(
     text: &str,
     items: &Items,
@@ -330,12 +487,42 @@ fn process_range(
     policy: &Policy,
     index: &StreamIndex,
     default_verbosity: Verbosity,
-) -> Result<(Vec<ItemOut>, Sink), Fallback> {
-    let mut sink = list_sink(policy, default_verbosity);
-    let outs = range
-        .map(|i| process_item(text, items, i, layout, policy, index, &mut sink))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((outs, sink))
+) -> Result<Part, Fallback> {
+    let mut part = Part {
+        items: Vec::with_capacity(range.len()),
+        sink: list_sink(policy, default_verbosity),
+        edits: Edits::default(),
+        rendered: String::new(),
+    };
+    for i in range {
+        let mut o = process_item(
+            text,
+            items,
+            i,
+            layout,
+            policy,
+            index,
+            &mut part.sink,
+            &mut part.edits,
+        )?;
+        let from = part.rendered.len();
+        render_results(
+            &part.sink,
+            o.results.start..o.plan_from,
+            &mut part.rendered,
+            layout,
+        )?;
+        o.rendered_plan_from = part.rendered.len();
+        render_results(
+            &part.sink,
+            o.plan_from..o.results.end,
+            &mut part.rendered,
+            layout,
+        )?;
+        o.rendered = from..part.rendered.len();
+        part.items.push(o);
+    }
+    Ok(part)
 }
 
 /// The list's layout as the tree of the whole list would learn it: from the first items that
@@ -359,6 +546,26 @@ fn layout_of_list(text: &str, items: &Items, rest: &Document<'_>) -> Option<Layo
     })
 }
 
+/// Item `i`'s text now (its edits `which` made), with the virtual indentation of [`item_text`].
+fn item_text_now(
+    text: &str,
+    items: &Items,
+    i: usize,
+    edits: &Edits,
+    which: std::ops::Range<usize>,
+) -> String {
+    let (start, end) = items.span(i);
+    let mut s = String::with_capacity(items.dash + 1 + end - start);
+    s.extend(std::iter::repeat_n(' ', items.dash + 1));
+    apply_edits(&mut s, text, (start, end), edits, which);
+    s
+}
+
+/// A piece of the `results` text: a range of a part's `rendered`, or of the results rendered
+/// once every item was known (`usize::MAX` as the part).
+type Piece = (usize, std::ops::Range<usize>);
+const SERIAL: usize = usize::MAX;
+
 /// Processes the first document of the input when it is a `ResourceList` this path can handle;
 /// `None` otherwise (nothing has been changed then).
 pub(super) fn process<'a>(
@@ -374,7 +581,6 @@ pub(super) fn process<'a>(
         return None;
     }
     let items = find_items(text)?;
-    let (first, _) = items.span(0);
     let head = &text[..items.lines[0]];
     let tail = &text[items.end..];
     // The list without its items: `items:` then reads as null.
@@ -408,7 +614,7 @@ pub(super) fn process<'a>(
     };
     let per = n.div_ceil(threads);
     let default_verbosity = sink.default_verbosity;
-    let parts: Vec<Result<(Vec<ItemOut>, Sink), Fallback>> = if threads == 1 {
+    let parts: Vec<Result<Part, Fallback>> = if threads == 1 {
         vec![process_range(
             text,
             &items,
@@ -443,103 +649,101 @@ pub(super) fn process<'a>(
                 .collect()
         })
     };
-    let mut outs = Vec::with_capacity(n);
+    let mut parts = parts.into_iter().collect::<Result<Vec<Part>, _>>().ok()?;
     let mut merged = list_sink(policy_ref, sink.default_verbosity);
-    // Each item's results in item order, then (once every item is known) what
-    // the rules' `plan` hooks decide for it, as the tree path does item by item.
-    let mut sinks = Vec::with_capacity(parts.len());
-    for part in parts {
-        let (part_outs, mut part_sink) = part.ok()?;
-        outs.push(part_outs);
-        merged.stats.add(&part_sink.stats);
-        merged.unresolved.append(&mut part_sink.unresolved);
-        merged.observed.append(&mut part_sink.observed);
-        merged.notes.append(&mut part_sink.notes);
-        for rule in part_sink.changed_rules {
+    for part in &mut parts {
+        merged.stats.add(&part.sink.stats);
+        merged.unresolved.append(&mut part.sink.unresolved);
+        merged.observed.append(&mut part.sink.observed);
+        merged.notes.append(&mut part.sink.notes);
+        for rule in part.sink.changed_rules.drain(..) {
             if !merged.changed_rules.contains(&rule) {
                 merged.changed_rules.push(rule);
             }
         }
-        sinks.push(part_sink.results);
     }
     merged.notes.truncate(NOTED_OBJECTS);
-    let mut placed = Vec::new();
-    for (i, o) in outs.iter().flatten().enumerate() {
-        if let Some((value, _)) = &o.workload {
-            record_workloads(
-                value,
-                policy_ref,
-                (0, 0),
-                Some(format!("items[{i}]")),
-                &mut placed,
-            );
-        }
-    }
+    let placed: Vec<Placed> = parts
+        .iter_mut()
+        .flat_map(|p| p.items.iter_mut().flat_map(|o| o.placed.drain(..)))
+        .collect();
     let twice = repeated(&placed);
+    drop(placed);
+    // Each item's results in item order, then what the rules' `plan` hooks decided for it, as
+    // the tree path does item by item: a workload in the list twice is asked again as such.
     let mut plans: ListPlans = Vec::new();
-    for (part_outs, results) in outs.iter_mut().zip(&sinks) {
-        for o in part_outs.iter_mut() {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut serial = String::new();
+    let mut i = 0;
+    for (p, part) in parts.iter_mut().enumerate() {
+        let mut values = std::mem::take(&mut part.sink.results).into_iter();
+        for o in &mut part.items {
             merged
                 .results
-                .extend_from_slice(&results[o.results.clone()]);
-            let Some((value, file)) = o.workload.take() else {
-                continue;
-            };
-            let resource = ResourceRef::of(&value);
-            let is_repeated = twice.contains(&identity(
-                &resource.api_version,
-                &resource.kind,
-                resource.namespace.as_deref(),
-                &resource.name,
-            ));
-            for (rule, p) in plan_objects(
-                &value,
-                policy_ref,
-                index,
-                file.as_deref(),
-                &mut merged,
-                is_repeated,
-            ) {
-                plans.push(((rule, resource.clone(), file.clone()), p));
+                .extend(values.by_ref().take(o.plan_from - o.results.start));
+            pieces.push((p, o.rendered.start..o.rendered_plan_from));
+            let plan_results: Vec<_> = values.by_ref().take(o.results.end - o.plan_from).collect();
+            if let Some((resource, file, planned)) = o.planned.take() {
+                let is_repeated = twice.contains(&identity(
+                    &resource.api_version,
+                    &resource.kind,
+                    resource.namespace.as_deref(),
+                    &resource.name,
+                ));
+                let planned = if is_repeated {
+                    let now = item_text_now(text, &items, i, &part.edits, o.edits.clone());
+                    let value = parse_document(&now).ok()?.root?.to_value();
+                    let from = merged.results.len();
+                    let planned = plan_objects(
+                        &value,
+                        policy_ref,
+                        index,
+                        file.as_deref(),
+                        &mut merged,
+                        true,
+                    );
+                    let at = serial.len();
+                    render_results(&merged, from..merged.results.len(), &mut serial, &layout)
+                        .ok()?;
+                    pieces.push((SERIAL, at..serial.len()));
+                    planned
+                } else {
+                    merged.results.extend(plan_results);
+                    pieces.push((p, o.rendered_plan_from..o.rendered.end));
+                    planned
+                };
+                for (rule, note) in planned {
+                    plans.push(((rule, resource.clone(), file.clone()), note));
+                }
             }
+            i += 1;
         }
     }
-    drop(sinks);
-    let outs: Vec<ItemOut> = outs.into_iter().flatten().collect();
     // Created objects, in item order, once every item is known (settled as the tree path does).
     let mut created = Vec::new();
+    let from = merged.results.len();
     settle_and_create(plans, 0, index, &mut merged, |change, file, sink| {
         created.extend(take_created(change, file, sink));
     });
-    let results = results_to_add(&merged.results, None);
+    let at = serial.len();
+    render_results(&merged, from..merged.results.len(), &mut serial, &layout).ok()?;
+    pieces.push((SERIAL, at..serial.len()));
     // New lines go where the tree's patcher puts them: created objects after the last item's content,
     // results after the list's last entry (the same place when the items come last).
-    let mut added = String::new();
-    if !created.is_empty() {
-        emit::sequence_items(&mut added, &created, items.dash, &layout);
-        if !reads_alone_as(&added, &Value::Array(created)) {
-            return None;
-        }
-    }
+    let added = render_items(created, items.dash, &layout, threads).ok()?;
+    let last = n - 1;
+    let (last_start, last_end) = items.span(last);
     let items_at = {
-        let last = n - 1;
         let virtual_text = item_text(text, &items, last);
         let doc = parse_document(&virtual_text).ok()?;
         let end = doc.root.as_ref()?.end;
         let line_end = virtual_text[end..].find('\n').map(|i| end + i + 1)?;
         // In the original text.
-        line_end - (items.dash + 1) + items.span(last).0
+        line_end - (items.dash + 1) + last_start
     };
-    let mut results_text = String::new();
-    let results_at = if results.is_empty() {
+    let results_at = if merged.results.is_empty() {
         None
     } else {
-        let mut entry = Map::new();
-        entry.insert("results".into(), Value::Array(results));
-        emit::mapping_entries(&mut results_text, &entry, 0, &layout);
-        if !reads_alone_as(&results_text, &Value::Object(entry)) {
-            return None;
-        }
         Some(
             if tail
                 .lines()
@@ -561,45 +765,61 @@ pub(super) fn process<'a>(
             },
         )
     };
-    // Write the list: its head, every item (new or as it was), then the rest, with the new
-    // lines at their places.
-    let mut out =
-        String::with_capacity(text.len() + added.len() + results_text.len() + text.len() / 4);
-    out.push_str(&text[..first]);
-    let mut changed = !added.is_empty() || results_at.is_some();
-    for (i, o) in outs.iter().enumerate() {
-        let (start, end) = items.span(i);
-        if i > 0 {
-            out.push_str(&text[items.lines[i]..start]);
-        }
-        let item: Cow<'_, str> = match &o.text {
-            Some(t) => {
-                changed = true;
-                Cow::Borrowed(t.as_str())
+    // The list: every item's edits, then the new lines at their places.
+    let split_last = !added.is_empty() || results_at == Some(items_at);
+    let results_len = pieces.iter().map(|(_, r)| r.len()).sum::<usize>() + "results:\n".len();
+    let mut out = Edits {
+        added: String::with_capacity(
+            parts.iter().map(|p| p.edits.added.len()).sum::<usize>()
+                + added.len()
+                + results_len
+                + if split_last { last_end - last_start } else { 0 },
+        ),
+        list: Vec::with_capacity(parts.iter().map(|p| p.edits.list.len()).sum::<usize>() + 2),
+    };
+    let mut i = 0;
+    // The last item's text now (without the virtual indentation), when it is split.
+    let mut last_now = None;
+    for part in &mut parts {
+        let edits = std::mem::take(&mut part.edits);
+        for o in &part.items {
+            if split_last && i == last {
+                if !o.edits.is_empty() {
+                    let mut now = String::new();
+                    apply_edits(&mut now, text, items.span(i), &edits, o.edits.clone());
+                    last_now = Some(now);
+                }
+            } else {
+                for k in o.edits.clone() {
+                    let (at, len, new) = edits.get(k);
+                    out.push(at, len, new);
+                }
             }
-            None => Cow::Borrowed(&text[start..end]),
-        };
-        if i + 1 == n && (!added.is_empty() || results_at == Some(items_at)) {
-            // Split the last item at the end of its content (its edits there come first).
-            let at = position_in_item(text, &items, i, o, items_at)?;
-            out.push_str(&item[..at]);
-            out.push_str(&added);
-            if results_at == Some(items_at) {
-                out.push_str(&results_text);
-            }
-            out.push_str(&item[at..]);
-        } else {
-            out.push_str(&item);
+            i += 1;
         }
     }
-    match results_at {
-        Some(at) if at != items_at => {
-            out.push_str(&text[items.end..at]);
-            out.push_str(&results_text);
-            out.push_str(&text[at..]);
+    if split_last {
+        let item = last_now.as_deref().unwrap_or(&text[last_start..last_end]);
+        let at = position_in_item(text, &items, last, last_now.as_deref(), items_at)?;
+        out.added.push_str(&item[..at]);
+        out.added.push_str(&added);
+        if results_at == Some(items_at) {
+            write_results(&mut out.added, &pieces, &mut parts, &serial);
         }
-        _ => out.push_str(tail),
+        out.added.push_str(&item[at..]);
+        out.list
+            .push((last_start, last_end - last_start, out.added.len()));
     }
+    if let Some(at) = results_at.filter(|&at| at != items_at) {
+        write_results(&mut out.added, &pieces, &mut parts, &serial);
+        out.list.push((at, 0, out.added.len()));
+    }
+    let changed = !out.list.is_empty();
+    let text_out = if changed {
+        Chunk::Patched(Patched::from_edits(text, out.added, out.list)?)
+    } else {
+        Chunk::Text(Cow::Borrowed(text))
+    };
     if let Some(p) = new_policy {
         *policy = p;
     }
@@ -617,30 +837,61 @@ pub(super) fn process<'a>(
         }
     }
     Some(SegmentOut {
-        text: if changed {
-            Chunk::Text(Cow::Owned(out))
-        } else {
-            Chunk::Text(Cow::Borrowed(text))
-        },
+        text: text_out,
         form: Some(InputForm::ResourceList),
         created: Vec::new(),
     })
 }
 
+/// Writes the `results` entry: its key, then every piece of it in order (each part's rendered
+/// results are let go once written).
+fn write_results(out: &mut String, pieces: &[Piece], parts: &mut [Part], serial: &str) {
+    out.push_str("results:\n");
+    let mut done = 0;
+    for (p, range) in pieces {
+        if *p == SERIAL {
+            out.push_str(&serial[range.clone()]);
+            continue;
+        }
+        for part in &mut parts[done..*p] {
+            part.rendered = String::new();
+        }
+        done = done.max(*p);
+        out.push_str(&parts[*p].rendered[range.clone()]);
+    }
+}
+
+/// Writes `text[start..end]` with edits `which` of `edits` (all inside it) made.
+fn apply_edits(
+    out: &mut String,
+    text: &str,
+    (start, end): (usize, usize),
+    edits: &Edits,
+    which: std::ops::Range<usize>,
+) {
+    let mut cursor = start;
+    for k in which {
+        let (at, len, new) = edits.get(k);
+        out.push_str(&text[cursor..at]);
+        out.push_str(new);
+        cursor = at + len;
+    }
+    out.push_str(&text[cursor..end]);
+}
 /// Where `at` (a position of the original text inside item `i`) is in the item's output text,
 /// after anything the item's own edits inserted there.
 fn position_in_item(
     text: &str,
     items: &Items,
     i: usize,
-    out: &ItemOut,
+    new: Option<&str>,
     at: usize,
 ) -> Option<usize> {
     let (start, end) = items.span(i);
     if at < start || at > end || starts_with_blank_line(&text[at..end]) {
         return None;
     }
-    let Some(new) = &out.text else {
+    let Some(new) = new else {
         return Some(at - start);
     };
     // The item's own edits end at `at` at the latest (new lines go right after the content, the
@@ -761,6 +1012,77 @@ mod tests {
         // Indented items (`  - `) and a document marker.
         let indented: String = items.lines().map(|l| format!("  {l}\n")).collect();
         assert_same(&format!("---\n{HEAD}{indented}"));
+    }
+
+    /// A workload in the list twice gets nothing created: its plans are asked again, once
+    /// every item is known, as for a repeated workload (the info results say so at `all`).
+    #[test]
+    fn a_workload_in_the_list_twice_is_planned_again_as_such() {
+        let mut items = String::new();
+        for i in 0..20 {
+            items.push_str(&deployment(&format!("d{i}"), ""));
+        }
+        // d3 again, unchanged by the rules this time (its own securityContext), and d7 again.
+        items.push_str(&deployment(
+            "d3",
+            "          securityContext:\n            privileged: false\n",
+        ));
+        items.push_str(&deployment("d7", ""));
+        for verbosity in ["problems", "changes", "all"] {
+            let config = format!("functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n  data:\n    verbosity: {verbosity}\n");
+            let text = format!("{HEAD}{items}{config}");
+            assert_same(&text);
+            let (fast, _) = both(&text);
+            let out = fast.unwrap().0;
+            let budgets = out.matches("- apiVersion: policy/v1\n  kind: PodDisruptionBudget");
+            assert_eq!(budgets.count(), 18, "{verbosity}: {out}");
+            if verbosity == "all" {
+                assert_eq!(
+                    out.matches("in the input more than once").count(),
+                    4,
+                    "{out}"
+                );
+            }
+        }
+    }
+
+    /// Results and created objects written one item at a time are the text the whole
+    /// sequence would be, in every layout, and each is checked.
+    #[test]
+    fn items_written_one_by_one_are_the_whole_sequence() {
+        let values: Vec<Value> = vec![
+            serde_json::json!({"message": "container \"app\": x \\ y: z", "severity": "warning",
+                "field": {"path": "a.b[0]", "proposedValue": ["ALL"]}, "tags": {"rule": "r"}}),
+            serde_json::json!({"message": "on", "severity": "info", "x": {"y": {"z": [1, {"a": "b"}]}}}),
+            serde_json::json!({}),
+            serde_json::json!("a string item"),
+            serde_json::json!([1, 2]),
+        ];
+        for (step, compact) in [(2, true), (2, false), (4, true), (4, false)] {
+            let layout = Layout {
+                indent_step: step,
+                compact_sequences: compact,
+                newline: "\n",
+            };
+            let mut entry = serde_json::Map::new();
+            entry.insert("results".into(), Value::Array(values.clone()));
+            let mut whole = String::new();
+            emit::mapping_entries(&mut whole, &entry, 0, &layout);
+            let mut one_by_one = String::from("results:\n");
+            for v in &values {
+                assert!(
+                    push_item(&mut one_by_one, v.clone(), results_dash(&layout), &layout).is_ok()
+                );
+            }
+            assert_eq!(one_by_one, whole);
+            for threads in [1, 2, 3] {
+                let many: Vec<Value> = (0..40).map(|i| values[i % values.len()].clone()).collect();
+                let mut expected = String::new();
+                emit::sequence_items(&mut expected, &many, 2, &layout);
+                let text = render_items(many, 2, &layout, threads).ok().unwrap();
+                assert_eq!(text, expected);
+            }
+        }
     }
 
     #[test]

@@ -76,22 +76,30 @@ pub fn double_quoted(s: &str) -> String {
 
 fn push_double_quoted(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            c if needs_escape(c) => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of characters written as they are go in one piece.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\t' => "\\t",
+            '\r' => "\\r",
+            '\x08' => "\\b",
+            '\x0c' => "\\f",
+            c if needs_escape(c) => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        run = i + c.len_utf8();
+        if escape.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escape);
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -183,6 +191,20 @@ impl At<'_> {
         scalar(value)
     }
 
+    /// Writes [`At::scalar`]'s text for `value` to `out` (a string without a copy of it).
+    fn push_scalar(&self, out: &mut String, value: &Value) {
+        match value {
+            Value::String(s) if self.tags.is_none() => {
+                if plain_is_safe(s) {
+                    out.push_str(s);
+                } else {
+                    push_double_quoted(out, s);
+                }
+            }
+            _ => out.push_str(&self.scalar(value)),
+        }
+    }
+
     fn enter(&mut self, step: Step) {
         if self.tags.is_some() {
             self.path.push(step);
@@ -249,7 +271,12 @@ fn entry(
     layout: &Layout,
     at: &mut At<'_>,
 ) {
-    let key_text = scalar(&Value::String(key.to_string()));
+    // As `scalar` writes a string, without a copy of a key that is safe plain.
+    let key_text: std::borrow::Cow<'_, str> = if plain_is_safe(key) {
+        key.into()
+    } else {
+        double_quoted(key).into()
+    };
     if key_text.chars().count() < MAX_IMPLICIT_KEY {
         out.push_str(&key_text);
     } else {
@@ -259,7 +286,9 @@ fn entry(
         push_indent(out, indent);
     }
     out.push(':');
-    at.enter(Step::Key(key.to_string()));
+    if at.tags.is_some() {
+        at.enter(Step::Key(key.to_string()));
+    }
     match value {
         Value::Object(map) if !map.is_empty() => {
             out.push_str(layout.newline);
@@ -276,7 +305,7 @@ fn entry(
         }
         other => {
             out.push(' ');
-            out.push_str(&at.scalar(other));
+            at.push_scalar(out, other);
             out.push_str(layout.newline);
         }
     }
@@ -308,7 +337,7 @@ fn items_at(out: &mut String, items: &[Value], indent: usize, layout: &Layout, a
                 items_at(out, list, indent + 2, layout, at);
             }
             other => {
-                out.push_str(&at.scalar(other));
+                at.push_scalar(out, other);
                 out.push_str(layout.newline);
             }
         }
@@ -364,7 +393,7 @@ fn document_at(value: &Value, layout: &Layout, at: &mut At<'_>) -> String {
         Value::Object(map) if !map.is_empty() => entries_at(&mut out, map, 0, layout, at),
         Value::Array(items) if !items.is_empty() => items_at(&mut out, items, 0, layout, at),
         other => {
-            out.push_str(&at.scalar(other));
+            at.push_scalar(&mut out, other);
             out.push_str(layout.newline);
         }
     }
@@ -396,6 +425,11 @@ mod tests {
             quoted,
             "\"x\\u0085y\\u2028z\\u2029\\u0080\\u009f\\u007f\\ufeff\\ufffe\\uffff\\u0001\\u001b\\t\\n\\r\\\\\\\"é\u{a0}😀\""
         );
+        // Escapes first and last, runs written as they are between them, nothing to escape.
+        assert_eq!(double_quoted("\"ab é\\"), "\"\\\"ab é\\\\\"");
+        assert_eq!(double_quoted("\n\n"), "\"\\n\\n\"");
+        assert_eq!(double_quoted("plain"), "\"plain\"");
+        assert_eq!(double_quoted(""), "\"\"");
         // Every written character is printable and no line break: YAML reads the same string,
         // and so does JSON.
         assert!(!quoted.chars().any(needs_escape));

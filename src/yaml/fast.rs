@@ -7,8 +7,8 @@
 //! hands to `saphyr-parser`: ASCII text without tabs, carriage returns or control characters,
 //! ending in a line break; at most one `---` line before a root block mapping (at any column);
 //! block mappings and sequences (compact or indented, `- key: value` items); plain, single- and
-//! double-quoted (no escapes) scalars on one line; `[...]` flow sequences of such scalars on one
-//! line, `[]` and `{}`; literal block scalars `|` and `|-` without blank lines holding spaces;
+//! double-quoted (no escape but `\"` and `\\`) scalars on one line; `[...]` flow sequences of
+//! such scalars on one line, `[]` and `{}`; literal block scalars `|` and `|-` without blank lines holding spaces;
 //! comments. Anything with a second meaning (anchors, aliases, tags, `?` keys, multi-line plain
 //! or quoted scalars, folded scalars, indentation indicators, a more indented comment right after
 //! a value, directives, `...`) is declined. In debug builds every accepted text is also read by `saphyr-parser` and the two
@@ -423,17 +423,34 @@ impl<'a> Reader<'a> {
         let quote = self.b[at];
         let body = &self.text[at + 1..end];
         if quote == b'"' {
-            let close = body.find(['"', '\\']).ok_or(Declined)?;
-            if body.as_bytes()[close] == b'\\' {
-                return Err(Declined);
+            // `\"` and `\\` are the only escapes read here (the ones results and messages
+            // quoting other text need); any other is declined.
+            let mut i = 0;
+            let mut owned: Option<String> = None;
+            loop {
+                let close = body[i..].find(['"', '\\']).ok_or(Declined)? + i;
+                if body.as_bytes()[close] == b'\\' {
+                    let c = match body.as_bytes().get(close + 1) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        _ => return Err(Declined),
+                    };
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(&body[i..close]);
+                    s.push(c);
+                    i = close + 2;
+                    continue;
+                }
+                let value = match owned {
+                    Some(mut s) => {
+                        s.push_str(&body[i..close]);
+                        Cow::Owned(s)
+                    }
+                    None => Cow::Borrowed(&body[..close]),
+                };
+                let event = Event::Scalar(value, ScalarStyle::DoubleQuoted, 0, None);
+                return Ok((event, at + 1 + close + 1));
             }
-            let event = Event::Scalar(
-                Cow::Borrowed(&body[..close]),
-                ScalarStyle::DoubleQuoted,
-                0,
-                None,
-            );
-            return Ok((event, at + 1 + close + 1));
         }
         let mut i = 0;
         let mut owned: Option<String> = None;
@@ -592,6 +609,7 @@ mod tests {
             "a:\n  b:\n  - x\nc: 1\n",
             "a:\n- x\n-   y\n-\n-   \nb: 1\n",
             "# c\n   a: b\n   c:\n   - x\n   d:\n     e: f\n",
+            "a: \"say \\\"hi\\\" \\\\ x\"\n\"k \\\"q\\\"\": \"\\\\\"\nb: \"\\\"\\\"\" # c\nl: [\"\\\"\", x]\n",
         ];
         for text in read_cases {
             let fast = read(text);
@@ -606,6 +624,9 @@ mod tests {
             "a: b\n\n  c\n",
             "a: b\n   # c\nd: e\n",
             "a: \"b\\n\"\n",
+            "a: \"b\\/\"\n",
+            "a: \"b\\\"\n",
+            "a: \"b\\\n",
             "a: 'b\n  c'\n",
             "a: >\n  b\n",
             "a: |2\n  b\n",

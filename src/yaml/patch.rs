@@ -137,6 +137,43 @@ impl<'a> Patched<'a> {
         (pos as isize + shift) as usize
     }
 
+    /// Its edits in text order: where each starts in the original text, how many bytes of it
+    /// it replaces, and its new text.
+    pub fn edits(&self) -> impl Iterator<Item = (usize, usize, &str)> + '_ {
+        let mut added_from = 0;
+        self.edits.iter().map(move |&(at, len, added_to)| {
+            let new = &self.added[added_from..added_to];
+            added_from = added_to;
+            (at, len, new)
+        })
+    }
+
+    /// `base` edited: `edits` as [`Patched::edits`] gives them, but with the end of each one's
+    /// new text in `added` (the edits' texts one after the other). `None` unless the edits are
+    /// in text order, do not overlap, and cut neither text inside a character.
+    pub fn from_edits(
+        base: &'a str,
+        added: String,
+        edits: Vec<(usize, usize, usize)>,
+    ) -> Option<Self> {
+        let (mut cursor, mut added_from) = (0, 0);
+        for &(at, len, added_to) in &edits {
+            let end = at.checked_add(len)?;
+            if at < cursor
+                || end > base.len()
+                || !base.is_char_boundary(at)
+                || !base.is_char_boundary(end)
+                || added_to < added_from
+                || added_to > added.len()
+                || !added.is_char_boundary(added_to)
+            {
+                return None;
+            }
+            (cursor, added_from) = (end, added_to);
+        }
+        (added_from == added.len()).then_some(Patched { base, added, edits })
+    }
+
     /// The last byte of the text.
     pub fn last_byte(&self) -> Option<u8> {
         self.pieces()
@@ -714,6 +751,35 @@ mod tests {
         let mut v = doc.root.as_ref().unwrap().to_value();
         f(&mut v);
         patch_document(text, &doc, &v)
+    }
+
+    #[test]
+    fn patched_from_its_edits_and_back() {
+        let base = "a: 1\nb: 2\nc: é\n";
+        let p = Patched::from_edits(base, "xyz".into(), vec![(0, 1, 1), (5, 0, 3)]).unwrap();
+        assert_eq!(p.text(), "x: 1\nyzb: 2\nc: é\n");
+        assert_eq!(
+            p.edits().collect::<Vec<_>>(),
+            vec![(0, 1, "x"), (5, 0, "yz")]
+        );
+        let again: Vec<_> = p.edits().map(|(at, len, _)| (at, len)).collect();
+        assert_eq!(again, vec![(0, 1), (5, 0)]);
+        // Out of order, overlapping, past the end, inside a character, text left over.
+        for edits in [
+            vec![(5, 0, 1), (0, 1, 3)],
+            vec![(0, 3, 1), (2, 0, 3)],
+            vec![(0, 1, 1), (15, 2, 3)],
+            vec![(0, 1, 1), (14, 0, 3)],
+            vec![(0, 1, 1)],
+        ] {
+            assert!(
+                Patched::from_edits(base, "xyz".into(), edits.clone()).is_none(),
+                "{edits:?}"
+            );
+        }
+        assert!(
+            Patched::from_edits(base, String::new(), Vec::new()).is_some_and(|p| p.text() == base)
+        );
     }
 
     /// Issue 13, item 4: a re-emitted document keeps `!!binary`, `!!str` and custom tags where
