@@ -107,7 +107,10 @@ impl<'a> Reader<'a> {
 
     /// The end of the line starting at `at` (the index of its `\n`).
     fn line_end(&self, at: usize) -> usize {
-        self.text[at..].find('\n').map_or(self.b.len(), |i| at + i)
+        self.b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(self.b.len(), |i| at + i)
     }
 
     fn indent(&self, at: usize) -> usize {
