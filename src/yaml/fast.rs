@@ -487,6 +487,11 @@ impl<'a> Reader<'a> {
                     if !matches!(self.b[stop], b',' | b']') {
                         return Err(Declined);
                     }
+                    // `[a -, b]`: the parser refuses a word of a flow plain scalar that is a `-`
+                    // right before a flow indicator.
+                    if self.text[i..stop].ends_with(" -") {
+                        return Err(Declined);
+                    }
                     let item = self.text[i..stop].trim_end_matches(' ');
                     self.push(plain(item), i, i + item.len());
                     i = stop;
@@ -616,6 +621,8 @@ mod tests {
             "? a\n: b\n",
             "a: [b,\n  c]\n",
             "a: [b, ]\n",
+            "a: [b -, c]\n",
+            "a: [b, c -]\n",
             "a: {b: c}\n",
             "- a\n",
             "  a: b\nc: d\n",
