@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::model::path::FieldPath;
+use crate::model::path::{FieldPath, Pointer};
 
 /// How serious a result is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -262,9 +262,9 @@ impl ResourceRef {
         ResourceRef {
             api_version: s(object.get("apiVersion")),
             kind: s(object.get("kind")),
-            name: s(object.pointer("/metadata/name")),
+            name: s(object.at("/metadata/name")),
             namespace: object
-                .pointer("/metadata/namespace")
+                .at("/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(str::to_string),
         }

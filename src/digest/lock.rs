@@ -33,7 +33,7 @@
 //!
 //! This module does no network I/O and builds for WASM.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -521,45 +521,93 @@ fn parse_entry(index: usize, item: &Value, with_facts: bool) -> Result<LockEntry
 /// A [`DigestSource`] backed by an [`ImageLock`] alone: never touches the network. Unknown
 /// images give [`ResolveError::NotInLock`]; `exists` answers `true` only for digests the lock
 /// records for that repository and otherwise [`ResolveError::Offline`]. Lookups are hashed, so
-/// a lock with thousands of entries costs no more per image than a small one.
+/// a lock with thousands of entries costs no more per image than a small one; the indexes hold
+/// a hash and an entry number per entry (no copy of any key), and a lookup compares the
+/// entries whose hash matches field by field.
 #[derive(Debug, Clone, Default)]
 pub struct LockSource {
     lock: ImageLock,
-    spelled: HashMap<(String, Option<Platform>), usize>,
-    normalized: HashMap<(String, Option<Platform>), usize>,
-    digests: HashSet<(String, String)>,
-    /// (repository, digest) → the first entry with facts for it (else the first entry).
-    by_digest: HashMap<(String, String), usize>,
+    /// By the spelling as written and the platform.
+    spelled: HashIndex,
+    /// By the normalised repository, effective tag and platform.
+    normalized: HashIndex,
+    /// By the normalised repository and digest.
+    by_digest: HashIndex,
+}
+
+/// Entry numbers sorted by (hash of the key, entry number): the entries with one key are
+/// adjacent, first entry first.
+#[derive(Debug, Clone, Default)]
+struct HashIndex(Vec<(u64, u32)>);
+
+impl HashIndex {
+    fn build(entries: &[LockEntry], key: impl Fn(&LockEntry) -> u64) -> HashIndex {
+        let mut index: Vec<(u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (key(e), i as u32))
+            .collect();
+        index.sort_unstable();
+        HashIndex(index)
+    }
+
+    /// The entries whose key hashes to `hash`, in entry order (the caller compares the keys).
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
+        let from = self.0.partition_point(|(h, _)| *h < hash);
+        self.0[from..]
+            .iter()
+            .take_while(move |(h, _)| *h == hash)
+            .map(|(_, i)| *i as usize)
+    }
+}
+
+/// A fixed hash of `key` (the same in every run; the indexes are rebuilt with each lock).
+fn hash_of(key: impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+}
+
+fn spelled_hash(spelling: &str, platform: Option<&Platform>) -> u64 {
+    hash_of((spelling, platform))
+}
+
+fn normalized_hash(image: &ImageRef, platform: Option<&Platform>) -> u64 {
+    hash_of((
+        image.registry(),
+        image.repository(),
+        image.effective_tag(),
+        platform,
+    ))
+}
+
+fn digest_hash(image: &ImageRef, digest: &str) -> u64 {
+    hash_of((image.registry(), image.repository(), digest))
+}
+
+/// Whether `a` and `b` name the same repository (`name()` without building it).
+fn same_repository(a: &ImageRef, b: &ImageRef) -> bool {
+    a.registry() == b.registry() && a.repository() == b.repository()
 }
 
 impl LockSource {
     /// Wraps a lock.
     pub fn new(lock: ImageLock) -> Self {
-        let mut source = LockSource {
-            lock,
-            ..LockSource::default()
-        };
+        let mut lock = lock;
         // It lives for the whole run: give back the slack of the vector's growth.
-        source.lock.entries.shrink_to_fit();
-        for (i, e) in source.lock.entries.iter().enumerate() {
-            source
-                .spelled
-                .entry((e.image.original().to_string(), e.platform.clone()))
-                .or_insert(i);
-            source
-                .normalized
-                .entry((e.image.normalized_tag(), e.platform.clone()))
-                .or_insert(i);
-            source.digests.insert((e.image.name(), e.digest.clone()));
-            let key = (e.image.name(), e.digest.clone());
-            match source.by_digest.get(&key) {
-                Some(&j) if source.lock.entries[j].facts.is_some() || e.facts.is_none() => {}
-                _ => {
-                    source.by_digest.insert(key, i);
-                }
-            }
+        lock.entries.shrink_to_fit();
+        let entries = &lock.entries;
+        let spelled = HashIndex::build(entries, |e| {
+            spelled_hash(e.image.original(), e.platform.as_ref())
+        });
+        let normalized =
+            HashIndex::build(entries, |e| normalized_hash(&e.image, e.platform.as_ref()));
+        let by_digest = HashIndex::build(entries, |e| digest_hash(&e.image, &e.digest));
+        LockSource {
+            lock,
+            spelled,
+            normalized,
+            by_digest,
         }
-        source
     }
 
     /// The lock.
@@ -568,12 +616,42 @@ impl LockSource {
     }
 
     fn entry(&self, image: &ImageRef, platform: Option<&Platform>) -> Option<&LockEntry> {
-        let platform = platform.cloned();
-        let i = self
+        let entries = &self.lock.entries;
+        let spelling = image.without_digest();
+        let spelled = self
             .spelled
-            .get(&(image.without_digest().to_string(), platform.clone()))
-            .or_else(|| self.normalized.get(&(image.normalized_tag(), platform)))?;
-        self.lock.entries.get(*i)
+            .candidates(spelled_hash(spelling, platform))
+            .find(|&i| {
+                entries[i].image.original() == spelling && entries[i].platform.as_ref() == platform
+            });
+        let i = spelled.or_else(|| {
+            self.normalized
+                .candidates(normalized_hash(image, platform))
+                .find(|&i| {
+                    let e = &entries[i];
+                    same_repository(&e.image, image)
+                        && e.image.effective_tag() == image.effective_tag()
+                        && e.platform.as_ref() == platform
+                })
+        })?;
+        entries.get(i)
+    }
+
+    /// The first entry with facts recording `digest` for `image`'s repository, else the first
+    /// entry recording it at all.
+    fn by_digest(&self, image: &ImageRef, digest: &str) -> Option<&LockEntry> {
+        let entries = &self.lock.entries;
+        let mut first = None;
+        for i in self.by_digest.candidates(digest_hash(image, digest)) {
+            let e = &entries[i];
+            if e.digest == digest && same_repository(&e.image, image) {
+                if e.facts.is_some() {
+                    return Some(e);
+                }
+                first = first.or(Some(e));
+            }
+        }
+        first
     }
 }
 
@@ -586,8 +664,7 @@ impl LockSource {
         platform: Option<&Platform>,
     ) -> Option<Arc<ImageFacts>> {
         if let Some(digest) = image.digest() {
-            let i = self.by_digest.get(&(image.name(), digest.to_string()))?;
-            return self.lock.entries[*i].facts.clone();
+            return self.by_digest(image, digest)?.facts.clone();
         }
         platform
             .and_then(|p| self.entry(image, Some(p)))
@@ -615,7 +692,7 @@ impl DigestSource for LockSource {
     }
 
     fn exists(&self, image: &ImageRef, digest: &str) -> Result<bool, ResolveError> {
-        if self.digests.contains(&(image.name(), digest.to_string())) {
+        if self.by_digest(image, digest).is_some() {
             Ok(true)
         } else {
             Err(ResolveError::Offline {
@@ -669,6 +746,58 @@ mod tests {
         // A new digest drops facts that describe the old one.
         lock.set(&r("nginx:1.27"), None, &d('2'));
         assert!(lock.entries()[0].facts.is_none());
+    }
+
+    #[test]
+    fn a_large_lock_answers_by_spelling_name_platform_and_digest() {
+        let mut lock = ImageLock::new();
+        for i in 0..500 {
+            lock.set(
+                &r(&format!("registry.example.com/app-{i}:1.{i}")),
+                None,
+                &d('1'),
+            );
+        }
+        let amd = Platform::parse("linux/amd64").unwrap();
+        lock.set(&r("nginx:1.27"), None, &d('a'));
+        lock.set(&r("nginx:1.27"), Some(&amd), &d('b'));
+        // The same digest under two tags: only the second has facts.
+        lock.set(&r("nginx:1.28"), None, &d('c'));
+        lock.set(&r("nginx:1.29"), None, &d('c'));
+        let facts = ImageFacts {
+            user: Some("101".into()),
+            ..Default::default()
+        };
+        assert!(lock.set_facts(&r("nginx:1.29"), None, Some(facts.clone())));
+        let source = LockSource::new(lock);
+        for i in [0, 17, 499] {
+            let image = r(&format!("registry.example.com/app-{i}:1.{i}"));
+            assert_eq!(source.resolve(&image, None).unwrap(), d('1'));
+            assert!(source.resolve(&image, Some(&amd)).is_err());
+        }
+        assert!(source
+            .resolve(&r("registry.example.com/app-500:1.500"), None)
+            .is_err());
+        // As spelled, normalised, and per platform.
+        assert_eq!(source.resolve(&r("nginx:1.27"), None).unwrap(), d('a'));
+        assert_eq!(
+            source
+                .resolve(&r("docker.io/library/nginx:1.27"), None)
+                .unwrap(),
+            d('a')
+        );
+        assert_eq!(
+            source.resolve(&r("nginx:1.27"), Some(&amd)).unwrap(),
+            d('b')
+        );
+        // By digest: the entry with facts wins, the repository must match.
+        let pinned = r(&format!("nginx@{}", d('c')));
+        assert_eq!(source.facts_for(&pinned, None).as_deref(), Some(&facts));
+        assert!(source.exists(&r("nginx:9"), &d('c')).unwrap());
+        assert!(source.exists(&r("redis:7"), &d('c')).is_err());
+        assert!(source
+            .exists(&r("registry.example.com/app-3:x"), &d('1'))
+            .unwrap());
     }
 
     #[test]

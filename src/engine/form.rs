@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::change::{KrmResult, ResourceRef, Severity};
 use crate::config::PolicySpec;
 use crate::error::Error;
+use crate::model::path::Pointer;
 use crate::model::workload::LOCAL_CONFIG;
 use crate::policy;
 use crate::yaml::split::Segment;
@@ -38,7 +39,7 @@ pub(super) fn results_to_add(results: &[KrmResult], existing: Option<&Value>) ->
 
 pub(super) fn is_local_config(object: &Value) -> bool {
     object
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(|a| a.get(LOCAL_CONFIG))
         .and_then(Value::as_str)
         == Some("true")
@@ -98,7 +99,7 @@ pub(super) fn bad_items(list: &Value, file: Option<&str>) -> Option<KrmResult> {
 }
 
 pub(super) fn item_file(item: &Value) -> Option<String> {
-    let annotations = item.pointer("/metadata/annotations")?;
+    let annotations = item.at("/metadata/annotations")?;
     [
         "internal.config.kubernetes.io/path",
         "config.kubernetes.io/path",

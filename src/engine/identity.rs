@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::form::{is_list, is_local_config};
 use crate::config::Policy;
 use crate::error::Error;
+use crate::model::path::Pointer;
 use crate::model::workload::pod_location;
 
 /// A workload's identity to the API server: apiVersion group, kind, namespace, name.
@@ -58,7 +59,7 @@ pub(super) fn record_workloads(
         }
         return;
     }
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str);
+    let s = |p: &str| object.at(p).and_then(Value::as_str);
     let (Some(api_version), Some(kind), Some(name)) =
         (s("/apiVersion"), s("/kind"), s("/metadata/name"))
     else {

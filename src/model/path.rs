@@ -5,6 +5,45 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+/// [`Value::pointer`] without its allocations: serde_json builds two `String`s per step of the
+/// pointer (undoing `~1` and `~0`) even when there is nothing to undo, and the rules ask a
+/// few dozen pointers of every object. Same answers: RFC 6901 steps, `~1` is `/`, `~0` is
+/// `~`, an array index is decimal without `+` or a leading zero.
+pub trait Pointer {
+    /// The value at `pointer` (`/metadata/annotations`), as [`Value::pointer`] finds it.
+    fn at(&self, pointer: &str) -> Option<&Value>;
+}
+
+impl Pointer for Value {
+    fn at(&self, pointer: &str) -> Option<&Value> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        let steps = pointer.strip_prefix('/')?;
+        steps.split('/').try_fold(self, |target, step| {
+            if step.contains('~') {
+                step_into(target, &step.replace("~1", "/").replace("~0", "~"))
+            } else {
+                step_into(target, step)
+            }
+        })
+    }
+}
+
+fn step_into<'v>(target: &'v Value, step: &str) -> Option<&'v Value> {
+    match target {
+        Value::Object(map) => map.get(step),
+        Value::Array(list) => {
+            if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
+                None
+            } else {
+                list.get(step.parse::<usize>().ok()?)
+            }
+        }
+        _ => None,
+    }
+}
+
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
@@ -153,6 +192,43 @@ impl fmt::Display for FieldPath {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointer_answers_as_serde_json_does() {
+        let v = json!({
+            "a": {"b/c": 1, "d~e": 2, "": {"": 3}, "0": "zero"},
+            "list": [10, 11, {"x": [true]}],
+            "n": null,
+        });
+        let pointers = [
+            "",
+            "/",
+            "/a",
+            "/a/b~1c",
+            "/a/d~0e",
+            "/a/d~e",
+            "/a//",
+            "/a/0",
+            "/list/0",
+            "/list/2/x/0",
+            "/list/01",
+            "/list/+1",
+            "/list/-1",
+            "/list/3",
+            "/list/x",
+            "/n",
+            "/n/x",
+            "a",
+            "/missing",
+            "/a/b~1c/z",
+            "/list/1 ",
+            "/list/00",
+            "/a/~01",
+        ];
+        for p in pointers {
+            assert_eq!(v.at(p), v.pointer(p), "{p:?}");
+        }
+    }
 
     #[test]
     fn parse_display_get() {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::path::FieldPath;
+use super::path::{FieldPath, Pointer};
 use crate::config::{ExtraWorkload, Policy};
 
 /// Annotation that opts a workload or pod template out of rules: `all` or a comma list of ids.
@@ -220,7 +220,7 @@ impl<'v> Container<'v> {
     /// The names in capabilities.add.
     pub fn added_capabilities(&self) -> Vec<String> {
         self.value
-            .pointer("/securityContext/capabilities/add")
+            .at("/securityContext/capabilities/add")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -283,11 +283,8 @@ impl<'v> PodView<'v> {
         }
         let mut skipped = HashSet::new();
         let pod_annotations = location.metadata.key("annotations").get(object);
-        skip_list(
-            object.pointer("/metadata/annotations"),
-            SKIP_ANNOTATION,
-            &mut skipped,
-        );
+        let annotations = object.at("/metadata/annotations");
+        skip_list(annotations, SKIP_ANNOTATION, &mut skipped);
         skip_list(pod_annotations, SKIP_ANNOTATION, &mut skipped);
         let mut containers = Vec::new();
         for group in [
@@ -327,9 +324,11 @@ impl<'v> PodView<'v> {
                     .unwrap_or("")
                     .to_string();
                 let mut cskip = skipped.clone();
-                let key = format!("{SKIP_CONTAINER_PREFIX}{name}");
-                skip_list(object.pointer("/metadata/annotations"), &key, &mut cskip);
-                skip_list(pod_annotations, &key, &mut cskip);
+                if annotations.is_some() || pod_annotations.is_some() {
+                    let key = format!("{SKIP_CONTAINER_PREFIX}{name}");
+                    skip_list(annotations, &key, &mut cskip);
+                    skip_list(pod_annotations, &key, &mut cskip);
+                }
                 containers.push(Container {
                     group,
                     sidecar: group == ContainerGroup::Init
@@ -353,18 +352,18 @@ impl<'v> PodView<'v> {
                 return Err(format!("{} is not a list", location.spec.key("volumes")));
             }
         }
-        let windows = spec.pointer("/os/name").and_then(Value::as_str) == Some("windows")
+        let windows = spec.at("/os/name").and_then(Value::as_str) == Some("windows")
             || spec
-                .pointer("/nodeSelector/kubernetes.io~1os")
+                .at("/nodeSelector/kubernetes.io~1os")
                 .and_then(Value::as_str)
                 == Some("windows");
         let host_process = spec
-            .pointer("/securityContext/windowsOptions/hostProcess")
+            .at("/securityContext/windowsOptions/hostProcess")
             .and_then(Value::as_bool)
             == Some(true)
             || containers.iter().any(|c| {
                 c.value
-                    .pointer("/securityContext/windowsOptions/hostProcess")
+                    .at("/securityContext/windowsOptions/hostProcess")
                     .and_then(Value::as_bool)
                     == Some(true)
             });
@@ -401,7 +400,7 @@ impl<'v> PodView<'v> {
     pub fn annotation(&self, key: &str) -> Option<&'v str> {
         self.annotations()
             .and_then(|a| a.get(key))
-            .or_else(|| self.object.pointer("/metadata/annotations")?.get(key))
+            .or_else(|| self.object.at("/metadata/annotations")?.get(key))
             .and_then(Value::as_str)
     }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::{Rule, StreamIndex};
 use crate::change::Findings;
 use crate::config::Policy;
-use crate::model::path::FieldPath;
+use crate::model::path::{FieldPath, Pointer};
 use crate::model::workload::{group_of, opted_out, PodView};
 
 /// The rule id.
@@ -44,7 +44,7 @@ pub struct Bound {
 }
 
 fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
-    object.pointer(pointer).and_then(Value::as_str)
+    object.at(pointer).and_then(Value::as_str)
 }
 
 fn namespace_of(object: &Value) -> Option<String> {
@@ -165,7 +165,7 @@ impl Rule for AutomountServiceAccountToken {
         index: &StreamIndex,
         out: &mut Findings,
     ) {
-        if opted_out(object.pointer("/metadata/annotations"), ID) {
+        if opted_out(object.at("/metadata/annotations"), ID) {
             return;
         }
         let path = FieldPath::root().key(FIELD);

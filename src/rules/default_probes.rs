@@ -12,6 +12,7 @@ use crate::change::Findings;
 use crate::config::Policy;
 use crate::error::Error;
 use crate::facts::Healthcheck;
+use crate::model::path::Pointer;
 use crate::model::workload::{is_long_running, Container, ContainerGroup, PodView};
 
 const ID: &str = "default-probes";
@@ -208,7 +209,7 @@ fn http_path(pod: &PodView<'_>, container: &str, policy: &Policy) -> Option<Stri
     let (_, kind) = pod.kind();
     let meta = |k: &str| {
         pod.object
-            .pointer(&format!("/metadata/{k}"))
+            .at(&format!("/metadata/{k}"))
             .and_then(Value::as_str)
     };
     let matches =

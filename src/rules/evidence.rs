@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::{Policy, UnknownImages};
 use crate::facts::{ImageFacts, RuntimeUser};
+use crate::model::path::Pointer;
 use crate::model::workload::{Container, PodView};
 
 /// Where the effective uid comes from.
@@ -116,7 +117,7 @@ impl Evidence {
         }
         if let Some(list) = pod
             .spec
-            .pointer("/securityContext/supplementalGroups")
+            .at("/securityContext/supplementalGroups")
             .and_then(Value::as_array)
         {
             groups.extend(
@@ -261,7 +262,7 @@ pub fn node_agent(pod: &PodView<'_>, c: &Container<'_>) -> Option<String> {
         let Some(path) = volumes
             .iter()
             .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
-            .and_then(|v| v.pointer("/hostPath/path"))
+            .and_then(|v| v.at("/hostPath/path"))
             .and_then(Value::as_str)
         else {
             continue;

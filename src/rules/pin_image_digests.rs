@@ -12,7 +12,7 @@ use super::{Rule, StreamIndex};
 use crate::change::Findings;
 use crate::config::{FieldStep, OnUnresolved, Policy};
 use crate::digest::{DigestSource, ImageRef, Platform, ResolveError};
-use crate::model::path::FieldPath;
+use crate::model::path::{FieldPath, Pointer};
 use crate::model::workload::{api_version_matches, opted_out, pod_location, PodView};
 
 /// The rule id.
@@ -84,7 +84,7 @@ fn pod_platform(pod: &PodView<'_>, policy: &Policy, out: &mut Findings) -> Optio
     };
     let os = pod
         .spec
-        .pointer("/os/name")
+        .at("/os/name")
         .and_then(Value::as_str)
         .or_else(|| selector("kubernetes.io/os"));
     let arch = selector("kubernetes.io/arch");
@@ -229,7 +229,7 @@ pub fn check_fields(
 ) {
     let s = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or("");
     let (api_version, kind) = (s("apiVersion"), s("kind"));
-    if opted_out(object.pointer("/metadata/annotations"), ID) {
+    if opted_out(object.at("/metadata/annotations"), ID) {
         return;
     }
     let mut seen = HashSet::new();

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::{Note, Plan, Rule, SettingsDescriptor, StreamIndex};
 use crate::change::{Change, Findings, Op, ResourceRef};
 use crate::config::Policy;
-use crate::model::path::FieldPath;
+use crate::model::path::{FieldPath, Pointer};
 use crate::model::workload::{group_of, opted_out, pod_location, replicated, PodView};
 
 mod settings;
@@ -191,14 +191,14 @@ pub struct BudgetIndex {
 
 fn namespace_of(object: &Value) -> Option<String> {
     object
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
 }
 
 fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
-    object.pointer(pointer).and_then(Value::as_str)
+    object.at(pointer).and_then(Value::as_str)
 }
 
 impl BudgetIndex {
@@ -223,10 +223,10 @@ impl BudgetIndex {
             ("policy", "PodDisruptionBudget") => self.budgets.push(Budget {
                 namespace: namespace_of(object),
                 name,
-                selector: object.pointer("/spec/selector").cloned(),
+                selector: object.at("/spec/selector").cloned(),
                 empty_selects_all: api_version != "policy/v1beta1",
                 generated_for: object
-                    .pointer("/metadata/annotations")
+                    .at("/metadata/annotations")
                     .and_then(|a| a.get(GENERATED_FOR))
                     .and_then(Value::as_str)
                     .map(str::to_string),
@@ -244,7 +244,7 @@ impl BudgetIndex {
                     target_name: target_name.to_string(),
                     // The API defaults minReplicas to 1.
                     min: object
-                        .pointer("/spec/minReplicas")
+                        .at("/spec/minReplicas")
                         .and_then(Value::as_i64)
                         .unwrap_or(1),
                     describe: format!("HorizontalPodAutoscaler {name}"),
@@ -262,7 +262,7 @@ impl BudgetIndex {
                         .to_string(),
                     target_name: target_name.to_string(),
                     min: object
-                        .pointer("/spec/minReplicaCount")
+                        .at("/spec/minReplicaCount")
                         .and_then(Value::as_i64)
                         .unwrap_or(0),
                     describe: format!("ScaledObject {name}"),
@@ -391,7 +391,7 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
     let Some(location) = pod_location(api_version, kind, policy) else {
         return Decision::Nothing;
     };
-    let annotations = object.pointer("/metadata/annotations");
+    let annotations = object.at("/metadata/annotations");
     if opted_out(annotations, ID) {
         return Decision::Nothing;
     }
@@ -413,7 +413,7 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
         );
     }
     let name = object
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("");
     if name.is_empty() {
@@ -533,7 +533,7 @@ pub fn plan(object: &Value, policy: &Policy, index: &BudgetIndex, repeated: bool
             }
         };
     let labels: Map<String, Value> = object
-        .pointer("/metadata/labels")
+        .at("/metadata/labels")
         .and_then(Value::as_object)
         .map(|l| {
             l.iter()

@@ -107,7 +107,10 @@ impl<'a> Reader<'a> {
 
     /// The end of the line starting at `at` (the index of its `\n`).
     fn line_end(&self, at: usize) -> usize {
-        self.text[at..].find('\n').map_or(self.b.len(), |i| at + i)
+        self.b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(self.b.len(), |i| at + i)
     }
 
     fn indent(&self, at: usize) -> usize {
@@ -501,6 +504,11 @@ impl<'a> Reader<'a> {
                     if !matches!(self.b[stop], b',' | b']') {
                         return Err(Declined);
                     }
+                    // `[a -, b]`: the parser refuses a word of a flow plain scalar that is a `-`
+                    // right before a flow indicator.
+                    if self.text[i..stop].ends_with(" -") {
+                        return Err(Declined);
+                    }
                     let item = self.text[i..stop].trim_end_matches(' ');
                     self.push(plain(item), i, i + item.len());
                     i = stop;
@@ -634,6 +642,8 @@ mod tests {
             "? a\n: b\n",
             "a: [b,\n  c]\n",
             "a: [b, ]\n",
+            "a: [b -, c]\n",
+            "a: [b, c -]\n",
             "a: {b: c}\n",
             "- a\n",
             "  a: b\nc: d\n",

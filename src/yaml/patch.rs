@@ -516,18 +516,27 @@ impl Patcher<'_, '_, '_> {
     }
 
     fn walk(&mut self, node: &Node<'_>, new: &Value, slot: Slot) -> Result<(), Unsupported> {
+        /// Up to this many entries a mapping's keys are searched, not hashed.
+        const SMALL_MAP: usize = 16;
         match (&node.data, new) {
             (Data::Map { entries, flow }, Value::Object(new_map)) => {
                 let mut added = Map::new();
                 // Each key's (last) entry by key: looking keys up one by one in the list would
-                // be quadratic in a mapping's size (annotations with 100k keys).
-                let by_key: HashMap<&str, usize> = entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (e.key.as_str(), i))
-                    .collect();
+                // be quadratic in a mapping's size (annotations with 100k keys). A small mapping
+                // (most of them) is searched from its end instead of hashing every key.
+                let by_key: Option<HashMap<&str, usize>> = (entries.len() > SMALL_MAP).then(|| {
+                    entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (e.key.as_str(), i))
+                        .collect()
+                });
+                let find = |key: &str| match &by_key {
+                    Some(by_key) => by_key.get(key).copied(),
+                    None => entries.iter().rposition(|e| e.key == key),
+                };
                 for (key, value) in new_map {
-                    match by_key.get(key.as_str()).copied() {
+                    match find(key.as_str()) {
                         Some(i) => {
                             let e = &entries[i];
                             let child_slot = if *flow {
