@@ -9,6 +9,12 @@
 //! Pages the program never touches are never committed by the runtimes, so the cost of growing
 //! ahead is address space, not memory.
 //!
+//! Small blocks (up to [`SMALL`] bytes) are kept, once freed, on a free list per 16-byte size
+//! class and handed out again from there (a pop and a push instead of dlmalloc's bins): a stream
+//! run makes and drops a few small values per scalar, and under node this made the WASI build
+//! about 15 % faster on the bench stream. Freed small blocks are not given back to dlmalloc, so
+//! the memory held is each class's peak.
+//!
 //! Every artifact declares it (`#[global_allocator]`) itself, so that a library user's own
 //! allocator stays possible. Only for single-threaded WASM (no `atomics` target feature).
 
@@ -26,12 +32,25 @@ pub fn step_pages(needed: usize, current: usize) -> usize {
     needed.max((current / 2).clamp(MIN_STEP_PAGES, MAX_STEP_PAGES))
 }
 
+/// The largest small block: requests up to this size (alignment up to 8) are served from free
+/// lists per 16-byte size class.
+pub const SMALL: usize = 512;
+/// How many size classes there are.
+pub const CLASSES: usize = SMALL / 16;
+
+/// The size class (0-based; blocks of class `c` are `(c + 1) * 16` bytes) of a small request
+/// (`size`, `align`), or `None` for a request dlmalloc serves directly.
+#[inline]
+pub fn class(layout: &core::alloc::Layout) -> Option<usize> {
+    (layout.size() <= SMALL && layout.align() <= 8).then(|| layout.size().max(1).div_ceil(16) - 1)
+}
+
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 pub use imp::WasmAlloc;
 
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 mod imp {
-    use super::{step_pages, PAGE};
+    use super::{class, step_pages, CLASSES, PAGE};
     use core::alloc::{GlobalAlloc, Layout};
     use core::arch::wasm32;
     use core::cell::UnsafeCell;
@@ -92,7 +111,15 @@ mod imp {
     }
 
     /// `#[global_allocator] static ALLOC: WasmAlloc = WasmAlloc::new();`
-    pub struct WasmAlloc(UnsafeCell<Dlmalloc<Grow>>);
+    ///
+    /// Small blocks (up to [`SMALL`] bytes, alignment up to 8) are taken from dlmalloc rounded
+    /// up to a multiple of 16 bytes and, once freed, kept on a free list per size (never given
+    /// back to dlmalloc): a stream's many short-lived small values are then a pop and a push.
+    pub struct WasmAlloc {
+        dl: UnsafeCell<Dlmalloc<Grow>>,
+        /// Free small blocks, one list per 16-byte size class: each block's first word is the next.
+        free: UnsafeCell<[*mut u8; CLASSES]>,
+    }
 
     // SAFETY: without the `atomics` target feature a WASM module has one thread, so the allocator
     // is never entered twice at once.
@@ -101,32 +128,81 @@ mod imp {
     impl WasmAlloc {
         #[allow(clippy::new_without_default)]
         pub const fn new() -> Self {
-            WasmAlloc(UnsafeCell::new(Dlmalloc::new_with_allocator(Grow)))
+            WasmAlloc {
+                dl: UnsafeCell::new(Dlmalloc::new_with_allocator(Grow)),
+                free: UnsafeCell::new([ptr::null_mut(); CLASSES]),
+            }
+        }
+
+        /// A block of size class `c`: the head of its free list, else a new one from dlmalloc.
+        #[inline]
+        unsafe fn small(&self, c: usize) -> *mut u8 {
+            let head = &mut (*self.free.get())[c];
+            if head.is_null() {
+                return (*self.dl.get()).malloc((c + 1) * 16, 8);
+            }
+            let block = *head;
+            *head = *(block as *mut *mut u8);
+            block
         }
     }
 
-    // SAFETY: forwards to dlmalloc with the layout's size and alignment, as std's wasm allocator
-    // does. Not inlined: under LTO every allocation site would otherwise carry a copy of
-    // dlmalloc's entry code (+15 % module size).
+    // SAFETY: small blocks come from dlmalloc at their class's full size and alignment 8 and are
+    // handed out again only for requests that fit them; everything else forwards to dlmalloc
+    // with the layout's size and alignment, as std's wasm allocator does. Not inlined: under LTO
+    // every allocation site would otherwise carry a copy of the entry code (+15 % module size).
     unsafe impl GlobalAlloc for WasmAlloc {
         #[inline(never)]
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            (*self.0.get()).malloc(layout.size(), layout.align())
+            match class(&layout) {
+                Some(c) => self.small(c),
+                None => (*self.dl.get()).malloc(layout.size(), layout.align()),
+            }
         }
 
         #[inline(never)]
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            (*self.0.get()).calloc(layout.size(), layout.align())
+            match class(&layout) {
+                Some(c) => {
+                    let block = self.small(c);
+                    if !block.is_null() {
+                        ptr::write_bytes(block, 0, layout.size());
+                    }
+                    block
+                }
+                None => (*self.dl.get()).calloc(layout.size(), layout.align()),
+            }
         }
 
         #[inline(never)]
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            (*self.0.get()).free(ptr, layout.size(), layout.align())
+        unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+            match class(&layout) {
+                Some(c) => {
+                    let head = &mut (*self.free.get())[c];
+                    *(block as *mut *mut u8) = *head;
+                    *head = block;
+                }
+                None => (*self.dl.get()).free(block, layout.size(), layout.align()),
+            }
         }
 
         #[inline(never)]
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size)
+        unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let new = Layout::from_size_align_unchecked(new_size, layout.align());
+            match (class(&layout), class(&new)) {
+                (None, None) => {
+                    (*self.dl.get()).realloc(block, layout.size(), layout.align(), new_size)
+                }
+                (Some(a), Some(b)) if a == b => block,
+                _ => {
+                    let moved = self.alloc(new);
+                    if !moved.is_null() {
+                        ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+                        self.dealloc(block, layout);
+                    }
+                    moved
+                }
+            }
         }
     }
 }
@@ -134,6 +210,25 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_requests_fall_in_16_byte_classes_that_hold_them() {
+        use core::alloc::Layout;
+        let at = |size, align| class(&Layout::from_size_align(size, align).unwrap());
+        assert_eq!(at(0, 1), Some(0));
+        assert_eq!(at(1, 1), Some(0));
+        assert_eq!(at(16, 8), Some(0));
+        assert_eq!(at(17, 4), Some(1));
+        assert_eq!(at(SMALL, 8), Some(CLASSES - 1));
+        // Too big, or aligned past what dlmalloc gives every block: dlmalloc serves them.
+        assert_eq!(at(SMALL + 1, 8), None);
+        assert_eq!(at(32, 16), None);
+        // Every class's blocks hold every request of it.
+        for size in 0..=SMALL {
+            let c = at(size, 8).unwrap();
+            assert!((c + 1) * 16 >= size && c < CLASSES);
+        }
+    }
 
     #[test]
     fn grows_by_half_the_memory_within_bounds() {

@@ -356,7 +356,10 @@ fn a_results_file_that_cannot_be_written_fails_the_run() {
     }
     let (code, _, err) = harden(&link, &input);
     assert_eq!(code, 0, "{err}");
-    assert!(link.is_symlink(), "the link was replaced instead of the file it names");
+    assert!(
+        link.is_symlink(),
+        "the link was replaced instead of the file it names"
+    );
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(written.starts_with("results:\n- "), "{written}");
     let names: Vec<_> = std::fs::read_dir(&dir)
