@@ -62,6 +62,25 @@ fn plain(s: &str) -> Event<'_> {
 }
 
 /// A character that cannot start a plain scalar (or needs care this reader does not take).
+/// A quoted scalar whose text ends at `close` in `body` (after its opening quote): the body
+/// itself when it had no escape, else the unescaped text so far (`owned`) plus the rest from `i`.
+fn quoted(
+    body: &str,
+    owned: Option<String>,
+    i: usize,
+    close: usize,
+    style: ScalarStyle,
+) -> Event<'_> {
+    let value = match owned {
+        Some(mut s) => {
+            s.push_str(&body[i..close]);
+            Cow::Owned(s)
+        }
+        None => Cow::Borrowed(&body[..close]),
+    };
+    Event::Scalar(value, style, 0, None)
+}
+
 fn bad_start(c: u8) -> bool {
     matches!(
         c,
@@ -444,14 +463,7 @@ impl<'a> Reader<'a> {
                     i = close + 2;
                     continue;
                 }
-                let value = match owned {
-                    Some(mut s) => {
-                        s.push_str(&body[i..close]);
-                        Cow::Owned(s)
-                    }
-                    None => Cow::Borrowed(&body[..close]),
-                };
-                let event = Event::Scalar(value, ScalarStyle::DoubleQuoted, 0, None);
+                let event = quoted(body, owned, i, close, ScalarStyle::DoubleQuoted);
                 return Ok((event, at + 1 + close + 1));
             }
         }
@@ -465,14 +477,7 @@ impl<'a> Reader<'a> {
                 i = close + 2;
                 continue;
             }
-            let value = match owned {
-                Some(mut s) => {
-                    s.push_str(&body[i..close]);
-                    Cow::Owned(s)
-                }
-                None => Cow::Borrowed(&body[..close]),
-            };
-            let event = Event::Scalar(value, ScalarStyle::SingleQuoted, 0, None);
+            let event = quoted(body, owned, i, close, ScalarStyle::SingleQuoted);
             return Ok((event, at + 1 + close + 1));
         }
     }
