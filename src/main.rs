@@ -909,14 +909,16 @@ impl ResultsFile {
                 ResultsDestination::Held(fs::File::create(path)?, Vec::new())
             }
             found => {
-                // Through a symbolic link to the file it names, which is what gets replaced.
-                let target = match found {
-                    Ok(_) => fs::canonicalize(path)?,
-                    Err(_) => path.to_path_buf(),
+                // Through a symbolic link to the file it names, which is what gets replaced
+                // (where the platform resolves links: WASI cannot, and replaces the link).
+                let linked = found.is_ok()
+                    && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                let target = match linked {
+                    true => fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+                    false => path.to_path_buf(),
                 };
                 let name = target.file_name().unwrap_or_default().to_string_lossy();
-                let temp = target
-                    .with_file_name(format!(".{name}.kube-harden-{}.tmp", std::process::id()));
+                let temp = target.with_file_name(format!(".{name}.kube-harden-{}.tmp", run_tag()));
                 let file = fs::File::create(&temp)?;
                 ResultsDestination::Streamed(
                     io::BufWriter::with_capacity(1 << 16, file),
@@ -951,6 +953,18 @@ impl ResultsFile {
             let _ = fs::remove_file(temp);
         }
     }
+}
+
+/// What tells this run's temporary files from another's: the process id, or on WASI (which has
+/// none) the clock's nanoseconds.
+fn run_tag() -> String {
+    #[cfg(not(target_os = "wasi"))]
+    return std::process::id().to_string();
+    #[cfg(target_os = "wasi")]
+    return std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+        .to_string();
 }
 
 impl kube_harden::engine::ResultsWriter for ResultsFile {
