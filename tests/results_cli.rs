@@ -286,6 +286,16 @@ fn the_summary_is_the_same_whether_results_are_held_or_counted() {
 /// A run that fails on its input leaves no results file, not part of one.
 #[test]
 fn a_results_file_that_cannot_be_written_fails_the_run() {
+    let harden = |path: &str, input: &str| {
+        let args = [
+            "--disable",
+            "pin-image-digests",
+            "--offline",
+            "--results",
+            path,
+        ];
+        run(&args, input)
+    };
     let input = deployment("web", "") + &deployment("api", "");
     let dir = std::env::temp_dir().join(format!("kh-results-error-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -295,16 +305,7 @@ fn a_results_file_that_cannot_be_written_fails_the_run() {
         targets.push(("/dev/full".into(), "No space left"));
     }
     for (target, why) in targets {
-        let (code, out, err) = run(
-            &[
-                "--disable",
-                "pin-image-digests",
-                "--offline",
-                "--results",
-                &target,
-            ],
-            &input,
-        );
+        let (code, out, err) = harden(&target, &input);
         assert_eq!(code, 1, "{err}");
         assert!(out.is_empty(), "{out}");
         assert_eq!(err.lines().count(), 1, "{err}");
@@ -320,16 +321,7 @@ fn a_results_file_that_cannot_be_written_fails_the_run() {
         bad.push_str(&deployment(&format!("web-{i}"), ""));
     }
     bad.push_str("---\na: [\n");
-    let (code, out, err) = run(
-        &[
-            "--disable",
-            "pin-image-digests",
-            "--offline",
-            "--results",
-            file.to_str().unwrap(),
-        ],
-        &bad,
-    );
+    let (code, out, err) = harden(file.to_str().unwrap(), &bad);
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty() && err.contains("document 101"), "{err}");
     assert!(!file.exists(), "a partial results file was left");
@@ -338,23 +330,12 @@ fn a_results_file_that_cannot_be_written_fails_the_run() {
     std::fs::write(&file, "results: []\n").unwrap();
     let link = dir.join("link.yaml");
     std::os::unix::fs::symlink(&file, &link).unwrap();
-    let harden = |path: &std::path::Path, input: &str| {
-        let path = path.to_str().unwrap();
-        let args = [
-            "--disable",
-            "pin-image-digests",
-            "--offline",
-            "--results",
-            path,
-        ];
-        run(&args, input)
-    };
     for path in [&file, &link] {
-        let (code, _, err) = harden(path, &bad);
+        let (code, _, err) = harden(path.to_str().unwrap(), &bad);
         assert_eq!(code, 1, "{err}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "results: []\n");
     }
-    let (code, _, err) = harden(&link, &input);
+    let (code, _, err) = harden(link.to_str().unwrap(), &input);
     assert_eq!(code, 0, "{err}");
     assert!(
         link.is_symlink(),
