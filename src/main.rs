@@ -27,32 +27,53 @@ static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::Wasm
 
 // Natively: mimalloc (its v2 line). A stream run allocates and frees a few small values per
 // scalar on every core; glibc's malloc spent about a fifth of the CPU time there.
-#[cfg(not(target_family = "wasm"))]
+#[cfg(all(not(target_family = "wasm"), not(target_os = "linux")))]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's defaults favour speed over a small footprint: its arenas are committed up front
-/// (a purge then only marks pages free, which leaves them in RSS) and freed pages go back to the
-/// system after 10 ms. Here peak RSS is part of the contract (benches/speed.rs), so pages are
-/// committed as they are used and returned at once; the cost is a few madvise calls.
-/// `MIMALLOC_*` variables set by the user still win (these only replace the defaults). It has to
-/// run before the first allocation, which the Rust runtime makes before `main`: on ELF targets it
-/// is a constructor (`.init_array`), elsewhere `main` calls it (the purge delay still applies).
+// On Linux: huge blocks (the input read from a pipe) are mapped on their own (`huge_alloc`).
+#[cfg(target_os = "linux")]
+mod huge_alloc;
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOC: huge_alloc::Alloc = huge_alloc::Alloc;
+
+/// mimalloc commits its arenas up front by default (a purge then only marks pages free, which
+/// leaves them in RSS). Here peak RSS is part of the contract (benches/speed.rs), so pages are
+/// committed as they are used. Freed pages go back to the system after mimalloc's default delay
+/// (10 ms): returning them at once (delay 0) cost a stream run a sixth of its time in page
+/// faults and TLB shootdowns between the cores; [`release_free_memory`] returns them at the
+/// one point where much is freed before the peak (the lock's parse). `MIMALLOC_*` variables
+/// set by the user still win (this only replaces the default). It has to run before the first
+/// allocation, which the Rust runtime makes before `main`: on ELF targets it is a constructor
+/// (`.init_array`), elsewhere `main` calls it.
 #[cfg(not(target_family = "wasm"))]
 extern "C" fn tune_allocator() {
     use std::ffi::{c_int, c_long};
     // `mi_option_e` in mimalloc.h (the same numbers in its v2 and v3 lines).
     const ARENA_EAGER_COMMIT: c_int = 4;
-    const PURGE_DELAY: c_int = 15;
     unsafe extern "C" {
         fn mi_option_set_default(option: c_int, value: c_long);
     }
-    // SAFETY: stores two integers in mimalloc's option table; it allocates nothing and may run
+    // SAFETY: stores an integer in mimalloc's option table; it allocates nothing and may run
     // before mimalloc's own initialisation (an option's value survives it unless the
     // environment sets that option).
     unsafe {
         mi_option_set_default(ARENA_EAGER_COMMIT, 0);
-        mi_option_set_default(PURGE_DELAY, 0);
+    }
+}
+
+/// Gives the pages freed so far back to the system now rather than after mimalloc's delay: the
+/// lock's parse frees about ten times the lock's size just before the documents are processed,
+/// and this thread, which freed them, allocates little afterwards.
+pub(crate) fn release_free_memory() {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        unsafe extern "C" {
+            fn mi_collect(force: bool);
+        }
+        // SAFETY: mimalloc's own collection of this thread's heap; no pointer is handed over.
+        unsafe { mi_collect(true) };
     }
 }
 

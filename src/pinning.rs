@@ -59,6 +59,7 @@ pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> 
         Some(path) => load_lock(&path)?,
         None => ImageLock::new(),
     };
+    crate::release_free_memory();
     options.overrides.verify_digests |= args.verify_digests;
     let progress = Progress::new("resolving image digests");
     let remote = |policy: &PolicySpec| {
