@@ -429,6 +429,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         }
         Some(Command::Explain(args)) => {
             let spec = args.policy.config.as_deref().map(read_policy).transpose()?;
+            let lock = pinning::LockLoad::start(&args.digests);
             let input = read_input(&args.policy.files)?;
             // explain reads every change record, whatever the policy's verbosity.
             let options = Options {
@@ -443,7 +444,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
                 summary_only: false,
                 results_to: None,
             };
-            let output = pinning::process(&input.bytes, options, &args.digests)
+            let output = pinning::process(&input.bytes, options, &args.digests, lock)
                 .map_err(|e| input.locate(e))?;
             if output.has_errors() {
                 summarize(&output, true, log);
@@ -531,6 +532,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
         summary_only: true,
         results_to: None,
     };
+    let lock = pinning::LockLoad::start(&args.digests);
     let input = read_input(&args.policy.files)?;
     if argocd.is_some() && !has_content(&input.bytes) {
         anyhow::bail!(
@@ -552,7 +554,7 @@ fn run(cli: Cli, log: &Log) -> Result<ExitCode> {
             .map(|(_, file)| kube_harden::engine::ResultsTo::new(file.clone())),
         ..options
     };
-    let output = match pinning::process(&input.bytes, options, &args.digests) {
+    let output = match pinning::process(&input.bytes, options, &args.digests, lock) {
         Ok(output) => output,
         Err(e) => {
             let Some((path, file)) = results else {

@@ -53,12 +53,58 @@ fn load_lock(path: &Path) -> Result<ImageLock> {
     ImageLock::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The run's lock, read while the input is: [`LockLoad::start`] before reading the input,
+/// [`process`] takes it. Natively the lock is parsed on a thread of its own (a lock of 10,000
+/// images takes as long to parse as a 26 MB stream takes to arrive through a pipe); on WASM, when
+/// it is taken. A lock error is reported after an input error, as when it was read second.
+pub struct LockLoad {
+    path: Option<PathBuf>,
+    #[cfg(not(target_family = "wasm"))]
+    thread: Option<std::thread::JoinHandle<Result<ImageLock>>>,
+}
+
+impl LockLoad {
+    /// Starts reading the lock `args` names (none: an empty lock).
+    pub fn start(args: &DigestArgs) -> LockLoad {
+        let path = args.lock_path();
+        #[cfg(not(target_family = "wasm"))]
+        {
+            let thread = path.clone().and_then(|path| {
+                std::thread::Builder::new()
+                    .name("lock".into())
+                    .spawn(move || load_lock(&path))
+                    .ok()
+            });
+            LockLoad { path, thread }
+        }
+        #[cfg(target_family = "wasm")]
+        LockLoad { path }
+    }
+
+    /// The lock, once read.
+    fn take(self) -> Result<ImageLock> {
+        #[cfg(not(target_family = "wasm"))]
+        if let Some(thread) = self.thread {
+            return thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+        match &self.path {
+            Some(path) => load_lock(path),
+            None => Ok(ImageLock::new()),
+        }
+    }
+}
+
 /// Runs the core with digests from the policy, the lock, then (unless offline) the registry.
-pub fn process<'a>(input: &'a [u8], mut options: Options, args: &DigestArgs) -> Result<Output<'a>> {
-    let lock = match args.lock_path() {
-        Some(path) => load_lock(&path)?,
-        None => ImageLock::new(),
-    };
+pub fn process<'a>(
+    input: &'a [u8],
+    mut options: Options,
+    args: &DigestArgs,
+    lock: LockLoad,
+) -> Result<Output<'a>> {
+    let lock = lock.take()?;
+    // The lock's parse freed several times its size; the documents are processed next.
     crate::release_free_memory();
     options.overrides.verify_digests |= args.verify_digests;
     let progress = Progress::new("resolving image digests");
