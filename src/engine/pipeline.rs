@@ -217,18 +217,33 @@ pub(super) fn harden_in_stream(
                     finish(sink, found, done, &labels, 0);
                     return false;
                 }
-                for rule in rules::registry()
+                drop(view);
+                // Each rule sees the object as the rules before it left it. A view is built
+                // again only after a rule changed something: the rules up to and including
+                // that one share one view, and their findings are applied in rule order.
+                let mut pod_rules = rules::registry()
                     .iter()
                     .filter(|r| r.per_pod() && policy.is_enabled(r.id()))
-                {
-                    let mut findings = Findings::default();
+                    .peekable();
+                while pod_rules.peek().is_some() {
+                    let mut batch: Vec<Findings> = Vec::new();
                     {
                         let Ok(Some(view)) = PodView::new(object, location.clone()) else {
                             break;
                         };
-                        rule.check(&view, policy, &mut findings);
+                        for rule in pod_rules.by_ref() {
+                            let mut findings = Findings::default();
+                            rule.check(&view, policy, &mut findings);
+                            let changes = !findings.changes.is_empty();
+                            batch.push(findings);
+                            if changes {
+                                break;
+                            }
+                        }
                     }
-                    apply(object, findings, sink);
+                    for findings in batch {
+                        apply(object, findings, sink);
+                    }
                 }
             }
         }
