@@ -243,7 +243,7 @@ pub fn apply(object: &mut Value, change: &Change) -> Result<bool, String> {
 }
 
 /// Identifies an object in results.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Eq)]
 pub struct ResourceRef {
     /// apiVersion.
     pub api_version: String,
@@ -253,6 +253,17 @@ pub struct ResourceRef {
     pub name: String,
     /// metadata.namespace, when set.
     pub namespace: Option<String>,
+}
+
+/// Field by field, the name first: results of a stream are compared with the few objects the
+/// summary shows, which mostly differ there (and share apiVersion and kind).
+impl PartialEq for ResourceRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.namespace == other.namespace
+            && self.kind == other.kind
+            && self.api_version == other.api_version
+    }
 }
 
 impl ResourceRef {

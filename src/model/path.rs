@@ -92,16 +92,20 @@ impl FieldPath {
 
     /// This path extended by a key.
     pub fn key(&self, key: &str) -> Self {
-        let mut p = self.clone();
-        p.0.push(Seg::Key(key.to_string()));
-        p
+        self.with(Seg::Key(key.to_string()))
+    }
+
+    /// This path and one more step, in one allocation (a clone then a push would grow it).
+    fn with(&self, seg: Seg) -> Self {
+        let mut steps = Vec::with_capacity(self.0.len() + 1);
+        steps.extend(self.0.iter().cloned());
+        steps.push(seg);
+        FieldPath(steps)
     }
 
     /// This path extended by an index.
     pub fn index(&self, i: usize) -> Self {
-        let mut p = self.clone();
-        p.0.push(Seg::Index(i));
-        p
+        self.with(Seg::Index(i))
     }
 
     /// This path extended by a dotted path of keys.

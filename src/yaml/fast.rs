@@ -29,19 +29,25 @@ type Read<T> = Result<T, Declined>;
 pub fn read(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
     let bytes = text.as_bytes();
     // Printable ASCII and line breaks only: no tabs, carriage returns or control characters.
-    if !text.ends_with('\n')
-        || bytes
-            .iter()
-            .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\n')
-    {
+    if !text.ends_with('\n') {
         return None;
+    }
+    let mut lines = 0usize;
+    for &b in bytes {
+        if b == b'\n' {
+            lines += 1;
+        } else if !(0x20..0x7f).contains(&b) {
+            return None;
+        }
     }
     let mut r = Reader {
         text,
         b: bytes,
         pos: 0,
         line: 1,
-        out: Vec::with_capacity(text.len() / 10 + 8),
+        // A block-style line gives one to three events (a key and its value, a mapping or
+        // sequence start or end): room for three, so the list is not copied as it grows.
+        out: Vec::with_capacity(lines.saturating_mul(3).saturating_add(8)),
     };
     r.document().ok()?;
     Some(r.out)
