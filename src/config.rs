@@ -259,6 +259,25 @@ pub struct Policy {
     /// Where pin-image-digests asks for digests after the policy's own `images.digests`
     /// (`None`: nowhere else).
     pub digests: Option<DigestHandle>,
+    /// The last image [`Policy::image_facts`] answered for: a container's rules ask about the
+    /// same image one after the other.
+    pub(crate) facts_memo: FactsMemo,
+}
+
+/// One image and what [`Policy::image_facts`] said about it. A clone starts empty.
+#[derive(Default)]
+pub(crate) struct FactsMemo(std::sync::Mutex<Option<(String, Option<Arc<ImageFacts>>)>>);
+
+impl Clone for FactsMemo {
+    fn clone(&self) -> Self {
+        FactsMemo::default()
+    }
+}
+
+impl std::fmt::Debug for FactsMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FactsMemo(..)")
+    }
 }
 
 /// A shared [`DigestSource`] (the lock file, the registry, or both) handed to a run.
@@ -331,6 +350,16 @@ impl Policy {
         if self.digests.is_none() && self.images.facts.is_empty() {
             return None;
         }
+        let mut memo = self.facts_memo.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, facts)) = memo.as_ref().filter(|(image, _)| image == text) {
+            return facts.clone();
+        }
+        let facts = self.image_facts_uncached(text);
+        *memo = Some((text.to_string(), facts.clone()));
+        facts
+    }
+
+    fn image_facts_uncached(&self, text: &str) -> Option<Arc<ImageFacts>> {
         let image = ImageRef::parse(text).ok()?;
         let platform = self.images.platform.as_ref();
         let recorded = self

@@ -211,6 +211,7 @@ impl Policy {
             enabled,
             images,
             digests: overrides.digests.clone(),
+            facts_memo: Default::default(),
         })
     }
 }
