@@ -220,6 +220,10 @@ fn node<'a>(events: &mut Events<'a>, event: Event<'a>, expected: &Value, depth: 
             };
             // A set past a few keys: a mapping with 100k keys (annotations) must stay linear.
             let mut seen = Seen::Few(Vec::new());
+            // The text's keys come in the value's order unless an edit put one elsewhere: each
+            // key is first compared with the value's next one, and looked up only when it
+            // differs (the same entry either way: a map's keys are distinct).
+            let mut in_order = map.iter();
             loop {
                 let Some(event) = events.next() else {
                     return Ok(false);
@@ -248,8 +252,12 @@ fn node<'a>(events: &mut Events<'a>, event: Event<'a>, expected: &Value, depth: 
                 let Some(value_event) = events.next() else {
                     return Ok(false);
                 };
-                let Some(want) = map.get(key.as_ref()) else {
-                    return Ok(false);
+                let want = match in_order.next() {
+                    Some((k, v)) if k.as_str() == key.as_ref() => v,
+                    _ => match map.get(key.as_ref()) {
+                        Some(v) => v,
+                        None => return Ok(false),
+                    },
                 };
                 if !node(events, value_event, want, depth + 1)? {
                     return Ok(false);
