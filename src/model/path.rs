@@ -30,9 +30,49 @@ impl Pointer for Value {
     }
 }
 
+/// Mappings up to this many keys are searched key by key: cheaper than hashing the key
+/// (serde_json's map hashes with SipHash), and most of a manifest's mappings are small.
+const SMALL_MAP: usize = 8;
+
+/// `map.get(key)`, searching a small mapping instead of hashing.
+#[inline]
+pub fn key_get<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= SMALL_MAP {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
+}
+
+/// `map.get_mut(key)`, searching a small mapping instead of hashing.
+#[inline]
+pub fn key_get_mut<'v>(map: &'v mut Map<String, Value>, key: &str) -> Option<&'v mut Value> {
+    if map.len() <= SMALL_MAP {
+        map.iter_mut().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get_mut(key)
+    }
+}
+
+/// [`Value::get`] with a key: a small mapping is searched instead of hashed ([`key_get`]).
+pub trait Field {
+    /// The value under `key` when this is a mapping that has it.
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Field for Value {
+    #[inline]
+    fn field(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(map) => key_get(map, key),
+            _ => None,
+        }
+    }
+}
+
 fn step_into<'v>(target: &'v Value, step: &str) -> Option<&'v Value> {
     match target {
-        Value::Object(map) => map.get(step),
+        Value::Object(map) => key_get(map, step),
         Value::Array(list) => {
             if step.starts_with('+') || (step.starts_with('0') && step.len() != 1) {
                 None
@@ -127,7 +167,7 @@ impl FieldPath {
         let mut cur = root;
         for seg in &self.0 {
             cur = match (seg, cur) {
-                (Seg::Key(k), Value::Object(m)) => m.get(k)?,
+                (Seg::Key(k), Value::Object(m)) => key_get(m, k)?,
                 (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
                 _ => return None,
             };
@@ -152,7 +192,14 @@ impl FieldPath {
                 };
             }
             cur = match (seg, cur) {
-                (Seg::Key(k), Value::Object(m)) => m.entry(k.clone()).or_insert(Value::Null),
+                // The key is copied only when it is added.
+                (Seg::Key(k), Value::Object(m)) => {
+                    if key_get(m, k).is_some() {
+                        key_get_mut(m, k).expect("the key is there")
+                    } else {
+                        m.entry(k.clone()).or_insert(Value::Null)
+                    }
+                }
                 (Seg::Index(i), Value::Array(a)) => a.get_mut(*i).ok_or_else(|| {
                     format!("{} does not exist", FieldPath(self.0[..=n].to_vec()))
                 })?,
@@ -196,6 +243,33 @@ impl fmt::Display for FieldPath {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A small mapping is searched, a larger one hashed: the same answers as `Map::get`.
+    #[test]
+    fn key_lookups_answer_as_the_map_does() {
+        for n in [0, 1, 7, 8, 9, 30] {
+            let mut map = Map::new();
+            for i in 0..n {
+                map.insert(format!("k{i}"), json!(i));
+            }
+            let value = Value::Object(map.clone());
+            for key in ["k0", "k7", "k8", "k29", "nope", ""] {
+                assert_eq!(key_get(&map, key), map.get(key), "{n} keys, {key}");
+                assert_eq!(value.field(key), value.get(key), "{n} keys, {key}");
+                let mut copy = map.clone();
+                let want = copy.get(key).cloned();
+                assert_eq!(key_get_mut(&mut copy, key).map(|v| v.clone()), want);
+            }
+        }
+        assert_eq!(json!([1]).field("0"), None);
+        let path = FieldPath::parse("a.b").unwrap();
+        let mut v = json!({"a": {"b": 1, "c": 2}});
+        *path.get_or_create(&mut v).unwrap() = json!(3);
+        assert_eq!(v, json!({"a": {"b": 3, "c": 2}}));
+        let mut v = json!({"a": {"c": 2}});
+        *path.get_or_create(&mut v).unwrap() = json!(3);
+        assert_eq!(v, json!({"a": {"c": 2, "b": 3}}));
+    }
 
     #[test]
     fn pointer_answers_as_serde_json_does() {

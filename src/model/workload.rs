@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::path::{FieldPath, Pointer};
 use crate::config::{ExtraWorkload, Policy};
+use crate::model::path::Field;
 
 /// Annotation that opts a workload or pod template out of rules: `all` or a comma list of ids.
 pub const SKIP_ANNOTATION: &str = "kube-harden.dev/skip";
@@ -195,7 +196,7 @@ impl<'v> Container<'v> {
     /// The container's `securityContext` field, if any.
     pub fn security_context(&self, field: &str) -> Option<&'v Value> {
         self.value
-            .get("securityContext")
+            .field("securityContext")
             .and_then(|sc| sc.get(field))
             .filter(|v| !v.is_null())
     }
@@ -319,7 +320,7 @@ impl<'v> PodView<'v> {
                     }
                 }
                 let name = c
-                    .get("name")
+                    .field("name")
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
@@ -332,7 +333,7 @@ impl<'v> PodView<'v> {
                 containers.push(Container {
                     group,
                     sidecar: group == ContainerGroup::Init
-                        && c.get("restartPolicy").and_then(Value::as_str) == Some("Always"),
+                        && c.field("restartPolicy").and_then(Value::as_str) == Some("Always"),
                     name,
                     path,
                     value: c,
@@ -347,7 +348,7 @@ impl<'v> PodView<'v> {
                 }
             }
         }
-        if let Some(v) = spec.get("volumes") {
+        if let Some(v) = spec.field("volumes") {
             if !v.is_null() && !v.is_array() {
                 return Err(format!("{} is not a list", location.spec.key("volumes")));
             }
@@ -391,7 +392,7 @@ impl<'v> PodView<'v> {
     /// A pod-level securityContext field, if set.
     pub fn security_context(&self, field: &str) -> Option<&'v Value> {
         self.spec
-            .get("securityContext")
+            .field("securityContext")
             .and_then(|sc| sc.get(field))
             .filter(|v| !v.is_null())
     }

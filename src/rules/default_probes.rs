@@ -12,7 +12,7 @@ use crate::change::Findings;
 use crate::config::Policy;
 use crate::error::Error;
 use crate::facts::Healthcheck;
-use crate::model::path::Pointer;
+use crate::model::path::{Field, Pointer};
 use crate::model::workload::{is_long_running, Container, ContainerGroup, PodView};
 
 const ID: &str = "default-probes";
@@ -163,7 +163,7 @@ struct Target {
 fn target(container: &Container<'_>) -> Result<Target, &'static str> {
     let ports: Vec<&Value> = container
         .value
-        .get("ports")
+        .field("ports")
         .and_then(Value::as_array)
         .map(|p| p.iter().collect())
         .unwrap_or_default();
@@ -174,14 +174,14 @@ fn target(container: &Container<'_>) -> Result<Target, &'static str> {
         .iter()
         .copied()
         .filter(|p| {
-            p.get("containerPort").is_some_and(|n| n.is_u64())
+            p.field("containerPort").is_some_and(|n| n.is_u64())
                 && matches!(
-                    p.get("protocol").and_then(Value::as_str),
+                    p.field("protocol").and_then(Value::as_str),
                     None | Some("TCP")
                 )
         })
         .collect();
-    let name = |p: &Value| p.get("name").and_then(Value::as_str).map(str::to_string);
+    let name = |p: &Value| p.field("name").and_then(Value::as_str).map(str::to_string);
     let web =
         |n: &str| n == "http" || n == "https" || n.starts_with("http-") || n.starts_with("https-");
     let chosen = tcp

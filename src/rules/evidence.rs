@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::{Policy, UnknownImages};
 use crate::facts::{ImageFacts, RuntimeUser};
-use crate::model::path::Pointer;
+use crate::model::path::{Field, Pointer};
 use crate::model::workload::{Container, PodView};
 
 /// Where the effective uid comes from.
@@ -63,7 +63,7 @@ impl Evidence {
     pub fn of(c: &Container<'_>, pod: &PodView<'_>, policy: &Policy, pod_uid: Option<i64>) -> Self {
         let image = c
             .value
-            .get("image")
+            .field("image")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
@@ -127,8 +127,8 @@ impl Evidence {
             );
         }
         let command = {
-            let cmd = strings(c.value.get("command"));
-            let args = strings(c.value.get("args"));
+            let cmd = strings(c.value.field("command"));
+            let args = strings(c.value.field("args"));
             let f = facts.as_deref();
             match (cmd, args) {
                 (Some(cmd), args) => Some([cmd, args.unwrap_or_default()].concat()),
@@ -244,7 +244,7 @@ const NODE_CAPS: &[&str] = &["NET_ADMIN", "SYS_ADMIN", "NET_RAW"];
 pub fn node_agent(pod: &PodView<'_>, c: &Container<'_>) -> Option<String> {
     let host = ["hostNetwork", "hostPID", "hostIPC"]
         .into_iter()
-        .find(|k| pod.spec.get(*k).and_then(Value::as_bool) == Some(true));
+        .find(|k| pod.spec.field(k).and_then(Value::as_bool) == Some(true));
     if let Some(ns) = host {
         if let Some(cap) = c.added_capabilities().into_iter().find(|cap| {
             let cap = cap.strip_prefix("CAP_").unwrap_or(cap);
@@ -253,15 +253,15 @@ pub fn node_agent(pod: &PodView<'_>, c: &Container<'_>) -> Option<String> {
             return Some(format!("node agent ({ns} with {cap})"));
         }
     }
-    let volumes = pod.spec.get("volumes").and_then(Value::as_array)?;
-    let mounts = c.value.get("volumeMounts").and_then(Value::as_array)?;
+    let volumes = pod.spec.field("volumes").and_then(Value::as_array)?;
+    let mounts = c.value.field("volumeMounts").and_then(Value::as_array)?;
     for m in mounts {
-        let Some(name) = m.get("name").and_then(Value::as_str) else {
+        let Some(name) = m.field("name").and_then(Value::as_str) else {
             continue;
         };
         let Some(path) = volumes
             .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .find(|v| v.field("name").and_then(Value::as_str) == Some(name))
             .and_then(|v| v.at("/hostPath/path"))
             .and_then(Value::as_str)
         else {

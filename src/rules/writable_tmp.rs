@@ -14,6 +14,7 @@ use crate::change::Findings;
 use crate::config::Policy;
 use crate::error::Error;
 use crate::facts::{is_within, normalize_path, RuntimeUser};
+use crate::model::path::Field;
 use crate::model::workload::PodView;
 use crate::model::workload::{Container, PodView as Pod};
 
@@ -95,11 +96,11 @@ pub enum WritePlan {
 /// The paths the container's own mounts already make writable (or replace).
 fn mounted(c: &Container<'_>) -> Vec<String> {
     c.value
-        .get("volumeMounts")
+        .field("volumeMounts")
         .and_then(Value::as_array)
         .map(|m| {
             m.iter()
-                .filter_map(|m| m.get("mountPath")?.as_str().map(normalize_path))
+                .filter_map(|m| m.field("mountPath")?.as_str().map(normalize_path))
                 .collect()
         })
         .unwrap_or_default()
@@ -273,11 +274,11 @@ impl Rule for WritableTmp {
         }
         let mut taken: HashSet<String> = pod
             .spec
-            .get("volumes")
+            .field("volumes")
             .and_then(Value::as_array)
             .map(|v| {
                 v.iter()
-                    .filter_map(|v| v.get("name")?.as_str().map(str::to_string))
+                    .filter_map(|v| v.field("name")?.as_str().map(str::to_string))
                     .collect()
             })
             .unwrap_or_default();

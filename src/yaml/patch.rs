@@ -535,9 +535,13 @@ impl Patcher<'_, '_, '_> {
                     Some(by_key) => by_key.get(key).copied(),
                     None => entries.iter().rposition(|e| e.key == key),
                 };
+                // Keys of the new mapping found among the entries: all of the entries when it
+                // is their number (a key written twice leaves it short, and is checked below).
+                let mut found = 0usize;
                 for (key, value) in new_map {
                     match find(key.as_str()) {
                         Some(i) => {
+                            found += 1;
                             let e = &entries[i];
                             let child_slot = if *flow {
                                 Slot::Flow
@@ -554,7 +558,7 @@ impl Patcher<'_, '_, '_> {
                         }
                     }
                 }
-                if entries.iter().any(|e| !new_map.contains_key(&e.key)) {
+                if found != entries.len() && entries.iter().any(|e| !new_map.contains_key(&e.key)) {
                     return Err(Unsupported);
                 }
                 if added.is_empty() {
