@@ -19,14 +19,24 @@ impl Pointer for Value {
         if pointer.is_empty() {
             return Some(self);
         }
-        let steps = pointer.strip_prefix('/')?;
-        steps.split('/').try_fold(self, |target, step| {
-            if step.contains('~') {
-                step_into(target, &step.replace("~1", "/").replace("~0", "~"))
+        let mut rest = pointer.strip_prefix('/')?;
+        // Steps found byte by byte (`str::split` sets up a searcher per pointer, which costs
+        // more than these short pointers), escapes looked for once.
+        let escaped = rest.as_bytes().contains(&b'~');
+        let mut target = self;
+        loop {
+            let end = rest.bytes().position(|b| b == b'/');
+            let step = &rest[..end.unwrap_or(rest.len())];
+            target = if escaped && step.contains('~') {
+                step_into(target, &step.replace("~1", "/").replace("~0", "~"))?
             } else {
-                step_into(target, step)
+                step_into(target, step)?
+            };
+            match end {
+                Some(i) => rest = &rest[i + 1..],
+                None => return Some(target),
             }
-        })
+        }
     }
 }
 

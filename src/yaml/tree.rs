@@ -464,6 +464,23 @@ fn tag_run_on(text: &str, start: usize) -> Option<(usize, char)> {
 /// - a raw NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029): line breaks to
 ///   go-yaml, ordinary characters to YAML 1.2;
 /// - a `%YAML` directive for any version but 1.1 (go-yaml: "found incompatible YAML document").
+/// True when [`check_text`] has nothing to look at: no control character but tab and line
+/// breaks, no DEL, no `%` (a directive), nothing outside ASCII. Without branches per byte, so
+/// the compiler can do 64 bytes at a time; most documents are like that.
+fn nothing_to_check(bytes: &[u8]) -> bool {
+    for chunk in bytes.chunks(64) {
+        let mut odd = false;
+        for &b in chunk {
+            odd |=
+                (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r') | (b >= 0x7f) | (b == b'%');
+        }
+        if odd {
+            return false;
+        }
+    }
+    true
+}
+
 fn check_text(text: &str) -> Result<(), SyntaxError> {
     let at = |offset: usize, message: String| {
         let before = &text[..offset];
@@ -475,6 +492,9 @@ fn check_text(text: &str) -> Result<(), SyntaxError> {
         SyntaxError { line, col, message }
     };
     let bytes = text.as_bytes();
+    if nothing_to_check(bytes) {
+        return Ok(());
+    }
     let ascii = text.is_ascii();
     for (i, &b) in bytes.iter().enumerate() {
         if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || b == 0x7f {
