@@ -458,12 +458,6 @@ fn tag_run_on(text: &str, start: usize) -> Option<(usize, char)> {
     None
 }
 
-/// Rejects, before parsing, text that Kubernetes' YAML reader (go-yaml v2, YAML 1.1) reads
-/// differently from this YAML 1.2 parser or not at all:
-/// - control characters (go-yaml: "control characters are not allowed"), raw or in comments;
-/// - a raw NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029): line breaks to
-///   go-yaml, ordinary characters to YAML 1.2;
-/// - a `%YAML` directive for any version but 1.1 (go-yaml: "found incompatible YAML document").
 /// True when [`check_text`] has nothing to look at: no control character but tab and line
 /// breaks, no DEL, no `%` (a directive), nothing outside ASCII. Without branches per byte, so
 /// the compiler can do 64 bytes at a time; most documents are like that.
@@ -481,6 +475,12 @@ fn nothing_to_check(bytes: &[u8]) -> bool {
     true
 }
 
+/// Rejects, before parsing, text that Kubernetes' YAML reader (go-yaml v2, YAML 1.1) reads
+/// differently from this YAML 1.2 parser or not at all:
+/// - control characters (go-yaml: "control characters are not allowed"), raw or in comments;
+/// - a raw NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029): line breaks to
+///   go-yaml, ordinary characters to YAML 1.2;
+/// - a `%YAML` directive for any version but 1.1 (go-yaml: "found incompatible YAML document").
 fn check_text(text: &str) -> Result<(), SyntaxError> {
     let at = |offset: usize, message: String| {
         let before = &text[..offset];
