@@ -159,7 +159,7 @@ pub fn process<'a>(input: &'a str, options: &Options) -> Result<Output<'a>, Erro
     // A workload in the input twice, once as a list's item, is an error.
     check_repeated(&sink.workloads)?;
     withdraw_repeated(&mut parts, &mut sink);
-    place_in_stream(parts, &segments, index, &mut sink, &mut out);
+    place_in_stream(parts, &segments, index, threads, &mut sink, &mut out);
     if sink.summary_only {
         sink.trim();
     }

@@ -62,18 +62,19 @@ pub(super) fn settle(
 }
 
 /// The `Op::Create` changes for the planned objects kept, in order (each rule names its own
-/// against the stream index, in order): one item per kept object, `None` where its rule made
-/// none. Lazy: each object is built when it is asked for.
+/// against the stream index, in order): [`Made::build`] builds the `k`th kept object's, on any
+/// thread (`None` where its rule made none).
 pub(super) fn create<'a>(
     kept: &[(&'static dyn Rule, &'a Note)],
     index: &'a StreamIndex,
-) -> Creations<'a> {
+) -> Made<'a> {
     let mut order = Vec::with_capacity(kept.len());
-    let mut made: Vec<Box<dyn Iterator<Item = Change> + 'a>> = Vec::new();
-    let mut slots: Vec<(&str, usize)> = Vec::new();
+    let mut made: Vec<rules::Creations<'a>> = Vec::new();
+    // Per rule: its slot in `made` and how many of its objects came before.
+    let mut slots: Vec<(&str, usize, usize)> = Vec::new();
     for &(rule, _) in kept {
-        let slot = match slots.iter().find(|(id, _)| *id == rule.id()) {
-            Some(&(_, slot)) => slot,
+        let at = match slots.iter().position(|(id, _, _)| *id == rule.id()) {
+            Some(at) => at,
             None => {
                 let mine: Vec<&'a Note> = kept
                     .iter()
@@ -81,16 +82,15 @@ pub(super) fn create<'a>(
                     .map(|(_, p)| *p)
                     .collect();
                 made.push(rule.create(mine, index));
-                slots.push((rule.id(), made.len() - 1));
-                made.len() - 1
+                slots.push((rule.id(), made.len() - 1, 0));
+                slots.len() - 1
             }
         };
-        order.push(slot);
+        let (_, slot, nth) = &mut slots[at];
+        order.push((*slot, *nth));
+        *nth += 1;
     }
-    Creations {
-        order: order.into_iter(),
-        made,
-    }
+    Made { order, made }
 }
 
 /// What a list's items planned, once every item is known: each planned object (its rule, the
@@ -119,7 +119,8 @@ pub(super) fn settle_and_create(
         .filter(|(_, why)| why.is_none())
         .map(|(p, _)| *p)
         .collect();
-    let mut made = create(&kept, index);
+    let made = create(&kept, index);
+    let mut made = (0..made.len()).map(|k| made.build(k));
     for (((rule, resource, file), _), why) in plans.iter().zip(dropped) {
         if let Some(message) = why {
             sink.push(KrmResult::new(
@@ -139,23 +140,36 @@ pub(super) fn settle_and_create(
 }
 
 /// The created objects, in the order of the planned ones kept (see [`create`]).
-pub(super) struct Creations<'a> {
-    order: std::vec::IntoIter<usize>,
-    made: Vec<Box<dyn Iterator<Item = Change> + 'a>>,
+pub(super) struct Made<'a> {
+    /// Per kept object: its rule's creations in `made`, and which of them it is.
+    order: Vec<(usize, usize)>,
+    made: Vec<rules::Creations<'a>>,
 }
 
-impl Iterator for Creations<'_> {
-    type Item = Option<Change>;
+impl Made<'_> {
+    /// How many planned objects were kept.
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
 
-    fn next(&mut self) -> Option<Option<Change>> {
-        let slot = self.order.next()?;
-        Some(self.made[slot].next())
+    /// The `k`th kept object's change (`None` where its rule made none).
+    pub(super) fn build(&self, k: usize) -> Option<Change> {
+        let &(slot, nth) = self.order.get(k)?;
+        self.made[slot].build(nth)
     }
 }
 
 /// Reports a created object (the `generated: …` result, the counters) and returns it for
 /// placing; `None` for a change that creates nothing.
 pub(super) fn take_created(change: Change, file: Option<String>, sink: &mut Sink) -> Option<Value> {
+    let (result, object) = created_result(change, file)?;
+    report_created(result, sink);
+    Some(object)
+}
+
+/// A created object and its `generated: …` result (any thread); `None` for a change that
+/// creates nothing.
+pub(super) fn created_result(change: Change, file: Option<String>) -> Option<(KrmResult, Value)> {
     let Op::Create(object) = change.op else {
         return None;
     };
@@ -166,6 +180,11 @@ pub(super) fn take_created(change: Change, file: Option<String>, sink: &mut Sink
         Some(ResourceRef::of(&object)),
         file,
     );
+    Some((result, object))
+}
+
+/// Reports a created object's result (see [`created_result`]) and counts it, in order.
+pub(super) fn report_created(result: KrmResult, sink: &mut Sink) {
     if sink.notes.len() < NOTED_OBJECTS {
         sink.notes.push(result.clone());
     }
@@ -174,7 +193,6 @@ pub(super) fn take_created(change: Change, file: Option<String>, sink: &mut Sink
     }
     sink.stats.changes += 1;
     sink.stats.generated += 1;
-    Some(object)
 }
 
 /// Places a created object at the end of a list's items through the one applier, and reports
@@ -233,12 +251,13 @@ mod tests {
         let dropped = settle(&plans, &notes, &index);
         // a's and b's budgets would both select both workloads' pods.
         assert!(dropped[0].is_some() && dropped[1].is_some() && dropped[2].is_none());
-        let made: Vec<_> = create(&plans[2..], &index).collect();
+        let made = create(&plans[2..], &index);
         assert_eq!(made.len(), 1);
+        assert!(made.build(1).is_none());
         let Some(Change {
             op: Op::Create(object),
             ..
-        }) = &made[0]
+        }) = &made.build(0)
         else {
             panic!("a created object");
         };
@@ -249,7 +268,7 @@ mod tests {
     fn a_created_object_is_reported_and_placed_in_a_list() {
         let (rule, c, _) = planned("c", "own");
         let index = StreamIndex::default();
-        let change = create(&[(rule, &*c)], &index).next().flatten().unwrap();
+        let change = create(&[(rule, &*c)], &index).build(0).unwrap();
         let mut list =
             json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Deployment"}]});
         let mut sink = Sink::new(Verbosity::Changes, false);

@@ -157,6 +157,106 @@ pub(super) fn run<'a>(
     }
 }
 
+/// Runs `work` on pieces `0..count` on `threads` workers (scoped threads), while `consume`
+/// takes the pieces' outputs in order from the iterator it is given, each as soon as it and the
+/// ones before it are done. A worker never starts a piece more than [`AHEAD`] pieces per worker
+/// ahead of the one `consume` took last, so only the pieces in flight are held. On one thread
+/// (or when `consume` wants nothing more) pieces are worked on only as they are asked for.
+pub(super) fn in_order<T: Send, R>(
+    count: usize,
+    threads: usize,
+    work: impl Fn(usize) -> T + Sync,
+    consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
+) -> R {
+    if threads <= 1 || count <= 1 || cfg!(target_family = "wasm") {
+        return consume(&mut (0..count).map(work));
+    }
+    let window = threads * AHEAD;
+    let next = AtomicUsize::new(0);
+    let joined = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = mpsc::channel::<(usize, T)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(count) {
+            let tx = tx.clone();
+            let (work, next, joined) = (&work, &next, &joined);
+            scope.spawn(move || {
+                let _stop = StopOnPanic(joined);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return;
+                    }
+                    {
+                        let (done, moved) = joined;
+                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                        while *done != usize::MAX && i >= *done + window {
+                            done = moved.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if *done == usize::MAX {
+                            return;
+                        }
+                    }
+                    if tx.send((i, work(i))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pieces = InOrder {
+            rx,
+            waiting: BTreeMap::new(),
+            want: 0,
+            count,
+            joined: &joined,
+        };
+        consume(&mut pieces)
+    })
+}
+
+/// The pieces of [`in_order`] as `consume` takes them; dropped (also when `consume` panics),
+/// it stops the workers.
+struct InOrder<'s, T> {
+    rx: mpsc::Receiver<(usize, T)>,
+    waiting: BTreeMap<usize, T>,
+    want: usize,
+    count: usize,
+    joined: &'s (Mutex<usize>, Condvar),
+}
+
+impl<T> Iterator for InOrder<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.want >= self.count {
+            return None;
+        }
+        loop {
+            if let Some(out) = self.waiting.remove(&self.want) {
+                self.want += 1;
+                let (done, moved) = self.joined;
+                let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                if *done != usize::MAX {
+                    *done = self.want;
+                }
+                moved.notify_all();
+                return Some(out);
+            }
+            // Every worker gone without the piece wanted: one panicked (the scope passes it on).
+            let (i, out) = self.rx.recv().ok()?;
+            self.waiting.insert(i, out);
+        }
+    }
+}
+
+impl<T> Drop for InOrder<'_, T> {
+    fn drop(&mut self) {
+        let (done, moved) = self.joined;
+        *done.lock().unwrap_or_else(|e| e.into_inner()) = usize::MAX;
+        moved.notify_all();
+    }
+}
+
 /// Stops the other workers when a worker panics (the scope then passes the panic on).
 struct StopOnPanic<'s>(&'s (Mutex<usize>, Condvar));
 
@@ -186,6 +286,17 @@ mod tests {
         assert!(numbers.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(super::thread_count(3), 3);
         assert!(super::thread_count(0) >= 1);
+    }
+
+    #[test]
+    fn pieces_come_in_order_and_a_consumer_may_stop_early() {
+        for threads in [1, 2, 3] {
+            let all: Vec<usize> = super::in_order(50, threads, |i| i * 10, |p| p.collect());
+            assert_eq!(all, (0..50).map(|i| i * 10).collect::<Vec<_>>());
+            // The workers wait at the window, then stop when the consumer is done.
+            let first: Vec<usize> = super::in_order(50, threads, |i| i, |p| p.take(3).collect());
+            assert_eq!(first, [0, 1, 2]);
+        }
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //! settled, named and placed after the documents they were planned for.
 
 use super::document::SegmentOut;
-use super::hooks::{create, repeated_result, settle, take_created};
+use super::hooks::{
+    create, created_result, repeated_result, report_created, settle, PendingCreate,
+};
 use super::identity::{identity, repeated};
 use super::resource_list;
 use super::results::Sink;
 use super::results::{Chunk, Output};
+use super::schedule::in_order;
 use crate::change::{KrmResult, Severity};
 use crate::rules::{Note, Rule, StreamIndex};
 use crate::yaml::emit;
 use crate::yaml::split::Segment;
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// Runs every rule's `index` hook over the stream: only documents some rule's `indexes` says
@@ -87,23 +91,40 @@ pub(super) fn ends_in_block_scalar(text: &str) -> bool {
     }
 }
 
+/// Below this many created objects they are built on one thread.
+const MIN_PARALLEL: usize = 64;
+
+/// Created objects a worker builds and writes at a time (fewer when that would leave a worker
+/// idle).
+const PIECE: usize = 64;
+
+/// A created object built and written (on any thread): its `generated: …` result and its text,
+/// a document from its `---` line on.
+type Built = Option<(KrmResult, String)>;
+
 /// Settles, creates and places the objects planned after the documents of a stream: every
 /// rule settles its planned objects against the whole stream (no pod under two budgets), then
 /// the kept ones that can be placed are created (named) in stream order, each written as a
-/// document right after the one it was planned for.
+/// document right after the one it was planned for. Settling and naming are sequential; the
+/// objects are built and written in pieces on `threads` workers ([`schedule::in_order`]) and
+/// taken in order, so the output and the results are the same on any number of threads.
 pub(super) fn place_in_stream<'a>(
-    mut parts: Vec<SegmentOut<'a>>,
+    parts: Vec<SegmentOut<'a>>,
     segments: &[(Segment<'a>, usize)],
     index: &StreamIndex,
+    threads: usize,
     sink: &mut Sink,
     out: &mut Output<'a>,
 ) {
-    // The plans move out of the documents' outputs, which are written while objects are created.
+    // The texts go out while the objects planned after them are built from the plans.
+    let (texts, mut created): (Vec<Chunk<'a>>, Vec<Vec<PendingCreate>>) =
+        parts.into_iter().map(|p| (p.text, p.created)).unzip();
     let mut notes: Vec<(&'static dyn Rule, Box<Note>)> = Vec::new();
-    for part in &mut parts {
-        for c in &mut part.created {
-            notes.push((c.rule, std::mem::replace(&mut c.planned, Box::new(()))));
-        }
+    for pending in created.iter_mut().flatten() {
+        notes.push((
+            pending.rule,
+            std::mem::replace(&mut pending.planned, Box::new(())),
+        ));
     }
     let planned: Vec<(&'static dyn Rule, &Note)> =
         notes.iter().map(|(rule, p)| (*rule, &**p)).collect();
@@ -111,82 +132,113 @@ pub(super) fn place_in_stream<'a>(
     // The line break an object needs before it would become part of a block scalar that ends
     // the input (`|`/`>` keep the last line break): the value would change.
     let mut blocked = Vec::with_capacity(planned.len());
-    for (part, (seg, _)) in parts.iter().zip(segments) {
-        let open_end = !(part.text.is_empty() || part.text.ends_with_newline());
-        let block = !part.created.is_empty() && open_end && ends_in_block_scalar(seg.text);
-        blocked.extend(part.created.iter().map(|_| block));
+    for ((text, created), (seg, _)) in texts.iter().zip(&created).zip(segments) {
+        let open_end = !(text.is_empty() || text.ends_with_newline());
+        let block = !created.is_empty() && open_end && ends_in_block_scalar(seg.text);
+        blocked.extend(created.iter().map(|_| block));
     }
+    let keep = |(why, block): (&Option<String>, &bool)| why.is_none() && !*block;
     let kept: Vec<(&'static dyn Rule, &Note)> = planned
         .iter()
         .zip(dropped.iter().zip(&blocked))
-        .filter(|(_, (why, block))| why.is_none() && !**block)
+        .filter(|(_, d)| keep(*d))
         .map(|(p, _)| *p)
         .collect();
-    let mut made = create(&kept, index);
-    let mut dropped = dropped.into_iter().zip(blocked);
+    // Where each kept object goes: its layout and its workload's file.
+    let placing: Vec<&PendingCreate> = created
+        .iter()
+        .flatten()
+        .zip(dropped.iter().zip(&blocked))
+        .filter(|(_, d)| keep(*d))
+        .map(|(p, _)| p)
+        .collect();
+    let made = create(&kept, index);
+    let threads = if kept.len() < MIN_PARALLEL {
+        1
+    } else {
+        threads
+    };
+    let per = kept.len().div_ceil(threads.max(1)).clamp(1, PIECE);
+    let build = |piece: usize| -> Vec<Built> {
+        let end = ((piece + 1) * per).min(kept.len());
+        (piece * per..end)
+            .map(|k| {
+                let pending = placing[k];
+                let (result, object) = created_result(made.build(k)?, pending.source.clone())?;
+                Some((result, write_created(&object, pending)))
+            })
+            .collect()
+    };
     // Room for every document and every object that may be created, so the vectors never grow
     // by doubling (a copy of the whole list at the peak).
-    out.chunks.reserve(parts.len() + kept.len());
-    out.origins.reserve(parts.len() + kept.len());
-    // `parts` holds one output per segment, in segment order: each created object goes right
-    // after the document it was planned for.
-    for (part, (seg, _)) in parts.into_iter().zip(segments) {
-        out.chunks.push(part.text);
-        out.origins.push(seg.start);
-        for pending in part.created {
-            let Some((why, block)) = dropped.next() else {
-                break;
-            };
-            if let Some(message) = why {
-                sink.push(KrmResult::new(
-                    pending.rule.id(),
-                    Severity::Info,
-                    message,
-                    Some(pending.resource),
-                    pending.source,
-                ));
-                continue;
-            }
-            if block {
-                sink.push(KrmResult::new(
-                    pending.rule.id(),
-                    Severity::Warning,
-                    pending.rule.not_placed(),
-                    Some(pending.resource),
-                    pending.source,
-                ));
-                continue;
-            }
-            let Some(object) = made
-                .next()
-                .flatten()
-                .and_then(|c| take_created(c, pending.source.clone(), sink))
-            else {
-                continue;
-            };
-            let nl = pending.layout.newline;
-            let document = emit::document(&object, &pending.layout);
-            let source_len = pending.source.as_ref().map_or(0, |s| s.len() + 16);
-            let mut text = String::with_capacity(document.len() + source_len + 8);
-            if !out
-                .chunks
-                .last()
-                .is_some_and(|c| c.is_empty() || c.ends_with_newline())
-            {
-                text.push_str(nl);
-            }
-            text.push_str("---");
-            text.push_str(nl);
-            if let Some(source) = &pending.source {
-                text.push_str("# Source: ");
-                text.push_str(source);
-                text.push_str(nl);
-            }
-            text.push_str(&document);
-            out.chunks.push(Chunk::Text(Cow::Owned(text)));
+    out.chunks.reserve(texts.len() + kept.len());
+    out.origins.reserve(texts.len() + kept.len());
+    in_order(kept.len().div_ceil(per), threads, build, |pieces| {
+        let mut built = pieces.flatten();
+        let mut dropped = dropped.into_iter().zip(blocked);
+        // One output per segment, in segment order: each created object goes right after the
+        // document it was planned for.
+        for ((text, created), (seg, _)) in texts.into_iter().zip(&created).zip(segments) {
+            out.chunks.push(text);
             out.origins.push(seg.start);
+            for pending in created {
+                let Some((why, block)) = dropped.next() else {
+                    break;
+                };
+                if let Some(message) = why {
+                    sink.push(KrmResult::new(
+                        pending.rule.id(),
+                        Severity::Info,
+                        message,
+                        Some(pending.resource.clone()),
+                        pending.source.clone(),
+                    ));
+                    continue;
+                }
+                if block {
+                    sink.push(KrmResult::new(
+                        pending.rule.id(),
+                        Severity::Warning,
+                        pending.rule.not_placed(),
+                        Some(pending.resource.clone()),
+                        pending.source.clone(),
+                    ));
+                    continue;
+                }
+                let Some((result, mut text)) = built.next().flatten() else {
+                    continue;
+                };
+                report_created(result, sink);
+                if !out
+                    .chunks
+                    .last()
+                    .is_some_and(|c| c.is_empty() || c.ends_with_newline())
+                {
+                    text.insert_str(0, pending.layout.newline);
+                }
+                out.chunks.push(Chunk::Text(Cow::Owned(text)));
+                out.origins.push(seg.start);
+            }
         }
+    });
+}
+
+/// A created object's document: its `---` line, its workload's `# Source:` and the object.
+fn write_created(object: &Value, pending: &PendingCreate) -> String {
+    let nl = pending.layout.newline;
+    let document = emit::document(object, &pending.layout);
+    let source_len = pending.source.as_ref().map_or(0, |s| s.len() + 16);
+    // Room for a line break before it too (see `place_in_stream`).
+    let mut text = String::with_capacity(document.len() + source_len + 8);
+    text.push_str("---");
+    text.push_str(nl);
+    if let Some(source) = &pending.source {
+        text.push_str("# Source: ");
+        text.push_str(source);
+        text.push_str(nl);
     }
+    text.push_str(&document);
+    text
 }
 
 #[cfg(test)]
@@ -206,6 +258,75 @@ mod tests {
         assert!(index_stream(&segments, first)
             .get::<BudgetIndex>(ID)
             .is_none());
+    }
+
+    #[test]
+    fn created_objects_are_the_same_on_any_number_of_threads() {
+        let deployment = |name: &str, app: &str, source: &str| {
+            format!(
+                "---\n# Source: chart/templates/{source}.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n"
+            )
+        };
+        // A budget already named `d7` (selecting other pods): d7's is named otherwise.
+        let mut input = String::from("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: d7\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels: {app: elsewhere}\n");
+        for i in 0..300 {
+            input.push_str(&deployment(
+                &format!("d{i}"),
+                &format!("a{i}"),
+                &format!("d{i}"),
+            ));
+            input.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"
+            ));
+        }
+        // Two workloads with the same pods: neither gets a budget (dropped when settling).
+        input.push_str(&deployment("twin-a", "twin", "twins"));
+        input.push_str(&deployment("twin-b", "twin", "twins"));
+        // The last document without its final line break: its budget starts with one.
+        input.push_str(deployment("last", "last", "last").trim_end());
+        let run = |threads| {
+            let options = crate::engine::Options {
+                threads,
+                spec: Some(
+                    crate::policy::spec_from_object(&serde_json::json!({
+                        "apiVersion": "kube-harden.dev/v1alpha1", "kind": "HardeningPolicy",
+                        "spec": {"verbosity": "all"}}))
+                    .unwrap(),
+                ),
+                ..crate::engine::Options::default()
+            };
+            let out = crate::engine::process(&input, &options).unwrap();
+            (out.text(), out.results, out.stats, out.origins, out.notes)
+        };
+        let one = run(1);
+        assert_eq!(one.2.generated, 301);
+        let text = &one.0;
+        assert!(text.contains("kind: PodDisruptionBudget\nmetadata:\n  name: d7-pdb\n"));
+        assert!(
+            !text.contains("name: twin-a\n  namespace")
+                && !text.contains("generated-for: Deployment/twin")
+        );
+        let last =
+            text.rfind("\n---\n# Source: chart/templates/last.yaml\napiVersion: policy/v1\n");
+        assert!(!text[..last.unwrap()].ends_with('\n'), "{text}");
+        let messages: Vec<&str> = one.1.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(
+            messages
+                .iter()
+                .filter(|m| m.starts_with("no PodDisruptionBudget"))
+                .count(),
+            2
+        );
+        assert_eq!(
+            messages
+                .iter()
+                .filter(|m| m.starts_with("generated: "))
+                .count(),
+            301
+        );
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{threads} threads");
+        }
     }
 
     #[test]

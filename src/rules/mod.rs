@@ -134,14 +134,49 @@ pub trait Rule: Sync {
         vec![None; planned.len()]
     }
     /// The objects to create for the planned ones kept, in order: one `Op::Create` change each
-    /// (its message is the result's: `generated: …`). An iterator: the engine writes each object
-    /// before it asks for the next, so a stream's created objects are never all in memory.
-    fn create<'a>(
-        &'a self,
-        _planned: Vec<&'a Note>,
-        _index: &'a StreamIndex,
-    ) -> Box<dyn Iterator<Item = Change> + 'a> {
-        Box::new(std::iter::empty())
+    /// (its message is the result's: `generated: …`). What must be sequential (naming each
+    /// object against the names already taken) is done here; each object is built only when the
+    /// engine asks for it ([`Creations::build`]), on any thread and in any order, so a stream's
+    /// created objects are never all in memory and are built on every core.
+    fn create<'a>(&'a self, _planned: Vec<&'a Note>, _index: &'a StreamIndex) -> Creations<'a> {
+        Creations::none()
+    }
+}
+
+/// What [`Rule::create`] returns: how many objects it creates (the first ones of the planned
+/// objects it was given, in order) and how to build the `i`th, which any thread may call.
+pub struct Creations<'a> {
+    count: usize,
+    build: Box<dyn Fn(usize) -> Change + Send + Sync + 'a>,
+}
+
+impl<'a> Creations<'a> {
+    /// `count` objects, the `i`th built by `build(i)`.
+    pub fn new(count: usize, build: impl Fn(usize) -> Change + Send + Sync + 'a) -> Self {
+        Creations {
+            count,
+            build: Box::new(build),
+        }
+    }
+
+    /// Nothing created.
+    pub fn none() -> Self {
+        Creations::new(0, |_| unreachable!("no object to build"))
+    }
+
+    /// How many objects are created.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when nothing is created.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `i`th object's change; `None` past the last.
+    pub fn build(&self, i: usize) -> Option<Change> {
+        (i < self.count).then(|| (self.build)(i))
     }
 }
 

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Map, Value};
 
-use super::{Note, Plan, Rule, SettingsDescriptor, StreamIndex};
+use super::{Creations, Note, Plan, Rule, SettingsDescriptor, StreamIndex};
 use crate::change::{Change, Findings, Op, ResourceRef};
 use crate::config::Policy;
 use crate::model::path::{FieldPath, Pointer};
@@ -115,13 +115,9 @@ impl Rule for PodDisruptionBudget {
             .collect()
     }
 
-    fn create<'a>(
-        &'a self,
-        planned: Vec<&'a Note>,
-        index: &'a StreamIndex,
-    ) -> Box<dyn Iterator<Item = Change> + 'a> {
+    fn create<'a>(&'a self, planned: Vec<&'a Note>, index: &'a StreamIndex) -> Creations<'a> {
         // Named in order against every budget already there (and those named before); each
-        // budget is built only when the engine asks for it.
+        // budget is built only when the engine asks for it, on whichever thread asks.
         let mut taken = budget_index(index).budget_names();
         let named: Vec<(&PlannedBudget, String)> = planned
             .into_iter()
@@ -132,13 +128,16 @@ impl Rule for PodDisruptionBudget {
                 (p, name)
             })
             .collect();
-        Box::new(named.into_iter().map(|(p, name)| Change {
-            rule: ID,
-            path: FieldPath::root(),
-            op: Op::Create(p.finish(&name)),
-            // The line names the generated budget, so kpt shows one line per new object.
-            message: format!("generated: {}", p.reason),
-        }))
+        Creations::new(named.len(), move |i| {
+            let (p, name) = &named[i];
+            Change {
+                rule: ID,
+                path: FieldPath::root(),
+                op: Op::Create(p.finish(name)),
+                // The line names the generated budget, so kpt shows one line per new object.
+                message: format!("generated: {}", p.reason),
+            }
+        })
     }
 }
 
