@@ -157,11 +157,13 @@ pub(super) fn run<'a>(
     }
 }
 
-/// Runs `work` on pieces `0..count` on `threads` workers (scoped threads), while `consume`
-/// takes the pieces' outputs in order from the iterator it is given, each as soon as it and the
-/// ones before it are done. A worker never starts a piece more than [`AHEAD`] pieces per worker
-/// ahead of the one `consume` took last, so only the pieces in flight are held. On one thread
-/// (or when `consume` wants nothing more) pieces are worked on only as they are asked for.
+/// Runs `work` on pieces `0..count` on `threads` threads, while `consume` takes the pieces'
+/// outputs in order from the iterator it is given, each as soon as it and the ones before it are
+/// done. `threads - 1` scoped workers take pieces in turn; the thread that consumes works on the
+/// next piece itself whenever the one it wants is not done yet (one heap fewer than a thread
+/// that only waits: each thread's allocator holds pages of its own). No piece is started more
+/// than [`AHEAD`] pieces per thread ahead of the one `consume` took last, so only the pieces in
+/// flight are held. On one thread pieces are worked on only as they are asked for.
 pub(super) fn in_order<T: Send, R>(
     count: usize,
     threads: usize,
@@ -176,7 +178,7 @@ pub(super) fn in_order<T: Send, R>(
     let joined = (Mutex::new(0usize), Condvar::new());
     let (tx, rx) = mpsc::channel::<(usize, T)>();
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(count) {
+        for _ in 1..threads.min(count) {
             let tx = tx.clone();
             let (work, next, joined) = (&work, &next, &joined);
             scope.spawn(move || {
@@ -208,6 +210,9 @@ pub(super) fn in_order<T: Send, R>(
             waiting: BTreeMap::new(),
             want: 0,
             count,
+            window,
+            next: &next,
+            work: &work,
             joined: &joined,
         };
         consume(&mut pieces)
@@ -221,7 +226,22 @@ struct InOrder<'s, T> {
     waiting: BTreeMap<usize, T>,
     want: usize,
     count: usize,
+    window: usize,
+    next: &'s AtomicUsize,
+    work: &'s (dyn Fn(usize) -> T + Sync),
     joined: &'s (Mutex<usize>, Condvar),
+}
+
+impl<T> InOrder<'_, T> {
+    /// Takes the next piece nobody took yet, if it is inside the window.
+    fn claim(&self) -> Option<usize> {
+        let limit = (self.want + self.window).min(self.count);
+        self.next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| {
+                (i < limit).then_some(i + 1)
+            })
+            .ok()
+    }
 }
 
 impl<T> Iterator for InOrder<'_, T> {
@@ -242,8 +262,12 @@ impl<T> Iterator for InOrder<'_, T> {
                 moved.notify_all();
                 return Some(out);
             }
-            // Every worker gone without the piece wanted: one panicked (the scope passes it on).
-            let (i, out) = self.rx.recv().ok()?;
+            // Rather than wait, work on the next piece; else what a worker sends. Every
+            // worker gone without the piece wanted: one panicked (the scope passes it on).
+            let (i, out) = match self.claim() {
+                Some(i) => (i, (self.work)(i)),
+                None => self.rx.recv().ok()?,
+            };
             self.waiting.insert(i, out);
         }
     }
