@@ -105,8 +105,9 @@ type Built = Option<(KrmResult, String)>;
 /// rule settles its planned objects against the whole stream (no pod under two budgets), then
 /// the kept ones that can be placed are created (named) in stream order, each written as a
 /// document right after the one it was planned for. Settling and naming are sequential; the
-/// objects are built and written in pieces on `threads` workers ([`schedule::in_order`]) and
-/// taken in order, so the output and the results are the same on any number of threads.
+/// objects are built and written in pieces on `threads` threads ([`in_order`]; one below
+/// [`MIN_PARALLEL`] objects) and taken in order, so the output and the results are the same on
+/// any number of threads.
 pub(super) fn place_in_stream<'a>(
     parts: Vec<SegmentOut<'a>>,
     segments: &[(Segment<'a>, usize)],
