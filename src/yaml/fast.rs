@@ -35,14 +35,16 @@ pub fn read(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
     // Without branches per byte, so the compiler can do 64 bytes at a time.
     let mut lines = 0usize;
     for chunk in bytes.chunks(64) {
-        let mut odd = false;
+        // Byte-wide counters (at most 64 here): byte lanes.
+        let (mut breaks, mut odd) = (0u8, 0u8);
         for &b in chunk {
-            lines += usize::from(b == b'\n');
-            odd |= (b < 0x20) & (b != b'\n') | (b >= 0x7f);
+            breaks += u8::from(b == b'\n');
+            odd |= u8::from((b < 0x20) & (b != b'\n') | (b >= 0x7f));
         }
-        if odd {
+        if odd != 0 {
             return None;
         }
+        lines += usize::from(breaks);
     }
     let mut r = Reader {
         text,

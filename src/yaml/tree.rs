@@ -463,12 +463,13 @@ fn tag_run_on(text: &str, start: usize) -> Option<(usize, char)> {
 /// the compiler can do 64 bytes at a time; most documents are like that.
 fn nothing_to_check(bytes: &[u8]) -> bool {
     for chunk in bytes.chunks(64) {
-        let mut odd = false;
+        let mut odd = 0u8;
         for &b in chunk {
-            odd |=
-                (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r') | (b >= 0x7f) | (b == b'%');
+            odd |= u8::from(
+                (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r') | (b >= 0x7f) | (b == b'%'),
+            );
         }
-        if odd {
+        if odd != 0 {
             return false;
         }
     }
