@@ -805,7 +805,7 @@ impl PodSet {
             .key("labels")
             .get(object)
             .and_then(Value::as_object)
-            .map_or_else(Box::default, |map| string_labels(map));
+            .map_or_else(Box::default, string_labels);
         Some(PodSet {
             namespace: namespace_of(object),
             labels,
