@@ -274,7 +274,7 @@ pub(super) fn harden_items(
         }
     }
     // Once every item is known: settle, create (name) and append the objects, in item order.
-    settle_and_create(plans, first_note, index, sink, |change, file, sink| {
+    settle_and_create(plans, first_note, index, sink, 1, |change, file, sink| {
         changed |= place_in_list(list, change, file, sink);
     });
     changed
