@@ -31,8 +31,11 @@ dist=$wasm/dist
 rm -rf "$dist"
 mkdir -p "$dist"
 
-log "WASI CLI (wasm32-wasip1)"
-cargo build --locked --quiet --profile wasm --target wasm32-wasip1 --bin kube-harden
+log "WASI CLI (wasm32-wasip1, with 128-bit SIMD)"
+# Fixed-width SIMD (WebAssembly 2.0; node >= 16.4, wasmtime, wasmer, every current browser):
+# the byte scans of the reader and the splitter do 16 bytes at a time (about 9% of a stream run).
+CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS:-} -C target-feature=+simd128" \
+  cargo build --locked --quiet --profile wasm --target wasm32-wasip1 --bin kube-harden
 cp "$target_dir/wasm32-wasip1/wasm/kube-harden.wasm" "$dist/kube-harden-wasi.wasm"
 cp "$wasm/wasi/kube-harden-wasi" "$wasm/wasi/run-wasmtime.py" "$wasm/wasi/run-node.mjs" "$dist/"
 
