@@ -336,7 +336,13 @@ pub fn plain_is_safe(text: &str) -> bool {
     if text.ends_with(' ') || text.starts_with(' ') {
         return false;
     }
-    if !matches!(resolve_plain(text), Value::String(_)) {
+    // The characters a plain scalar may have here, first: it rejects most long strings (any
+    // space) before the checks below build anything. (A string that starts with a digit and
+    // passes the unit check below has only these characters too.)
+    if !plain_characters(text) {
+        return false;
+    }
+    if !matches!(plain_non_string(text), None | Some(Value::String(_))) {
         return false;
     }
     // Indicators that start something else than a plain scalar.
@@ -379,20 +385,28 @@ pub fn plain_is_safe(text: &str) -> bool {
             );
         return unit_ok;
     }
-    let lower = text.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
-    ) {
+    if [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+    ]
+    .iter()
+    .any(|word| text.eq_ignore_ascii_case(word))
+    {
         return false;
     }
-    // `:` and `@` inside a word (`nginx:1.27@sha256:…`, `http://x`) stay plain in every YAML
-    // version; `: ` or a final `:` would start a mapping.
+    // `: ` or a final `:` would start a mapping.
     !text.ends_with(':')
-        && text.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '-' | '_' | '.' | '/' | '=' | '(' | ')' | '$' | ':' | '@')
-        })
+}
+
+/// Only characters that stay plain inside a word in every YAML version: `:` and `@` inside a
+/// word (`nginx:1.27@sha256:…`, `http://x`) included, no space.
+fn plain_characters(text: &str) -> bool {
+    text.bytes().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'/' | b'=' | b'(' | b')' | b'$' | b':' | b'@'
+            )
+    })
 }
 
 #[cfg(test)]
