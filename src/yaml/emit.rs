@@ -76,9 +76,20 @@ pub fn double_quoted(s: &str) -> String {
 
 fn push_double_quoted(out: &mut String, s: &str) {
     out.push('"');
-    // Runs of characters written as they are go in one piece.
+    // Runs of characters written as they are go in one piece; printable ASCII is passed over
+    // byte by byte, anything else looked at as a character.
+    let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, c) in s.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        let c = s[i..].chars().next().expect("a character starts here");
+        let at = i;
+        i += c.len_utf8();
         let escape = match c {
             '"' => "\\\"",
             '\\' => "\\\\",
@@ -90,8 +101,8 @@ fn push_double_quoted(out: &mut String, s: &str) {
             c if needs_escape(c) => "",
             _ => continue,
         };
-        out.push_str(&s[run..i]);
-        run = i + c.len_utf8();
+        out.push_str(&s[run..at]);
+        run = i;
         if escape.is_empty() {
             use std::fmt::Write as _;
             let _ = write!(out, "\\u{:04x}", c as u32);
