@@ -104,15 +104,8 @@ pub(super) fn run<'a>(
                     let Some(piece) = pieces.get(i) else {
                         return;
                     };
-                    {
-                        let (done, moved) = joined;
-                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                        while *done != usize::MAX && i >= *done + window {
-                            done = moved.wait(done).unwrap_or_else(|e| e.into_inner());
-                        }
-                        if *done == usize::MAX {
-                            return;
-                        }
+                    if !may_start(joined, i, window) {
+                        return;
                     }
                     let mut sink = template.worker();
                     let out = process_run(piece, &mut policy, overrides, index, &mut sink)
@@ -188,15 +181,8 @@ pub(super) fn in_order<T: Send, R>(
                     if i >= count {
                         return;
                     }
-                    {
-                        let (done, moved) = joined;
-                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                        while *done != usize::MAX && i >= *done + window {
-                            done = moved.wait(done).unwrap_or_else(|e| e.into_inner());
-                        }
-                        if *done == usize::MAX {
-                            return;
-                        }
+                    if !may_start(joined, i, window) {
+                        return;
                     }
                     if tx.send((i, work(i))).is_err() {
                         return;
@@ -279,6 +265,17 @@ impl<T> Drop for InOrder<'_, T> {
         *done.lock().unwrap_or_else(|e| e.into_inner()) = usize::MAX;
         moved.notify_all();
     }
+}
+
+/// Waits until piece `i` is less than `window` pieces ahead of the join; false when the run
+/// stops instead (an error, a failed write, a panic).
+fn may_start(joined: &(Mutex<usize>, Condvar), i: usize, window: usize) -> bool {
+    let (done, moved) = joined;
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    while *done != usize::MAX && i >= *done + window {
+        done = moved.wait(done).unwrap_or_else(|e| e.into_inner());
+    }
+    *done != usize::MAX
 }
 
 /// Stops the other workers when a worker panics (the scope then passes the panic on).
