@@ -43,7 +43,7 @@ use crate::model::workload::pod_location;
 use crate::rules::{object_rule_reads, Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
 use crate::yaml::patch::{patch, Patched, Written};
-use crate::yaml::split::Segment;
+use crate::yaml::split::{next_line_starting, Segment};
 use crate::yaml::tree::{
     build_document, check_keys, collect_events, parse_document, Data, Document, Node,
 };
@@ -122,7 +122,7 @@ fn find_items(text: &str) -> Option<Items> {
     let no_tabs = !bytes[pos..].contains(&b'\t');
     while pos < bytes.len() {
         if dash == Some(0) && no_tabs && bytes[pos] == b' ' {
-            pos = next_unindented_line(bytes, pos);
+            pos = next_line_starting(bytes, pos, |b| b != b' ').0;
             continue;
         }
         let line_end = bytes[pos..]
@@ -171,31 +171,6 @@ fn find_items(text: &str) -> Option<Items> {
         lines,
         end,
     })
-}
-
-/// The start of the first line after the one at `from` that does not start with a space (or
-/// the end of `bytes`). 64 bytes at a time, without a branch per byte, while there is none.
-fn next_unindented_line(bytes: &[u8], from: usize) -> usize {
-    let n = bytes.len();
-    let mut k = from;
-    while k + 65 <= n {
-        let (here, next) = (&bytes[k..k + 64], &bytes[k + 1..k + 65]);
-        let mut hit = 0u8;
-        for (&a, &b) in here.iter().zip(next) {
-            hit |= u8::from((a == b'\n') & (b != b' '));
-        }
-        if hit != 0 {
-            break;
-        }
-        k += 64;
-    }
-    while k < n {
-        if bytes[k] == b'\n' && bytes.get(k + 1) != Some(&b' ') {
-            return k + 1;
-        }
-        k += 1;
-    }
-    n
 }
 
 /// A top-level `key: value` line whose value is a plain or quoted scalar on that line (or a

@@ -70,8 +70,8 @@ fn split(stream: &str, skip: bool) -> Vec<Segment<'_>> {
     let mut after_directive = false;
     while pos < bytes.len() {
         // Only a line that starts with `-`, `.` or `%` can be a marker or a directive.
-        if skip && pos > 0 && !matches!(bytes[pos], b'-' | b'.' | b'%') {
-            let (next, breaks) = next_line_of_interest(bytes, pos);
+        if skip && pos > 0 && !may_start_marker(bytes[pos]) {
+            let (next, breaks) = next_line_starting(bytes, pos, may_start_marker);
             line_no += breaks;
             pos = next;
             continue;
@@ -134,10 +134,14 @@ fn split(stream: &str, skip: bool) -> Vec<Segment<'_>> {
     segments
 }
 
-/// From `from` (the start of a line), the start of the next line that begins with `-`, `.` or
-/// `%` (or the end), and how many line breaks lie before it. 64 bytes at a time, without a
-/// branch per byte, while no such line starts among them.
-fn next_line_of_interest(bytes: &[u8], from: usize) -> (usize, usize) {
+/// From `from` (the start of a line), the start of the next line whose first byte `starts`
+/// accepts (or the end of `bytes`), and how many line breaks lie before it. 64 bytes at a time,
+/// without a branch per byte, while no such line starts among them.
+pub(crate) fn next_line_starting(
+    bytes: &[u8],
+    from: usize,
+    starts: impl Fn(u8) -> bool,
+) -> (usize, usize) {
     let n = bytes.len();
     let mut breaks = 0usize;
     let mut k = from;
@@ -147,7 +151,7 @@ fn next_line_of_interest(bytes: &[u8], from: usize) -> (usize, usize) {
         for (&a, &b) in here.iter().zip(next) {
             let nl = a == b'\n';
             lines += u8::from(nl);
-            hit |= u8::from(nl & ((b == b'-') | (b == b'.') | (b == b'%')));
+            hit |= u8::from(nl & starts(b));
         }
         if hit != 0 {
             break;
@@ -158,13 +162,18 @@ fn next_line_of_interest(bytes: &[u8], from: usize) -> (usize, usize) {
     while k < n {
         if bytes[k] == b'\n' {
             breaks += 1;
-            if matches!(bytes.get(k + 1), Some(b'-' | b'.' | b'%')) {
+            if bytes.get(k + 1).is_some_and(|&b| starts(b)) {
                 return (k + 1, breaks);
             }
         }
         k += 1;
     }
     (n, breaks)
+}
+
+/// A byte a marker (`---`, `...`) or a directive (`%`) starts with.
+fn may_start_marker(b: u8) -> bool {
+    (b == b'-') | (b == b'.') | (b == b'%')
 }
 
 fn memchr_newline(haystack: &[u8]) -> Option<usize> {
