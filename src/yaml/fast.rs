@@ -73,7 +73,6 @@ fn plain(s: &str) -> Event<'_> {
     Event::Scalar(Cow::Borrowed(s), ScalarStyle::Plain, 0, None)
 }
 
-/// A character that cannot start a plain scalar (or needs care this reader does not take).
 /// A quoted scalar whose text ends at `close` in `body` (after its opening quote): the body
 /// itself when it had no escape, else the unescaped text so far (`owned`) plus the rest from `i`.
 fn quoted(
@@ -93,6 +92,7 @@ fn quoted(
     Event::Scalar(value, style, 0, None)
 }
 
+/// A character that cannot start a plain scalar (or needs care this reader does not take).
 fn bad_start(c: u8) -> bool {
     matches!(
         c,
