@@ -333,11 +333,8 @@ pub fn plain_is_safe(text: &str) -> bool {
     let Some(&first) = text.as_bytes().first() else {
         return false;
     };
-    if text.ends_with(' ') || text.starts_with(' ') {
-        return false;
-    }
-    // The characters a plain scalar may have here, first: it rejects most long strings (any
-    // space) before the checks below build anything. (A string that starts with a digit and
+    // The characters a plain scalar may have here (no space, so none at either end either),
+    // first: it rejects most long strings before the checks below build anything. (A string that starts with a digit and
     // passes the unit check below has only these characters too.)
     if !plain_characters(text) {
         return false;
