@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::results::{Sink, NOTED_OBJECTS};
-use super::schedule::in_order;
+use super::schedule::in_order_items;
 use crate::change::{self, Change, KrmResult, Op, ResourceRef, Severity};
 use crate::config::Verbosity;
 use crate::model::path::FieldPath;
@@ -122,33 +122,30 @@ pub(super) fn settle_and_create(
         .map(|(p, _)| *p)
         .collect();
     let made = create(&kept, index);
-    // Built in pieces on up to `threads` threads (many objects only), placed in order.
-    const PIECE: usize = 64;
-    let threads = if made.len() < 2 * PIECE { 1 } else { threads };
-    let build = |piece: usize| -> Vec<Option<Change>> {
-        (piece * PIECE..((piece + 1) * PIECE).min(made.len()))
-            .map(|k| made.build(k))
-            .collect()
-    };
-    in_order(made.len().div_ceil(PIECE), threads, build, |pieces| {
-        let mut made = pieces.flatten();
-        for (((rule, resource, file), _), why) in plans.iter().zip(dropped) {
-            if let Some(message) = why {
-                sink.push(KrmResult::new(
-                    rule.id(),
-                    Severity::Info,
-                    message,
-                    Some(resource.clone()),
-                    file.clone(),
-                ));
-                continue;
+    // Built on up to `threads` threads (many objects only), placed in order.
+    in_order_items(
+        made.len(),
+        threads,
+        |k| made.build(k),
+        |built| {
+            for (((rule, resource, file), _), why) in plans.iter().zip(dropped) {
+                if let Some(message) = why {
+                    sink.push(KrmResult::new(
+                        rule.id(),
+                        Severity::Info,
+                        message,
+                        Some(resource.clone()),
+                        file.clone(),
+                    ));
+                    continue;
+                }
+                let Some(Some(change)) = built.next() else {
+                    continue;
+                };
+                place(change, file.clone(), sink);
             }
-            let Some(Some(change)) = made.next() else {
-                continue;
-            };
-            place(change, file.clone(), sink);
-        }
-    });
+        },
+    );
 }
 
 /// The created objects, in the order of the planned ones kept (see [`create`]).

@@ -205,6 +205,34 @@ pub(super) fn in_order<T: Send, R>(
     })
 }
 
+/// Below this many items [`in_order_items`] works on one thread.
+const MIN_PARALLEL_ITEMS: usize = 64;
+
+/// Items a thread of [`in_order_items`] works on at a time (fewer when that would leave a thread
+/// idle).
+const ITEMS_PER_PIECE: usize = 64;
+
+/// [`in_order`] item by item: `work(k)` for every `k` in `0..count`, done in pieces of up to
+/// [`ITEMS_PER_PIECE`] on `threads` threads (one below [`MIN_PARALLEL_ITEMS`] items), and taken
+/// by `consume` one by one, in order.
+pub(super) fn in_order_items<T: Send, R>(
+    count: usize,
+    threads: usize,
+    work: impl Fn(usize) -> T + Sync,
+    consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
+) -> R {
+    let threads = if count < MIN_PARALLEL_ITEMS {
+        1
+    } else {
+        threads
+    };
+    let per = count.div_ceil(threads.max(1)).clamp(1, ITEMS_PER_PIECE);
+    let piece = |p: usize| -> Vec<T> { (p * per..((p + 1) * per).min(count)).map(&work).collect() };
+    in_order(count.div_ceil(per), threads, piece, |pieces| {
+        consume(&mut pieces.flatten())
+    })
+}
+
 /// The pieces of [`in_order`] as `consume` takes them; dropped (also when `consume` panics),
 /// it stops the workers.
 struct InOrder<'s, T> {
@@ -307,6 +335,17 @@ mod tests {
         assert!(numbers.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(super::thread_count(3), 3);
         assert!(super::thread_count(0) >= 1);
+    }
+
+    #[test]
+    fn items_come_in_order_across_pieces() {
+        for threads in [1, 2, 3] {
+            for count in [0, 1, 63, 64, 65, 200] {
+                let all: Vec<usize> =
+                    super::in_order_items(count, threads, |k| k * 3, |items| items.collect());
+                assert_eq!(all, (0..count).map(|k| k * 3).collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]

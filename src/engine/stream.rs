@@ -10,7 +10,7 @@ use super::identity::{identity, repeated};
 use super::resource_list;
 use super::results::Sink;
 use super::results::{Chunk, Output};
-use super::schedule::in_order;
+use super::schedule::in_order_items;
 use crate::change::{KrmResult, Severity};
 use crate::rules::{Note, Rule, StreamIndex};
 use crate::yaml::emit::{self, Layout};
@@ -90,13 +90,6 @@ pub(super) fn ends_in_block_scalar(text: &str) -> bool {
     }
 }
 
-/// Below this many created objects they are built on one thread.
-const MIN_PARALLEL: usize = 64;
-
-/// Created objects a worker builds and writes at a time (fewer when that would leave a worker
-/// idle).
-const PIECE: usize = 64;
-
 /// A created object built and written (on any thread): its `generated: …` result and its
 /// document (the object's lines).
 type Built = Option<(KrmResult, String)>;
@@ -105,9 +98,8 @@ type Built = Option<(KrmResult, String)>;
 /// rule settles its planned objects against the whole stream (no pod under two budgets), then
 /// the kept ones that can be placed are created (named) in stream order, each written as a
 /// document right after the one it was planned for. Settling and naming are sequential; the
-/// objects are built and written in pieces on `threads` threads ([`in_order`]; one below
-/// [`MIN_PARALLEL`] objects) and taken in order, so the output and the results are the same on
-/// any number of threads.
+/// objects are built and written in pieces on `threads` threads ([`in_order_items`]) and taken
+/// in order, so the output and the results are the same on any number of threads.
 pub(super) fn place_in_stream<'a>(
     parts: Vec<SegmentOut<'a>>,
     segments: &[(Segment<'a>, usize)],
@@ -153,28 +145,16 @@ pub(super) fn place_in_stream<'a>(
         .map(|(p, _)| p.layout)
         .collect();
     let made = create(&kept, index);
-    let threads = if kept.len() < MIN_PARALLEL {
-        1
-    } else {
-        threads
-    };
-    let per = kept.len().div_ceil(threads.max(1)).clamp(1, PIECE);
-    let build = |piece: usize| -> Vec<Built> {
-        let end = ((piece + 1) * per).min(kept.len());
-        (piece * per..end)
-            .map(|k| {
-                // The result's file is set in order, from the plan.
-                let (result, object) = created_result(made.build(k)?, None)?;
-                Some((result, emit::document(&object, &layouts[k])))
-            })
-            .collect()
+    let build = |k: usize| -> Built {
+        // The result's file is set in order, from the plan.
+        let (result, object) = created_result(made.build(k)?, None)?;
+        Some((result, emit::document(&object, &layouts[k])))
     };
     // Room for every document and every object that may be created, so the vectors never grow
     // by doubling (a copy of the whole list at the peak).
     out.chunks.reserve(texts.len() + kept.len());
     out.origins.reserve(texts.len() + kept.len());
-    in_order(kept.len().div_ceil(per), threads, build, |pieces| {
-        let mut built = pieces.flatten();
+    in_order_items(kept.len(), threads, build, |built| {
         let mut dropped = dropped.into_iter().zip(blocked);
         // One output per segment, in segment order: each created object goes right after the
         // document it was planned for.
