@@ -137,14 +137,17 @@ impl LockEntry {
         })
     }
 
-    fn sort_key(&self) -> (String, String, String) {
+    fn sort_key(&self) -> EntryKey {
         entry_key(&self.image, self.platform.as_ref())
     }
 }
 
+/// Repository, tag and platform: see [`entry_key`].
+type EntryKey = (String, String, String);
+
 /// The identity of a lock entry, by which entries are sorted and looked up: repository, tag
 /// (`latest` when none) and platform.
-fn entry_key(image: &ImageRef, platform: Option<&Platform>) -> (String, String, String) {
+fn entry_key(image: &ImageRef, platform: Option<&Platform>) -> EntryKey {
     (
         image.name(),
         image.effective_tag().to_string(),
@@ -219,16 +222,21 @@ impl ImageLock {
         };
         // Sort once (stable: among entries for the same image the first comes first), then keep
         // one entry per key, refusing two that disagree.
-        let mut parsed: Vec<(usize, LockEntry)> = items
+        // A lock kube-harden wrote is in order already: then the check is all the sorting.
+        let mut parsed: Vec<(EntryKey, usize, LockEntry)> = items
             .iter()
             .enumerate()
-            .map(|(index, item)| parse_entry(index, item, with_facts).map(|e| (index, e)))
+            .map(|(index, item)| {
+                parse_entry(index, item, with_facts).map(|e| (e.sort_key(), index, e))
+            })
             .collect::<Result<_, _>>()?;
-        parsed.sort_by_cached_key(|(_, e)| e.sort_key());
+        if !parsed.is_sorted_by(|a, b| a.0 <= b.0) {
+            parsed.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         let mut lock = ImageLock::new();
+        lock.entries.reserve_exact(parsed.len());
         let mut last_key = None;
-        for (index, entry) in parsed {
-            let key = entry.sort_key();
+        for (key, index, entry) in parsed {
             if last_key.as_ref() == Some(&key) {
                 let prev = lock.entries.last().expect("an entry with this key");
                 if prev.digest != entry.digest || prev.facts != entry.facts {

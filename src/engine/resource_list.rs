@@ -201,7 +201,7 @@ fn item_text(text: &str, items: &Items, i: usize) -> String {
 /// that cannot be one of the index's kinds are not parsed (an escape could spell the kind, so an
 /// item with a backslash is).
 pub(super) fn index_items(text: &str, index: &mut StreamIndex) -> bool {
-    if text.contains('\r') {
+    if memchr::memchr(b'\r', text.as_bytes()).is_some() {
         return false;
     }
     let Some(items) = find_items(text) else {
@@ -595,7 +595,9 @@ pub(super) fn process<'a>(
     threads: usize,
 ) -> Option<SegmentOut<'a>> {
     let text = seg.text;
-    if !ENABLED.load(std::sync::atomic::Ordering::Relaxed) || text.contains('\r') {
+    if !ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+        || memchr::memchr(b'\r', text.as_bytes()).is_some()
+    {
         return None;
     }
     let items = find_items(text)?;

@@ -204,9 +204,18 @@ impl BudgetIndex {
     /// True when a document's text may hold something the index records; documents without
     /// these words are never parsed for it.
     pub fn may_matter(text: &str) -> bool {
-        text.contains("PodDisruptionBudget")
-            || text.contains("HorizontalPodAutoscaler")
-            || text.contains("ScaledObject")
+        use memchr::memmem::Finder;
+        use std::sync::LazyLock;
+        static KINDS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+            [
+                Finder::new("PodDisruptionBudget"),
+                Finder::new("HorizontalPodAutoscaler"),
+                Finder::new("ScaledObject"),
+            ]
+        });
+        KINDS
+            .iter()
+            .any(|kind| kind.find(text.as_bytes()).is_some())
     }
 
     /// Records one object (the stream index hands a list's items one by one).

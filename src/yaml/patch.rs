@@ -50,7 +50,11 @@ pub fn layout_of(text: &str, doc: &Document<'_>) -> Layout {
     Layout {
         indent_step: doc.indent_step,
         compact_sequences: doc.compact_sequences,
-        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+        newline: if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() {
+            "\r\n"
+        } else {
+            "\n"
+        },
     }
 }
 
