@@ -16,7 +16,9 @@
 //! the memory held is each class's peak.
 //!
 //! Every artifact declares it (`#[global_allocator]`) itself, so that a library user's own
-//! allocator stays possible. Only for single-threaded WASM (no `atomics` target feature).
+//! allocator stays possible. On WASM with threads (`wasm32-wasip1-threads`, where
+//! `build.rs` sets `cfg(wasm_threads)`) every entry point holds a spin lock around the free lists and
+//! dlmalloc; without it (every other WASM build) there is no lock: such a module has one thread.
 
 /// A WASM page.
 pub const PAGE: usize = 64 * 1024;
@@ -45,10 +47,10 @@ pub fn class(layout: &core::alloc::Layout) -> Option<usize> {
     (layout.size() <= SMALL && layout.align() <= 8).then(|| layout.size().max(1).div_ceil(16) - 1)
 }
 
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[cfg(target_family = "wasm")]
 pub use imp::WasmAlloc;
 
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[cfg(target_family = "wasm")]
 mod imp {
     use super::{class, step_pages, CLASSES, PAGE};
     use core::alloc::{GlobalAlloc, Layout};
@@ -119,11 +121,31 @@ mod imp {
         dl: UnsafeCell<Dlmalloc<Grow>>,
         /// Free small blocks, one list per 16-byte size class: each block's first word is the next.
         free: UnsafeCell<[*mut u8; CLASSES]>,
+        /// Held while `dl` or `free` is used (WASM with threads only).
+        #[cfg(wasm_threads)]
+        locked: core::sync::atomic::AtomicBool,
     }
 
-    // SAFETY: without the `atomics` target feature a WASM module has one thread, so the allocator
-    // is never entered twice at once.
+    // SAFETY: without threads (`cfg(wasm_threads)`, see `build.rs`) a WASM module has one thread, so the allocator
+    // is never entered twice at once; with it, every entry point holds `locked` ([`WasmAlloc::lock`])
+    // while it touches `dl` and `free`, and none calls another.
     unsafe impl Sync for WasmAlloc {}
+
+    /// Releases the lock when dropped.
+    #[cfg(wasm_threads)]
+    pub struct Held<'a>(&'a core::sync::atomic::AtomicBool);
+
+    /// Nothing to release: one thread.
+    #[cfg(not(wasm_threads))]
+    pub struct Held;
+
+    #[cfg(wasm_threads)]
+    impl Drop for Held<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            self.0.store(false, core::sync::atomic::Ordering::Release);
+        }
+    }
 
     impl WasmAlloc {
         #[allow(clippy::new_without_default)]
@@ -131,7 +153,34 @@ mod imp {
             WasmAlloc {
                 dl: UnsafeCell::new(Dlmalloc::new_with_allocator(Grow)),
                 free: UnsafeCell::new([ptr::null_mut(); CLASSES]),
+                #[cfg(wasm_threads)]
+                locked: core::sync::atomic::AtomicBool::new(false),
             }
+        }
+
+        /// Takes the lock: a spin lock (no thread holds it for long, and the main thread of a
+        /// browser may not block in `memory.atomic.wait`).
+        #[cfg(wasm_threads)]
+        #[inline]
+        fn lock(&self) -> Held<'_> {
+            use core::sync::atomic::Ordering::{Acquire, Relaxed};
+            while self
+                .locked
+                .compare_exchange_weak(false, true, Acquire, Relaxed)
+                .is_err()
+            {
+                while self.locked.load(Relaxed) {
+                    core::hint::spin_loop();
+                }
+            }
+            Held(&self.locked)
+        }
+
+        /// No lock: one thread.
+        #[cfg(not(wasm_threads))]
+        #[inline(always)]
+        fn lock(&self) -> Held {
+            Held
         }
 
         /// A block of size class `c`: the head of its free list, else a new one from dlmalloc.
@@ -147,21 +196,45 @@ mod imp {
         }
     }
 
-    // SAFETY: small blocks come from dlmalloc at their class's full size and alignment 8 and are
-    // handed out again only for requests that fit them; everything else forwards to dlmalloc
-    // with the layout's size and alignment, as std's wasm allocator does. Not inlined: under LTO
-    // every allocation site would otherwise carry a copy of the entry code (+15 % module size).
-    unsafe impl GlobalAlloc for WasmAlloc {
-        #[inline(never)]
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+    impl WasmAlloc {
+        /// [`GlobalAlloc::alloc`], the lock held by the caller.
+        #[inline]
+        unsafe fn alloc_held(&self, layout: Layout) -> *mut u8 {
             match class(&layout) {
                 Some(c) => self.small(c),
                 None => (*self.dl.get()).malloc(layout.size(), layout.align()),
             }
         }
 
+        /// [`GlobalAlloc::dealloc`], the lock held by the caller.
+        #[inline]
+        unsafe fn dealloc_held(&self, block: *mut u8, layout: Layout) {
+            match class(&layout) {
+                Some(c) => {
+                    let head = &mut (*self.free.get())[c];
+                    *(block as *mut *mut u8) = *head;
+                    *head = block;
+                }
+                None => (*self.dl.get()).free(block, layout.size(), layout.align()),
+            }
+        }
+    }
+
+    // SAFETY: small blocks come from dlmalloc at their class's full size and alignment 8 and are
+    // handed out again only for requests that fit them; everything else forwards to dlmalloc
+    // with the layout's size and alignment, as std's wasm allocator does. Each entry point takes
+    // the lock once (the `_held` helpers do not). Not inlined: under LTO every allocation site
+    // would otherwise carry a copy of the entry code (+15 % module size).
+    unsafe impl GlobalAlloc for WasmAlloc {
+        #[inline(never)]
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _held = self.lock();
+            self.alloc_held(layout)
+        }
+
         #[inline(never)]
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let _held = self.lock();
             match class(&layout) {
                 Some(c) => {
                     let block = self.small(c);
@@ -176,18 +249,13 @@ mod imp {
 
         #[inline(never)]
         unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-            match class(&layout) {
-                Some(c) => {
-                    let head = &mut (*self.free.get())[c];
-                    *(block as *mut *mut u8) = *head;
-                    *head = block;
-                }
-                None => (*self.dl.get()).free(block, layout.size(), layout.align()),
-            }
+            let _held = self.lock();
+            self.dealloc_held(block, layout)
         }
 
         #[inline(never)]
         unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _held = self.lock();
             let new = Layout::from_size_align_unchecked(new_size, layout.align());
             match (class(&layout), class(&new)) {
                 (None, None) => {
@@ -195,10 +263,10 @@ mod imp {
                 }
                 (Some(a), Some(b)) if a == b => block,
                 _ => {
-                    let moved = self.alloc(new);
+                    let moved = self.alloc_held(new);
                     if !moved.is_null() {
                         ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
-                        self.dealloc(block, layout);
+                        self.dealloc_held(block, layout);
                     }
                     moved
                 }
