@@ -184,8 +184,9 @@ mod imp {
         }
 
         /// A block of size class `c`: the head of its free list, else a new one from dlmalloc.
+        #[cfg(not(wasm_threads))]
         #[inline]
-        unsafe fn small(&self, c: usize) -> *mut u8 {
+        unsafe fn take(&self, c: usize) -> *mut u8 {
             let head = &mut (*self.free.get())[c];
             if head.is_null() {
                 return (*self.dl.get()).malloc((c + 1) * 16, 8);
@@ -194,79 +195,225 @@ mod imp {
             *head = *(block as *mut *mut u8);
             block
         }
+
+        /// Puts a freed block of size class `c` on its free list.
+        #[cfg(not(wasm_threads))]
+        #[inline]
+        unsafe fn give(&self, block: *mut u8, c: usize) {
+            let head = &mut (*self.free.get())[c];
+            *(block as *mut *mut u8) = *head;
+            *head = block;
+        }
+
+        /// A block of size class `c`: from this thread's cache, else a batch of [`local::BATCH`]
+        /// blocks for the cache: one the other threads gave back (taken under the lock in one
+        /// step), else one cut from a new dlmalloc chunk (small blocks never go back to dlmalloc,
+        /// so they need not be its own).
+        #[cfg(wasm_threads)]
+        #[inline]
+        unsafe fn take(&self, c: usize) -> *mut u8 {
+            let size = (c + 1) * 16;
+            match local::with(|cache| cache.pop(c)) {
+                Some(Some(block)) => return block,
+                Some(None) => {}
+                None => {
+                    // No cache: only while the thread's storage is unavailable.
+                    let _held = self.lock();
+                    return (*self.dl.get()).malloc(size, 8);
+                }
+            }
+            let (batch, shared) = {
+                let _held = self.lock();
+                let head = &mut (*self.free.get())[c];
+                if head.is_null() {
+                    ((*self.dl.get()).malloc(size * local::BATCH, 8), false)
+                } else {
+                    let batch = *head;
+                    *head = *(batch as *mut *mut u8).add(1);
+                    (batch, true)
+                }
+            };
+            if batch.is_null() {
+                let _held = self.lock();
+                return (*self.dl.get()).malloc(size, 8);
+            }
+            let _ = local::with(|cache| {
+                if shared {
+                    cache.put_batch(c, *(batch as *mut *mut u8), local::BATCH - 1);
+                } else {
+                    for k in 1..local::BATCH {
+                        cache.push(batch.add(k * size), c);
+                    }
+                }
+            });
+            batch
+        }
+
+        /// Puts a freed block of size class `c` in this thread's cache; when the cache's list
+        /// of that class is full, [`local::BATCH`] of them go to the shared free lists as one
+        /// batch (under the lock in one step).
+        #[cfg(wasm_threads)]
+        #[inline]
+        unsafe fn give(&self, block: *mut u8, c: usize) {
+            // Without a cache (only while the thread's storage is unavailable) the block is
+            // dropped: it may be part of a batch, which dlmalloc does not know.
+            if local::with(|cache| cache.push(block, c)) != Some(true) {
+                return;
+            }
+            let Some(batch) = local::with(|cache| cache.take_batch(c)) else {
+                return;
+            };
+            let _held = self.lock();
+            let head = &mut (*self.free.get())[c];
+            *(batch as *mut *mut u8).add(1) = *head;
+            *head = batch;
+        }
     }
 
-    impl WasmAlloc {
-        /// [`GlobalAlloc::alloc`], the lock held by the caller.
-        #[inline]
-        unsafe fn alloc_held(&self, layout: Layout) -> *mut u8 {
-            match class(&layout) {
-                Some(c) => self.small(c),
-                None => (*self.dl.get()).malloc(layout.size(), layout.align()),
+    /// Each thread's cache of free small blocks (WASM with threads): most small requests and
+    /// frees then take no lock. At most [`local::LIMIT`] blocks per class stay in a cache (about
+    /// 0.5 MiB per thread at most); the blocks of a thread that ends stay in its cache. Between
+    /// threads blocks move in batches of [`local::BATCH`]: the shared free list of a class
+    /// (`WasmAlloc::free`) is then a stack of batches, each linked through its blocks' first
+    /// words and to the next batch through its first block's second word (every block holds two
+    /// pointers).
+    #[cfg(wasm_threads)]
+    mod local {
+        use super::super::CLASSES;
+        use core::cell::UnsafeCell;
+        use core::ptr;
+
+        /// Blocks moved between a cache and the shared free list at a time.
+        pub const BATCH: usize = 32;
+        /// Blocks a cache holds per class at most.
+        pub const LIMIT: u32 = 2 * BATCH as u32;
+
+        pub struct Cache {
+            heads: [*mut u8; CLASSES],
+            counts: [u32; CLASSES],
+        }
+
+        impl Cache {
+            #[inline]
+            pub unsafe fn pop(&mut self, c: usize) -> Option<*mut u8> {
+                let block = self.heads[c];
+                if block.is_null() {
+                    return None;
+                }
+                self.heads[c] = *(block as *mut *mut u8);
+                self.counts[c] -= 1;
+                Some(block)
+            }
+
+            /// Pushes `block`; true when the class's list is then over [`LIMIT`].
+            #[inline]
+            pub unsafe fn push(&mut self, block: *mut u8, c: usize) -> bool {
+                *(block as *mut *mut u8) = self.heads[c];
+                self.heads[c] = block;
+                self.counts[c] += 1;
+                self.counts[c] > LIMIT
+            }
+
+            /// Cuts the first [`BATCH`] blocks off the class's list (it holds more than that),
+            /// as a list of their own.
+            #[inline]
+            pub unsafe fn take_batch(&mut self, c: usize) -> *mut u8 {
+                let batch = self.heads[c];
+                let mut last = batch;
+                for _ in 1..BATCH {
+                    last = *(last as *mut *mut u8);
+                }
+                self.heads[c] = *(last as *mut *mut u8);
+                *(last as *mut *mut u8) = ptr::null_mut();
+                self.counts[c] -= BATCH as u32;
+                batch
+            }
+
+            /// Makes `list` (`count` blocks) the class's list, which is empty.
+            #[inline]
+            pub unsafe fn put_batch(&mut self, c: usize, list: *mut u8, count: usize) {
+                self.heads[c] = list;
+                self.counts[c] = count as u32;
             }
         }
 
-        /// [`GlobalAlloc::dealloc`], the lock held by the caller.
+        std::thread_local! {
+            // Const-initialised and without `Drop`: no allocation and no destructor to register,
+            // so the allocator may use it.
+            static CACHE: UnsafeCell<Cache> = const {
+                UnsafeCell::new(Cache { heads: [ptr::null_mut(); CLASSES], counts: [0; CLASSES] })
+            };
+        }
+
+        /// `f` on this thread's cache; `None` when the thread's storage is unavailable.
         #[inline]
-        unsafe fn dealloc_held(&self, block: *mut u8, layout: Layout) {
-            match class(&layout) {
-                Some(c) => {
-                    let head = &mut (*self.free.get())[c];
-                    *(block as *mut *mut u8) = *head;
-                    *head = block;
-                }
-                None => (*self.dl.get()).free(block, layout.size(), layout.align()),
-            }
+        pub fn with<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
+            // SAFETY: the cache is this thread's alone and `f` does not re-enter `with`.
+            CACHE.try_with(|cache| f(unsafe { &mut *cache.get() })).ok()
         }
     }
 
     // SAFETY: small blocks come from dlmalloc at their class's full size and alignment 8 and are
     // handed out again only for requests that fit them; everything else forwards to dlmalloc
-    // with the layout's size and alignment, as std's wasm allocator does. Each entry point takes
-    // the lock once (the `_held` helpers do not). Not inlined: under LTO every allocation site
-    // would otherwise carry a copy of the entry code (+15 % module size).
+    // with the layout's size and alignment, as std's wasm allocator does. The lock is held
+    // whenever dlmalloc or the shared free lists are used, and never taken twice by one thread
+    // (`take`/`give` take it themselves, the entry points only around dlmalloc). Not inlined:
+    // under LTO every allocation site would otherwise carry a copy of the entry code (+15 %
+    // module size).
     unsafe impl GlobalAlloc for WasmAlloc {
         #[inline(never)]
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _held = self.lock();
-            self.alloc_held(layout)
+            match class(&layout) {
+                Some(c) => self.take(c),
+                None => {
+                    let _held = self.lock();
+                    (*self.dl.get()).malloc(layout.size(), layout.align())
+                }
+            }
         }
 
         #[inline(never)]
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            let _held = self.lock();
             match class(&layout) {
                 Some(c) => {
-                    let block = self.small(c);
+                    let block = self.take(c);
                     if !block.is_null() {
                         ptr::write_bytes(block, 0, layout.size());
                     }
                     block
                 }
-                None => (*self.dl.get()).calloc(layout.size(), layout.align()),
+                None => {
+                    let _held = self.lock();
+                    (*self.dl.get()).calloc(layout.size(), layout.align())
+                }
             }
         }
 
         #[inline(never)]
         unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-            let _held = self.lock();
-            self.dealloc_held(block, layout)
+            match class(&layout) {
+                Some(c) => self.give(block, c),
+                None => {
+                    let _held = self.lock();
+                    (*self.dl.get()).free(block, layout.size(), layout.align())
+                }
+            }
         }
 
         #[inline(never)]
         unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let _held = self.lock();
             let new = Layout::from_size_align_unchecked(new_size, layout.align());
             match (class(&layout), class(&new)) {
                 (None, None) => {
+                    let _held = self.lock();
                     (*self.dl.get()).realloc(block, layout.size(), layout.align(), new_size)
                 }
                 (Some(a), Some(b)) if a == b => block,
                 _ => {
-                    let moved = self.alloc_held(new);
+                    let moved = self.alloc(new);
                     if !moved.is_null() {
                         ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
-                        self.dealloc_held(block, layout);
+                        self.dealloc(block, layout);
                     }
                     moved
                 }
