@@ -11,15 +11,17 @@
 // How: the module imports its memory (shared, limits read from the module's import section). The
 // main thread instantiates the module with it and runs `_start`. Each `thread-spawn(arg)` hands
 // (tid, arg) to a worker that instantiates the same compiled Module on the same memory and calls
-// `wasi_thread_start(tid, arg)`. Workers are started ahead (as many as the module may ask for
-// at once: the thread count) and parked between threads, so a spawn does not wait for a worker
-// to boot while the main thread is inside wasm and cannot run node's event loop. A worker has its
-// own `node:wasi` instance: the same args, env, stdio and preopened `.`, so stdout/stderr writes,
-// clocks and random numbers work there; a file the main thread opened is not open in a worker
-// (kube-harden's threads only compute). When `_start` returns, the process exits with its status
-// (parked workers are ended with it). A trap in a worker prints the error and ends the process
-// with status 1, as an uncaught trap on the main thread does; `proc_exit` on a worker ends the
-// process with its status.
+// `wasi_thread_start(tid, arg)`. A worker is started at the first spawn that finds none parked
+// (node boots it on its own thread while the spawning thread stays inside wasm) and is parked when
+// its thread ends, for the next spawn: a run pays for as many workers as threads ran at once, and
+// one that never spawns (under 64 documents) for none. Workers may spawn too (a pool each).
+// A worker has its own `node:wasi` instance with the same args, env, stdio and preopened `.`, so
+// stdout/stderr writes, clocks and random numbers work there; a file the main thread opened is not
+// open in a worker (kube-harden's threads only compute). When `_start` returns, the process exits
+// with its status (parked workers end with it). A trap in a worker prints the error and ends the
+// process with status 1, as an uncaught trap on the main thread does; `proc_exit` on a worker ends
+// the process with its status.
+import { writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { WASI } from "node:wasi";
@@ -28,16 +30,19 @@ import { Worker, isMainThread, workerData } from "node:worker_threads";
 // Per worker, Int32 slots in a SharedArrayBuffer: state (IDLE or GO), tid, arg.
 const IDLE = 0;
 const GO = 1;
-const SLOTS = 4;
+const SLOTS = 3;
+// wasi-threads thread ids are positive and below 2^29.
+const MAX_TID = 0x1fffffff;
+const EAGAIN = 6;
 
-function wasiFor(args, env) {
+function wasiFor(args, env, returnOnExit) {
   return new WASI({
     version: "preview1",
     // argv[0] is the command's name, as a native build sees it.
     args: ["kube-harden", ...args],
     env,
     preopens: { ".": process.cwd() },
-    returnOnExit: true,
+    returnOnExit,
   });
 }
 
@@ -87,15 +92,49 @@ function importedMemory(bytes) {
   throw new Error("the module imports no memory: not a wasm32-wasip1-threads build");
 }
 
+/// The `thread-spawn` import of one thread (main or worker): hands (tid, arg) to a parked worker
+/// of this thread's pool, or to a new one. `shared` is what every worker gets: the compiled
+/// module, the memory and its import's name, args, env, and the thread id counter.
+function spawner(shared) {
+  const pool = [];
+  const startWorker = () => {
+    const control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { ...shared, control },
+      env: shared.env,
+      // Not piped into this thread's process.stdout/stderr (the default): opening those makes
+      // fds 1 and 2 non-blocking for the whole process, and the module's writes to a pipe then
+      // fail with EAGAIN. The module writes to the fds itself; a worker's own messages go to
+      // fd 2 with writeSync.
+      stdout: true,
+      stderr: true,
+    });
+    worker.unref();
+    const entry = { control, worker };
+    pool.push(entry);
+    return entry;
+  };
+  return (arg) => {
+    const tid = Atomics.add(shared.tids, 0, 1);
+    if (tid > MAX_TID) return -EAGAIN;
+    const entry = pool.find((e) => Atomics.load(e.control, 0) === IDLE) ?? startWorker();
+    const { control } = entry;
+    control[1] = tid;
+    control[2] = arg;
+    Atomics.store(control, 0, GO);
+    Atomics.notify(control, 0);
+    return tid;
+  };
+}
+
 if (isMainThread) {
   const [modulePath, ...args] = process.argv.slice(2);
   if (!modulePath) {
-    process.stderr.write("usage: node run-node-threads.mjs MODULE.wasm [ARGS...]\n");
+    writeSync(2, "usage: node run-node-threads.mjs MODULE.wasm [ARGS...]\n");
     process.exit(2);
   }
-  const threads = Math.max(1, availableParallelism());
   const env = { ...process.env };
-  if (!env.KUBE_HARDEN_THREADS) env.KUBE_HARDEN_THREADS = String(threads);
+  if (!env.KUBE_HARDEN_THREADS) env.KUBE_HARDEN_THREADS = String(Math.max(1, availableParallelism()));
   const bytes = new Uint8Array(await readFile(modulePath));
   const limits = importedMemory(bytes);
   const memory = new WebAssembly.Memory({
@@ -104,61 +143,28 @@ if (isMainThread) {
     shared: limits.shared,
   });
   const module = await WebAssembly.compile(bytes);
+  const tids = new Int32Array(new SharedArrayBuffer(4));
+  tids[0] = 1;
+  const shared = { module, memory, limits, args, env, tids };
 
-  // The pool: workers started now, each parked on its slots until a spawn hands it a thread.
-  const wanted = Math.max(1, Number(env.KUBE_HARDEN_THREADS) || threads);
-  const pool = [];
-  let nextTid = 1;
-  const startWorker = () => {
-    const control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-    const worker = new Worker(new URL(import.meta.url), {
-      workerData: { module, memory, control, args, env, limits },
-      env,
-    });
-    worker.unref();
-    const entry = { control, worker };
-    pool.push(entry);
-    return entry;
-  };
-  // The main thread is one of the module's threads: a run of N threads spawns N - 1 at a time.
-  for (let i = 1; i < wanted; i++) startWorker();
-
-  const spawn = (arg) => {
-    const tid = nextTid++;
-    if (tid >= 0x20000000) return -6; // EAGAIN: thread ids are 29-bit
-    let entry = pool.find((e) => Atomics.load(e.control, 0) === IDLE);
-    if (!entry) entry = startWorker();
-    const { control } = entry;
-    control[1] = tid;
-    control[2] = arg;
-    Atomics.store(control, 0, GO);
-    Atomics.notify(control, 0);
-    return tid;
-  };
-
-  const wasi = wasiFor(args, env);
+  const wasi = wasiFor(args, env, true);
   const imports = {
     ...wasi.getImportObject(),
     [limits.module]: { [limits.field]: memory },
-    wasi: { "thread-spawn": spawn },
+    wasi: { "thread-spawn": spawner(shared) },
   };
   const instance = await WebAssembly.instantiate(module, imports);
-  const status = wasi.start(instance);
-  process.exit(status);
+  // `_start` returned (or called proc_exit): the module's status, whatever the parked workers do.
+  process.exit(wasi.start(instance));
 } else {
-  const { module, memory, control, args, env, limits } = workerData;
+  const { control, ...shared } = workerData;
+  const { module, memory, limits, args, env } = shared;
   // Without returnOnExit, `proc_exit` on a worker ends the process with the module's status, as
   // wasi-threads says (every thread ends); the same call ends it after a trap here, since the
   // main thread may be blocked in wasm waiting for this one and cannot take a message.
-  const wasi = new WASI({
-    version: "preview1",
-    args: ["kube-harden", ...args],
-    env,
-    preopens: { ".": process.cwd() },
-    returnOnExit: false,
-  });
+  const wasi = wasiFor(args, env, false);
   const fail = (what, err) => {
-    process.stderr.write(`kube-harden: wasm thread ${what}: ${err && err.stack ? err.stack : err}\n`);
+    writeSync(2, `kube-harden: wasm thread ${what}: ${err && err.stack ? err.stack : err}\n`);
     wasi.wasiImport.proc_exit(1);
   };
   let start;
@@ -166,8 +172,7 @@ if (isMainThread) {
     const imports = {
       ...wasi.getImportObject(),
       [limits.module]: { [limits.field]: memory },
-      // A thread may spawn threads; kube-harden's do not. Refused (EAGAIN) rather than guessed.
-      wasi: { "thread-spawn": () => -6 },
+      wasi: { "thread-spawn": spawner(shared) },
     };
     const instance = new WebAssembly.Instance(module, imports);
     // node:wasi takes the module's memory in `initialize`/`start`; `start` would run `_start`
