@@ -271,7 +271,7 @@ mod imp {
     }
 
     /// Each thread's cache of free small blocks (WASM with threads): most small requests and
-    /// frees then take no lock. At most [`local::LIMIT`] blocks per class stay in a cache (about
+    /// frees then take no lock. At most `cache::LIMIT` blocks per class stay in a cache (about
     /// 0.5 MiB per thread at most); the blocks of a thread that ends stay in its cache. Between
     /// threads blocks move in batches of [`local::BATCH`]: the shared free list of a class
     /// (`WasmAlloc::free`) is then a stack of batches, each linked through its blocks' first
@@ -279,70 +279,14 @@ mod imp {
     /// pointers).
     #[cfg(wasm_threads)]
     mod local {
-        use super::super::CLASSES;
         use core::cell::UnsafeCell;
-        use core::ptr;
 
-        /// Blocks moved between a cache and the shared free list at a time.
-        pub const BATCH: usize = 32;
-        /// Blocks a cache holds per class at most.
-        pub const LIMIT: u32 = 2 * BATCH as u32;
-
-        pub struct Cache {
-            heads: [*mut u8; CLASSES],
-            counts: [u32; CLASSES],
-        }
-
-        impl Cache {
-            #[inline]
-            pub unsafe fn pop(&mut self, c: usize) -> Option<*mut u8> {
-                let block = self.heads[c];
-                if block.is_null() {
-                    return None;
-                }
-                self.heads[c] = *(block as *mut *mut u8);
-                self.counts[c] -= 1;
-                Some(block)
-            }
-
-            /// Pushes `block`; true when the class's list is then over [`LIMIT`].
-            #[inline]
-            pub unsafe fn push(&mut self, block: *mut u8, c: usize) -> bool {
-                *(block as *mut *mut u8) = self.heads[c];
-                self.heads[c] = block;
-                self.counts[c] += 1;
-                self.counts[c] > LIMIT
-            }
-
-            /// Cuts the first [`BATCH`] blocks off the class's list (it holds more than that),
-            /// as a list of their own.
-            #[inline]
-            pub unsafe fn take_batch(&mut self, c: usize) -> *mut u8 {
-                let batch = self.heads[c];
-                let mut last = batch;
-                for _ in 1..BATCH {
-                    last = *(last as *mut *mut u8);
-                }
-                self.heads[c] = *(last as *mut *mut u8);
-                *(last as *mut *mut u8) = ptr::null_mut();
-                self.counts[c] -= BATCH as u32;
-                batch
-            }
-
-            /// Makes `list` (`count` blocks) the class's list, which is empty.
-            #[inline]
-            pub unsafe fn put_batch(&mut self, c: usize, list: *mut u8, count: usize) {
-                self.heads[c] = list;
-                self.counts[c] = count as u32;
-            }
-        }
+        pub use super::super::cache::{Cache, BATCH};
 
         std::thread_local! {
             // Const-initialised and without `Drop`: no allocation and no destructor to register,
             // so the allocator may use it.
-            static CACHE: UnsafeCell<Cache> = const {
-                UnsafeCell::new(Cache { heads: [ptr::null_mut(); CLASSES], counts: [0; CLASSES] })
-            };
+            static CACHE: UnsafeCell<Cache> = const { UnsafeCell::new(Cache::new()) };
         }
 
         /// `f` on this thread's cache; `None` when the thread's storage is unavailable.
@@ -422,6 +366,90 @@ mod imp {
     }
 }
 
+/// A thread's lists of free small blocks, one per size class, with their lengths: the
+/// threaded WASM allocator's per-thread cache (`imp::local`), here so that it is tested natively.
+/// A free block's first word points to the next block of its list.
+#[cfg(any(test, wasm_threads))]
+mod cache {
+    use super::CLASSES;
+    use core::ptr;
+
+    /// Blocks moved between a cache and the shared free lists at a time.
+    pub const BATCH: usize = 32;
+    /// Blocks a cache holds per class at most.
+    pub const LIMIT: u32 = 2 * BATCH as u32;
+
+    pub struct Cache {
+        heads: [*mut u8; CLASSES],
+        counts: [u32; CLASSES],
+    }
+
+    impl Cache {
+        pub const fn new() -> Self {
+            Cache {
+                heads: [ptr::null_mut(); CLASSES],
+                counts: [0; CLASSES],
+            }
+        }
+
+        /// The class's first block, taken off its list.
+        ///
+        /// # Safety
+        /// Every block on the lists is a free block of at least a pointer's size.
+        #[inline]
+        pub unsafe fn pop(&mut self, c: usize) -> Option<*mut u8> {
+            let block = self.heads[c];
+            if block.is_null() {
+                return None;
+            }
+            self.heads[c] = *(block as *mut *mut u8);
+            self.counts[c] -= 1;
+            Some(block)
+        }
+
+        /// Pushes `block`; true when the class's list is then over [`LIMIT`].
+        ///
+        /// # Safety
+        /// `block` is free, at least a pointer's size and aligned for one, and on no list.
+        #[inline]
+        pub unsafe fn push(&mut self, block: *mut u8, c: usize) -> bool {
+            *(block as *mut *mut u8) = self.heads[c];
+            self.heads[c] = block;
+            self.counts[c] += 1;
+            self.counts[c] > LIMIT
+        }
+
+        /// Cuts the first [`BATCH`] blocks off the class's list as a list of their own (ending
+        /// in a null pointer) and returns its first block.
+        ///
+        /// # Safety
+        /// As [`Cache::pop`], and the class's list holds at least [`BATCH`] blocks.
+        #[inline]
+        pub unsafe fn take_batch(&mut self, c: usize) -> *mut u8 {
+            let batch = self.heads[c];
+            let mut last = batch;
+            for _ in 1..BATCH {
+                last = *(last as *mut *mut u8);
+            }
+            self.heads[c] = *(last as *mut *mut u8);
+            *(last as *mut *mut u8) = ptr::null_mut();
+            self.counts[c] -= BATCH as u32;
+            batch
+        }
+
+        /// Makes `list` (`count` blocks, ending in a null pointer) the class's list.
+        ///
+        /// # Safety
+        /// The class's list is empty; `list` is as [`Cache::push`] asks of each block.
+        #[inline]
+        pub unsafe fn put_batch(&mut self, c: usize, list: *mut u8, count: usize) {
+            debug_assert!(self.heads[c].is_null());
+            self.heads[c] = list;
+            self.counts[c] = count as u32;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +500,52 @@ mod tests {
             free -= 1;
         }
         assert!(grows <= 16, "{grows} grows");
+    }
+
+    #[test]
+    fn a_thread_cache_gives_batches_of_whole_blocks_and_takes_them_back() {
+        use super::cache::{Cache, BATCH, LIMIT};
+        // Blocks of two words, as the smallest class's.
+        let mut blocks: Vec<[usize; 2]> = vec![[0; 2]; LIMIT as usize + 1];
+        let addrs: Vec<*mut u8> = blocks
+            .iter_mut()
+            .map(|b| b.as_mut_ptr() as *mut u8)
+            .collect();
+        let mut cache = Cache::new();
+        unsafe {
+            // Full only past LIMIT blocks.
+            for (k, &b) in addrs.iter().enumerate() {
+                assert_eq!(cache.push(b, 3), k + 1 > LIMIT as usize, "block {k}");
+            }
+            // Another class is untouched.
+            assert_eq!(cache.pop(4), None);
+            // A batch: the last BATCH pushed, linked, ending in null.
+            let batch = cache.take_batch(3);
+            let mut seen = Vec::new();
+            let mut at = batch;
+            while !at.is_null() {
+                seen.push(at);
+                at = *(at as *mut *mut u8);
+            }
+            let expected: Vec<*mut u8> = addrs.iter().rev().take(BATCH).copied().collect();
+            assert_eq!(seen, expected);
+            // What stays: the first LIMIT + 1 - BATCH blocks, newest first.
+            let mut rest = Vec::new();
+            while let Some(b) = cache.pop(3) {
+                rest.push(b);
+            }
+            let expected: Vec<*mut u8> = addrs.iter().rev().skip(BATCH).copied().collect();
+            assert_eq!(rest, expected);
+            // The batch back as the (empty) class's list: BATCH blocks, then room up to LIMIT.
+            cache.put_batch(3, batch, BATCH);
+            for (k, &b) in rest.iter().enumerate() {
+                assert_eq!(cache.push(b, 3), BATCH + k + 1 > LIMIT as usize);
+            }
+            let mut all = 0;
+            while cache.pop(3).is_some() {
+                all += 1;
+            }
+            assert_eq!(all, LIMIT as usize + 1);
+        }
     }
 }
