@@ -20,8 +20,9 @@ mod diff;
 mod explain;
 mod pinning;
 
-// On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`).
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+// On WASM: std's allocator, growing the memory in large steps (see `kube_harden::wasm_alloc`;
+// with a lock on `wasm32-wasip1-threads`, `cfg(wasm_threads)`).
+#[cfg(target_family = "wasm")]
 #[global_allocator]
 static ALLOC: kube_harden::wasm_alloc::WasmAlloc = kube_harden::wasm_alloc::WasmAlloc::new();
 

@@ -6,9 +6,11 @@ Usage: bench.py STREAM NATIVE_BINARY DIST_DIR [RUNS] [LOCK]
 Each command reads STREAM on stdin and writes to a pipe that is drained; best wall time of RUNS
 (default 3) after one warm-up run (which also fills wasmtime's compilation cache). All outputs must
 be byte-identical to the native one. Target: at most 2.5x native.
-Node runs twice: as the runner script runs it (`--single-threaded-gc --no-incremental-marking`) and
-without those flags (node's default GC), which node 20 survives only on small inputs (its V8 crashes
-in mark-compact while a big wasm memory grows): a crash is reported as such, not as a time. Both are
+Node runs the threaded module (wasm32-wasip1-threads, what the runner script runs under node) and
+the single-threaded one (KUBE_HARDEN_WASI_RUNTIME=node-single), each twice: as the runner script runs
+it (`--single-threaded-gc --no-incremental-marking`) and without those flags (node's default GC),
+which node 20 survives only on small inputs with the single-threaded module (its V8 crashes in
+mark-compact while a big wasm memory grows): a crash is reported as such, not as a time. Both are
 also measured on the stream's first ~4 MB (cut at a document boundary), where both finish.
 With LOCK (an ImageLock for the stream's images, as benches/throughput.rs writes with
 BENCH_SAVE_LOCK) every command runs `--offline --lock` in a scratch directory holding a copy of it
@@ -68,7 +70,7 @@ def main():
     native = str(Path(native).resolve())
     commands = [("native (all cores)", [native] + flags, {})]
     if shutil.which("taskset"):
-        # WASM runs documents on one thread; this is the like-for-like comparison.
+        # The single-threaded WASM builds run documents on one thread; like for like for them.
         commands.append(("native (one core: taskset -c 0)", ["taskset", "-c", "0", native] + flags, {}))
     try:
         import wasmtime  # noqa: F401
@@ -77,7 +79,16 @@ def main():
     except ImportError:
         print("bench: note: no wasmtime Python package; wasmtime not measured")
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    commands.append((f"WASI, node {node} --single-threaded-gc", [runner] + flags, {"KUBE_HARDEN_WASI_RUNTIME": "node"}))
+    threaded = dist.resolve() / "kube-harden-wasi-threads.wasm"
+    if threaded.exists():
+        # What the runner script runs under node: the wasm32-wasip1-threads module, documents on
+        # every core (KUBE_HARDEN_THREADS: node's count).
+        commands.append((f"WASI threads, node {node}", [runner] + flags, {"KUBE_HARDEN_WASI_RUNTIME": "node"}))
+        plain = ["node", "--no-warnings", str(dist.resolve() / "run-node-threads.mjs"), str(threaded)] + flags
+        commands.append((f"WASI threads, node {node} default GC", plain, {}))
+    else:
+        print("bench: note: no kube-harden-wasi-threads.wasm; the threaded module not measured")
+    commands.append((f"WASI, node {node} --single-threaded-gc", [runner] + flags, {"KUBE_HARDEN_WASI_RUNTIME": "node-single"}))
     # node's default GC: the runner script's command without its two GC flags.
     plain_node = ["node", "--no-warnings", str(dist.resolve() / "run-node.mjs"), str(dist.resolve() / "kube-harden-wasi.wasm")] + flags
     commands.append((f"WASI, node {node} default GC", plain_node, {}))
@@ -137,7 +148,7 @@ def report(results, mb, runs):
         flag = "" if ratio <= TARGET or name.startswith("native") else f"  (over the {TARGET}x target)"
         extra = f" {seconds / one_core:>8.2f}x" if one_core else ""
         print(f"{name:<40} {seconds:>8.2f} {mb / seconds:>8.1f} {ratio:>8.2f}x{extra}  {same}{flag}")
-    print(f"(target: WASI at most {TARGET}x native; native uses every core for a stream, the WASM builds one)")
+    print(f"(target: WASI at most {TARGET}x native; native and `WASI threads` use every core for a stream, the other WASM builds one)")
     return ok
 
 

@@ -3,6 +3,8 @@
 #   kube-harden-wasi.wasm   the CLI for WASI (wasm32-wasip1), with its runners: kube-harden-wasi
 #                           (the command, usable as a kpt/kustomize `exec:` function),
 #                           run-wasmtime.py, run-node.mjs
+#   kube-harden-wasi-threads.wasm  the same CLI for wasm32-wasip1-threads (documents on every
+#                           core), what kube-harden-wasi runs under node (run-node-threads.mjs)
 #   kube-harden-kpt.wasm    for kpt's alpha WASM runtime (Go js/wasm host interface)
 #   npm/                    the npm package `kube-harden` (wasm-bindgen; node and web builds, types,
 #                           and the WASI CLI as its `kube-harden` bin)
@@ -38,6 +40,14 @@ CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS:-} 
   cargo build --locked --quiet --profile wasm --target wasm32-wasip1 --bin kube-harden
 cp "$target_dir/wasm32-wasip1/wasm/kube-harden.wasm" "$dist/kube-harden-wasi.wasm"
 cp "$wasm/wasi/kube-harden-wasi" "$wasm/wasi/run-wasmtime.py" "$wasm/wasi/run-node.mjs" "$dist/"
+
+log "WASI CLI with threads (wasm32-wasip1-threads, with 128-bit SIMD)"
+# Shared memory, atomics and the wasi-threads `thread-spawn` import: the engine runs a stream's
+# documents on every core there (build.rs sets cfg(wasm_threads)); run-node-threads.mjs runs it.
+CARGO_TARGET_WASM32_WASIP1_THREADS_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP1_THREADS_RUSTFLAGS:-} -C target-feature=+simd128" \
+  cargo build --locked --quiet --profile wasm --target wasm32-wasip1-threads --bin kube-harden
+cp "$target_dir/wasm32-wasip1-threads/wasm/kube-harden.wasm" "$dist/kube-harden-wasi-threads.wasm"
+cp "$wasm/wasi/run-node-threads.mjs" "$dist/"
 
 log "kpt js/wasm module (wasm32-unknown-unknown)"
 cargo build --locked --quiet --profile wasm --target wasm32-unknown-unknown -p kube-harden-kpt

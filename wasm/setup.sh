@@ -32,7 +32,7 @@ command -v kpt >/dev/null 2>&1 || missing "kpt is not on PATH (install kpt 1.0.0
 
 if command -v rustup >/dev/null 2>&1; then
   installed=$(rustup target list --installed)
-  for t in wasm32-wasip1 wasm32-unknown-unknown; do
+  for t in wasm32-wasip1 wasm32-wasip1-threads wasm32-unknown-unknown; do
     grep -qx "$t" <<<"$installed" || { log "rustup target add $t"; rustup target add "$t" >&2; }
   done
   cargo clippy --version >/dev/null 2>&1 || { log "rustup component add clippy"; rustup component add clippy >&2; }

@@ -2,8 +2,9 @@
 # Builds and tests every WASM artifact (what .ci/run calls):
 #   1. wasm/build.sh (installs missing tools through wasm/setup.sh)
 #   2. native unit tests of the two wasm crates
-#   3. parity: the WASI build vs the native binary on every testdata case, every tests/corpus
-#      file and the CLI's other command lines, under wasmtime and node
+#   3. parity: the WASI builds vs the native binary on every testdata case, every tests/corpus
+#      file and the CLI's other command lines, under wasmtime and node (the threaded module and
+#      the single-threaded one)
 #   4. kpt: the kpt module under the real kpt (KPT_FN_WASM_RUNTIME=nodejs)
 #   5. the npm package in node, and its TypeScript types
 #   6. the playground in headless Chromium (screenshots kept in wasm/dist/screenshots/)
@@ -31,9 +32,10 @@ start=$(date +%s)
 step "build"
 bash "$wasm/build.sh"
 
-step "clippy on the wasm crates (wasm32) and the CLI (wasm32-wasip1)"
+step "clippy on the wasm crates (wasm32) and the CLI (wasm32-wasip1, wasm32-wasip1-threads)"
 cargo clippy --locked --quiet -p kube-harden-wasm -p kube-harden-kpt --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --locked --quiet --target wasm32-wasip1 --bin kube-harden -- -D warnings
+cargo clippy --locked --quiet --target wasm32-wasip1-threads --bin kube-harden -- -D warnings
 
 step "unit tests of the wasm crates (native)"
 cargo test --locked --quiet -p kube-harden-wasm -p kube-harden-kpt
@@ -42,9 +44,10 @@ step "native binary for comparison"
 cargo build --locked --quiet --bin kube-harden
 native=$(cargo metadata --locked --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/kube-harden
 
-runtimes=node
+# `node` runs the threaded module (wasm32-wasip1-threads), `node-single` the single-threaded one.
+runtimes=node,node-single
 if python3 -c 'import wasmtime' >/dev/null 2>&1; then
-  runtimes=wasmtime,node
+  runtimes=wasmtime,node,node-single
 else
   skip "parity under wasmtime: the wasmtime Python package is not installed (parity runs under node only)"
 fi

@@ -627,7 +627,7 @@ pub(super) fn process<'a>(
     let policy_ref: &Policy = new_policy.as_ref().unwrap_or(policy);
     let layout = layout_of_list(text, &items, &rest)?;
     let n = items.lines.len();
-    let threads = if cfg!(target_family = "wasm") {
+    let threads = if super::schedule::ONE_THREAD {
         1
     } else {
         threads.clamp(1, n.div_ceil(MIN_ITEMS_PER_THREAD))

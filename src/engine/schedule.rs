@@ -48,12 +48,34 @@ pub(super) fn number_segments(input: &str) -> (Vec<(Segment<'_>, usize)>, usize)
     (segments, first)
 }
 
-/// Worker threads for `threads` (0: one per core).
+/// Whether this build runs everything on the calling thread: WASM without threads
+/// (`wasm32-wasip1`, `wasm32-unknown-unknown`). The `wasm32-wasip1-threads` build has them
+/// (`cfg(wasm_threads)`, set by `build.rs`).
+pub(super) const ONE_THREAD: bool = cfg!(all(target_family = "wasm", not(wasm_threads)));
+
+/// Worker threads for `threads` (0: one per core). On WASM with threads the host says how many
+/// cores there are: `KUBE_HARDEN_THREADS` (a positive number; `wasm/wasi/run-node-threads.mjs`
+/// sets it to node's `os.availableParallelism()`), else std's answer, else 1.
 pub(super) fn thread_count(threads: usize) -> usize {
     match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => host_threads()
+            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+            .unwrap_or(1),
         n => n,
     }
+}
+
+/// `KUBE_HARDEN_THREADS` on WASM with threads; `None` elsewhere (native builds count cores).
+fn host_threads() -> Option<usize> {
+    if !cfg!(wasm_threads) {
+        return None;
+    }
+    std::env::var("KUBE_HARDEN_THREADS")
+        .ok()?
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
 }
 
 /// Below this many documents a stream is processed on one thread.
@@ -78,7 +100,7 @@ pub(super) fn run<'a>(
     index: &StreamIndex,
     sink: &mut Sink,
 ) -> Result<Vec<SegmentOut<'a>>, Error> {
-    if threads <= 1 || rest.len() < MIN_PARALLEL || cfg!(target_family = "wasm") {
+    if threads <= 1 || rest.len() < MIN_PARALLEL || ONE_THREAD {
         return process_run(rest, policy, overrides, index, sink);
     }
     let per = rest.len().div_ceil(threads).min(PIECE);
@@ -163,7 +185,7 @@ pub(super) fn in_order<T: Send, R>(
     work: impl Fn(usize) -> T + Sync,
     consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
 ) -> R {
-    if threads <= 1 || count <= 1 || cfg!(target_family = "wasm") {
+    if threads <= 1 || count <= 1 || ONE_THREAD {
         return consume(&mut (0..count).map(work));
     }
     let window = threads * AHEAD;

@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 export TMPDIR=$work/tmp KPT_FN_WASM_RUNTIME=nodejs
 mkdir -p "$TMPDIR"
 cd "$work"
-cp "$dist/kube-harden-kpt.wasm" "$dist/kube-harden-wasi.wasm" "$dist/kube-harden-wasi" "$dist/run-node.mjs" "$dist/run-wasmtime.py" .
+cp "$dist/kube-harden-kpt.wasm" "$dist/kube-harden-wasi.wasm" "$dist/kube-harden-wasi-threads.wasm" "$dist/kube-harden-wasi" "$dist/run-node.mjs" "$dist/run-node-threads.mjs" "$dist/run-wasmtime.py" .
 fail=0
 check() { if "$@"; then :; else echo "kpt test: FAILED: $*"; fail=1; fi; }
 

@@ -5,7 +5,8 @@ Usage: parity.py NATIVE_BINARY WASI_RUNNER RUNTIME[,RUNTIME...] [REPO_ROOT]
 
 For every golden case under testdata/ and every file under tests/corpus/, and for a set of
 command lines (subcommands, bad flags, bad config, bad input), runs the native binary and the WASI
-module (through WASI_RUNNER, the `kube-harden-wasi` script, once per runtime) and requires:
+module (through WASI_RUNNER, the `kube-harden-wasi` script, once per runtime: `node` is the
+wasm32-wasip1-threads module, `node-single` the single-threaded one) and requires:
 byte-identical stdout, the same exit status, the same `--results` file, and the same stderr (after
 writing `(os error N)` as `(os error)`: WASI numbers errno values differently, e.g. ENOENT is 44).
 Exits 1 listing every difference.
