@@ -257,10 +257,8 @@ mod imp {
         unsafe fn give(&self, block: *mut u8, c: usize) {
             // Without a cache (only while the thread's storage is unavailable) the block is
             // dropped: it may be part of a batch, which dlmalloc does not know.
-            if local::with(|cache| cache.push(block, c)) != Some(true) {
-                return;
-            }
-            let Some(batch) = local::with(|cache| cache.take_batch(c)) else {
+            let over = |cache: &mut local::Cache| cache.push(block, c).then(|| cache.take_batch(c));
+            let Some(Some(batch)) = local::with(over) else {
                 return;
             };
             let _held = self.lock();
